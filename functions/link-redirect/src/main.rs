@@ -1,0 +1,7 @@
+//! The link-redirect Lambda: a Function URL over [`link_redirect::handle`].
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    let deps = forcelink::lambda::start().await?;
+    forcelink::lambda::run_http(|req| link_redirect::handle(&deps, req)).await
+}

@@ -1,0 +1,174 @@
+//! `forcelink dev`: every function's HTTP routes on one loopback port, the export pusher fed
+//! from the embedded queue, and the roster sync on a timer, all on the embedded backends.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_lambda_events::eventbridge::EventBridgeEvent;
+use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
+use axum::body::Body;
+use bytes::Bytes;
+use clap::Args;
+use forcelink::ports::Receive;
+use forcelink::web::{self, Request, Response};
+use forcelink::{Deps, Settings};
+use http::StatusCode;
+
+/// Options of `forcelink dev`.
+#[derive(Args, Debug, Clone)]
+pub struct DevArgs {
+    /// Port on 127.0.0.1 (0 picks a free one).
+    #[arg(long, default_value_t = 8080, env = "FORCELINK_DEV_PORT")]
+    pub port: u16,
+    /// Seconds between roster-sync wake-ups.
+    #[arg(long, default_value_t = 300)]
+    pub sync_every: u64,
+}
+
+/// Largest request body the dev server accepts, as a Lambda Function URL does (6 MB).
+const MAX_BODY: usize = 6 * 1024 * 1024;
+
+/// Every HTTP function, in dispatch order.
+const FUNCTIONS: [&str; 3] = [oauth_callback::NAME, outbound_webhook::NAME, link_redirect::NAME];
+
+/// Runs the local stack until Ctrl-C.
+pub async fn run(settings: Settings, args: DevArgs) -> anyhow::Result<ExitCode> {
+    anyhow::ensure!(settings.data_dir().is_some(), "forcelink dev runs on the embedded backends: drop --table and FORCELINK_BACKEND=aws");
+    let deps = Arc::new(Deps::from_settings(settings).await?);
+    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], args.port))).await?;
+    let addr = listener.local_addr()?;
+    print_banner(&deps, addr);
+
+    let shutdown = tokio_util_shutdown();
+    let feeder = tokio::spawn(feed_export_pusher(deps.clone()));
+    let timer = tokio::spawn(roster_timer(deps.clone(), Duration::from_secs(args.sync_every.max(1))));
+    let app = router(deps.clone());
+    axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;
+    feeder.abort();
+    timer.abort();
+    println!("forcelink dev stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_banner(deps: &Deps, addr: SocketAddr) {
+    let base = format!("http://{addr}");
+    println!("forcelink dev on {base}");
+    if let Some(dir) = deps.settings.data_dir() {
+        println!("  data       {}", dir.display());
+    }
+    println!("  health     {base}/healthz");
+    println!("  connect    {base}/oauth/start?site=SITE&connection=NAME&env=production");
+    println!("  outbound   {base}/outbound/WORKFLOW_ID/SECRET  (forcelink status prints each)");
+    println!("  links      {base}/l/TOKEN");
+    println!("Ctrl-C stops.");
+}
+
+async fn tokio_util_shutdown() {
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+/// The one router: `/healthz` for all, then each function's prefixes.
+pub fn router(deps: Arc<Deps>) -> axum::Router {
+    axum::Router::new().fallback(move |req: axum::extract::Request| {
+        let deps = deps.clone();
+        async move { into_axum(dispatch(&deps, req).await) }
+    })
+}
+
+async fn dispatch(deps: &Deps, req: axum::extract::Request) -> Response {
+    let (parts, body) = req.into_parts();
+    let bytes = match axum::body::to_bytes(body, MAX_BODY).await {
+        Ok(b) => b,
+        Err(_) => return web::json_error(StatusCode::PAYLOAD_TOO_LARGE, "too_large", "request body over 6 MB"),
+    };
+    let req: Request = http::Request::from_parts(parts, bytes);
+    let path = req.uri().path().to_string();
+    match path.as_str() {
+        "/healthz" => health(deps).await,
+        p if p.starts_with("/healthz/") => match p.trim_start_matches("/healthz/") {
+            name if name == oauth_callback::NAME => oauth_callback::handle(deps, req).await,
+            name if FUNCTIONS.contains(&name) || name == export_pusher::NAME || name == roster_sync::NAME => web::healthz(name),
+            _ => web::json_error(StatusCode::NOT_FOUND, "not_found", "no such function"),
+        },
+        p if oauth_callback::ROUTES.iter().any(|r| p.starts_with(r)) => oauth_callback::handle(deps, req).await,
+        p if outbound_webhook::ROUTES.iter().any(|r| p.starts_with(r)) => outbound_webhook::handle(deps, req).await,
+        p if link_redirect::ROUTES.iter().any(|r| p.starts_with(r)) => link_redirect::handle(deps, req).await,
+        _ => web::json_error(StatusCode::NOT_FOUND, "not_found", "no route here; see /healthz"),
+    }
+}
+
+/// Asks each HTTP function for its health; the two event functions are up when the stack is.
+async fn health(deps: &Deps) -> Response {
+    let probe = || http::Request::get("/healthz").body(Bytes::new()).unwrap_or_default();
+    let answers = [
+        oauth_callback::handle(deps, probe()).await,
+        outbound_webhook::handle(deps, probe()).await,
+        link_redirect::handle(deps, probe()).await,
+        web::healthz(export_pusher::NAME),
+        web::healthz(roster_sync::NAME),
+    ];
+    let ok = answers.iter().all(|a| a.status() == StatusCode::OK);
+    let functions: Vec<serde_json::Value> = answers.iter().filter_map(|a| serde_json::from_slice(a.body()).ok()).collect();
+    let status = if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    web::json(status, &serde_json::json!({ "status": if ok { "ok" } else { "degraded" }, "functions": functions }))
+}
+
+fn into_axum(resp: Response) -> axum::response::Response {
+    let (parts, body) = resp.into_parts();
+    axum::response::Response::from_parts(parts, Body::from(body))
+}
+
+/// Feeds the export pusher from the embedded queue, as the SQS event source mapping does:
+/// batches of up to 10, deleting only the messages the handler did not report as failed.
+async fn feed_export_pusher(deps: Arc<Deps>) {
+    loop {
+        let batch = match deps.queue.receive(Receive { wait: Duration::from_secs(1), ..Receive::default() }).await {
+            Ok(batch) => batch,
+            Err(e) => {
+                tracing::error!(error = %e, "export queue receive failed");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        if batch.is_empty() {
+            continue;
+        }
+        let mut event = SqsEvent::default();
+        event.records = batch.iter().map(to_sqs_message).collect();
+        let response = export_pusher::handle(&deps, event).await;
+        for message in &batch {
+            if response.batch_item_failures.iter().any(|f| f.item_identifier == message.id) {
+                continue;
+            }
+            if let Err(e) = deps.queue.delete(&message.receipt_handle).await {
+                tracing::error!(error = %e, message_id = %message.id, "export queue delete failed");
+            }
+        }
+    }
+}
+
+fn to_sqs_message(m: &forcelink::ports::Message) -> SqsMessage {
+    let mut msg = SqsMessage::default();
+    msg.message_id = Some(m.id.clone());
+    msg.receipt_handle = Some(m.receipt_handle.clone());
+    msg.body = Some(m.body.clone());
+    msg.attributes.insert("ApproximateReceiveCount".into(), m.receive_count.to_string());
+    msg.event_source = Some("forcelink:dev-queue".into());
+    msg
+}
+
+/// Wakes the roster sync on a timer, as the schedule does on AWS.
+async fn roster_timer(deps: Arc<Deps>, every: Duration) {
+    let mut ticker = tokio::time::interval(every);
+    loop {
+        ticker.tick().await;
+        let mut event = EventBridgeEvent::default();
+        event.detail_type = "Scheduled Event".into();
+        event.source = "forcelink.dev".into();
+        if let Err(e) = roster_sync::handle(&deps, event).await {
+            tracing::warn!(error = %e, "roster sync wake-up failed");
+        }
+    }
+}

@@ -1,0 +1,348 @@
+//! The pure pieces of the key rings, shared by the KMS and the local backends.
+//!
+//! - AES-256-GCM with a raw 32-byte key: [`seal_with_key`] / [`open_with_key`] for any bytes,
+//!   [`seal_envelope`] / [`open_envelope`] for a [`Sealed`] value, [`wrap_key`] / [`unwrap_key`]
+//!   for wrapping a data key under a local key-encryption key.
+//! - [`HmacKeySet`]: HMAC-SHA256 keys by key id, with a current one for signing, rotation, and a
+//!   JSON form for storing the set encrypted.
+//!
+//! Nothing here does I/O, and nothing logs or prints key material.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::{Aes256Gcm, Key, Nonce};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use hmac::{Hmac, Mac};
+use rand::RngCore;
+use sha2::Sha256;
+use zeroize::{Zeroize, Zeroizing};
+
+use crate::ports::keyring::{KeyError, Sealed, Signature};
+
+/// Length of an AES-256 data key and of an HMAC key, in bytes.
+pub const KEY_LEN: usize = 32;
+/// Length of an AES-GCM nonce, in bytes.
+pub const NONCE_LEN: usize = 12;
+
+/// A 32-byte secret key, zeroized on drop.
+pub type SecretKey = Zeroizing<[u8; KEY_LEN]>;
+
+/// A fresh random 32-byte key (AES-256 data key, key-encryption key or HMAC key).
+pub fn random_key() -> SecretKey {
+    let mut key = Zeroizing::new([0u8; KEY_LEN]);
+    rand::rng().fill_bytes(key.as_mut());
+    key
+}
+
+/// A fresh random 96-bit nonce.
+pub fn random_nonce() -> [u8; NONCE_LEN] {
+    let mut nonce = [0u8; NONCE_LEN];
+    rand::rng().fill_bytes(&mut nonce);
+    nonce
+}
+
+/// Encrypts `plaintext` bound to `aad` with AES-256-GCM under `key` and a fresh random nonce;
+/// returns the nonce and the ciphertext (with its 16-byte tag).
+pub fn seal_with_key(key: &[u8; KEY_LEN], plaintext: &[u8], aad: &[u8]) -> Result<([u8; NONCE_LEN], Vec<u8>), KeyError> {
+    let nonce = random_nonce();
+    let cipher = Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(key));
+    let ciphertext = cipher
+        .encrypt(Nonce::from_slice(&nonce), Payload { msg: plaintext, aad })
+        .map_err(|_| KeyError::Backend("AES-GCM encryption failed".into()))?;
+    Ok((nonce, ciphertext))
+}
+
+/// Decrypts what [`seal_with_key`] made; [`KeyError::Decrypt`] for a wrong key, nonce, `aad` or
+/// tampered ciphertext.
+pub fn open_with_key(key: &[u8; KEY_LEN], nonce: &[u8; NONCE_LEN], ciphertext: &[u8], aad: &[u8]) -> Result<Zeroizing<Vec<u8>>, KeyError> {
+    let cipher = Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(key));
+    cipher.decrypt(Nonce::from_slice(nonce), Payload { msg: ciphertext, aad }).map(Zeroizing::new).map_err(|_| KeyError::Decrypt)
+}
+
+/// Builds a [`Sealed`] value: `plaintext` encrypted under `data_key` bound to `aad`, with the
+/// data key as wrapped by the key-encryption key named `kek`.
+pub fn seal_envelope(
+    kek: impl Into<String>,
+    wrapped_key: Vec<u8>,
+    data_key: &[u8; KEY_LEN],
+    plaintext: &[u8],
+    aad: &[u8],
+) -> Result<Sealed, KeyError> {
+    let (nonce, ciphertext) = seal_with_key(data_key, plaintext, aad)?;
+    Ok(Sealed { kek: kek.into(), wrapped_key, nonce, ciphertext })
+}
+
+/// Decrypts a [`Sealed`] value's ciphertext given its already unwrapped data key.
+pub fn open_envelope(data_key: &[u8; KEY_LEN], sealed: &Sealed, aad: &[u8]) -> Result<Zeroizing<Vec<u8>>, KeyError> {
+    open_with_key(data_key, &sealed.nonce, &sealed.ciphertext, aad)
+}
+
+/// Wraps a data key under a local key-encryption key: `nonce || AES-256-GCM(data_key)`, bound to
+/// `context` (e.g. the KEK's id), 60 bytes.
+pub fn wrap_key(kek: &[u8; KEY_LEN], data_key: &[u8; KEY_LEN], context: &[u8]) -> Result<Vec<u8>, KeyError> {
+    let (nonce, ciphertext) = seal_with_key(kek, data_key, context)?;
+    let mut wrapped = Vec::with_capacity(NONCE_LEN + ciphertext.len());
+    wrapped.extend_from_slice(&nonce);
+    wrapped.extend_from_slice(&ciphertext);
+    Ok(wrapped)
+}
+
+/// Unwraps what [`wrap_key`] made; [`KeyError::Decrypt`] for the wrong KEK or context,
+/// [`KeyError::Malformed`] for bytes of the wrong shape.
+pub fn unwrap_key(kek: &[u8; KEY_LEN], wrapped: &[u8], context: &[u8]) -> Result<SecretKey, KeyError> {
+    if wrapped.len() != NONCE_LEN + KEY_LEN + 16 {
+        return Err(KeyError::Malformed);
+    }
+    let (nonce, ciphertext) = wrapped.split_at(NONCE_LEN);
+    let nonce: &[u8; NONCE_LEN] = nonce.try_into().map_err(|_| KeyError::Malformed)?;
+    let plain = open_with_key(kek, nonce, ciphertext, context)?;
+    key_from_slice(&plain)
+}
+
+/// Copies 32 bytes into a [`SecretKey`]; [`KeyError::Malformed`] for any other length.
+pub fn key_from_slice(bytes: &[u8]) -> Result<SecretKey, KeyError> {
+    let mut key = Zeroizing::new([0u8; KEY_LEN]);
+    if bytes.len() != KEY_LEN {
+        return Err(KeyError::Malformed);
+    }
+    key.copy_from_slice(bytes);
+    Ok(key)
+}
+
+/// A new key id: 8 base64url characters (48 random bits), short enough to ride in link tokens.
+pub fn new_kid() -> String {
+    let mut bytes = [0u8; 6];
+    rand::rng().fill_bytes(&mut bytes);
+    B64.encode(bytes)
+}
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// One HMAC key: the raw bytes (kept for serializing) and the keyed MAC state, prepared once so
+/// that signing costs only the message's hashing.
+struct HmacKey {
+    raw: SecretKey,
+    mac: HmacSha256,
+}
+
+impl HmacKey {
+    fn new(raw: SecretKey) -> Self {
+        // A 32-byte key is always accepted by HMAC.
+        let mac = <HmacSha256 as Mac>::new_from_slice(raw.as_ref()).unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
+        Self { raw, mac }
+    }
+}
+
+/// HMAC-SHA256 keys by key id, one of them current (used to sign); all of them verify.
+///
+/// `Debug` shows the key ids only. The JSON form ([`HmacKeySet::to_json`]) holds the raw keys:
+/// store it only encrypted (KMS) or in an owner-only file.
+pub struct HmacKeySet {
+    current: String,
+    keys: BTreeMap<String, HmacKey>,
+}
+
+impl fmt::Debug for HmacKeySet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HmacKeySet").field("current", &self.current).field("kids", &self.keys.keys().collect::<Vec<_>>()).finish()
+    }
+}
+
+impl Clone for HmacKeySet {
+    fn clone(&self) -> Self {
+        let keys = self.keys.iter().map(|(kid, k)| (kid.clone(), HmacKey::new(k.raw.clone()))).collect();
+        Self { current: self.current.clone(), keys }
+    }
+}
+
+impl HmacKeySet {
+    /// A set of one fresh random key, current.
+    pub fn generate() -> Self {
+        let kid = new_kid();
+        let mut keys = BTreeMap::new();
+        keys.insert(kid.clone(), HmacKey::new(random_key()));
+        Self { current: kid, keys }
+    }
+
+    /// A set from given keys; `current` must be one of them.
+    pub fn from_keys(current: impl Into<String>, keys: impl IntoIterator<Item = (String, SecretKey)>) -> Result<Self, KeyError> {
+        let current = current.into();
+        let keys: BTreeMap<_, _> = keys.into_iter().map(|(kid, raw)| (kid, HmacKey::new(raw))).collect();
+        if !keys.contains_key(&current) || current.is_empty() {
+            return Err(KeyError::Malformed);
+        }
+        Ok(Self { current, keys })
+    }
+
+    /// The id of the key that signs.
+    pub fn current_kid(&self) -> &str {
+        &self.current
+    }
+
+    /// Every key id, sorted.
+    pub fn kids(&self) -> impl Iterator<Item = &str> {
+        self.keys.keys().map(String::as_str)
+    }
+
+    /// Adds a fresh random key and makes it current; the old keys keep verifying.
+    /// Returns the new key id.
+    pub fn rotate(&mut self) -> &str {
+        let mut kid = new_kid();
+        while self.keys.contains_key(&kid) {
+            kid = new_kid();
+        }
+        self.keys.insert(kid.clone(), HmacKey::new(random_key()));
+        self.current = kid;
+        &self.current
+    }
+
+    /// Signs `msg` with the current key.
+    pub fn sign(&self, msg: &[u8]) -> Signature {
+        let mut tag = [0u8; 32];
+        if let Some(key) = self.keys.get(&self.current) {
+            let mut mac = key.mac.clone();
+            mac.update(msg);
+            tag.copy_from_slice(&mac.finalize().into_bytes());
+        }
+        Signature { kid: self.current.clone(), tag }
+    }
+
+    /// Checks `tag` against the key `kid` in constant time; false for an unknown kid or a tag
+    /// of the wrong length.
+    pub fn verify(&self, kid: &str, msg: &[u8], tag: &[u8]) -> bool {
+        let Some(key) = self.keys.get(kid) else { return false };
+        let mut mac = key.mac.clone();
+        mac.update(msg);
+        // `verify_slice` compares in constant time and refuses other lengths.
+        mac.verify_slice(tag).is_ok()
+    }
+
+    /// The JSON form `{"current":"<kid>","keys":{"<kid>":"<base64url key>",…}}`, zeroized on drop.
+    pub fn to_json(&self) -> Zeroizing<Vec<u8>> {
+        let mut out = Zeroizing::new(Vec::with_capacity(64 + self.keys.len() * 64));
+        out.extend_from_slice(b"{\"current\":");
+        write_json_string(&mut out, &self.current);
+        out.extend_from_slice(b",\"keys\":{");
+        for (i, (kid, key)) in self.keys.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            write_json_string(&mut out, kid);
+            out.push(b':');
+            let encoded = Zeroizing::new(B64.encode(key.raw.as_ref()));
+            out.push(b'"');
+            out.extend_from_slice(encoded.as_bytes());
+            out.push(b'"');
+        }
+        out.extend_from_slice(b"}}");
+        out
+    }
+
+    /// Parses the JSON form; [`KeyError::Malformed`] for anything else (the error says no more,
+    /// so it never echoes key material).
+    pub fn from_json(json: &[u8]) -> Result<Self, KeyError> {
+        #[derive(serde::Deserialize)]
+        struct Raw {
+            current: String,
+            keys: BTreeMap<String, String>,
+        }
+        let mut raw: Raw = serde_json::from_slice(json).map_err(|_| KeyError::Malformed)?;
+        let mut keys = Vec::with_capacity(raw.keys.len());
+        let mut failed = false;
+        for (kid, encoded) in raw.keys.iter_mut() {
+            match B64.decode(encoded.as_bytes()).map(Zeroizing::new) {
+                Ok(bytes) if bytes.len() == KEY_LEN && !kid.is_empty() => keys.push((kid.clone(), key_from_slice(&bytes)?)),
+                _ => failed = true,
+            }
+            encoded.zeroize();
+        }
+        if failed {
+            return Err(KeyError::Malformed);
+        }
+        Self::from_keys(raw.current, keys)
+    }
+}
+
+/// Writes `s` as a JSON string (kids are base64url, but escape properly anyway).
+fn write_json_string(out: &mut Vec<u8>, s: &str) {
+    // serde_json cannot fail on a &str.
+    let encoded = serde_json::to_vec(s).unwrap_or_default();
+    out.extend_from_slice(&encoded);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seal_open_roundtrip_and_binding() {
+        let key = random_key();
+        let (nonce, ct) = seal_with_key(&key, b"secret", b"aad").expect("seal");
+        assert_eq!(open_with_key(&key, &nonce, &ct, b"aad").expect("open").as_slice(), b"secret");
+        assert!(matches!(open_with_key(&key, &nonce, &ct, b"other"), Err(KeyError::Decrypt)));
+        let mut tampered = ct.clone();
+        tampered[0] ^= 1;
+        assert!(matches!(open_with_key(&key, &nonce, &tampered, b"aad"), Err(KeyError::Decrypt)));
+        assert!(matches!(open_with_key(&random_key(), &nonce, &ct, b"aad"), Err(KeyError::Decrypt)));
+        let (nonce2, _) = seal_with_key(&key, b"secret", b"aad").expect("seal");
+        assert_ne!(nonce, nonce2, "nonces are random");
+    }
+
+    #[test]
+    fn envelope_and_wrap() {
+        let kek = random_key();
+        let dk = random_key();
+        let wrapped = wrap_key(&kek, &dk, b"kek-1").expect("wrap");
+        assert_eq!(wrapped.len(), 60);
+        assert_eq!(unwrap_key(&kek, &wrapped, b"kek-1").expect("unwrap").as_ref(), dk.as_ref());
+        assert!(matches!(unwrap_key(&kek, &wrapped, b"kek-2"), Err(KeyError::Decrypt)));
+        assert!(matches!(unwrap_key(&kek, &wrapped[1..], b"kek-1"), Err(KeyError::Malformed)));
+        let sealed = seal_envelope("kek-1", wrapped, &dk, b"token", b"conn/1").expect("seal");
+        let back = Sealed::decode(&sealed.encode()).expect("decode");
+        assert_eq!(open_envelope(&dk, &back, b"conn/1").expect("open").as_slice(), b"token");
+        assert!(open_envelope(&dk, &back, b"conn/2").is_err());
+    }
+
+    #[test]
+    fn keyset_sign_verify_rotate_json() {
+        let mut set = HmacKeySet::generate();
+        let first = set.current_kid().to_string();
+        assert_eq!(first.len(), 8);
+        let sig = set.sign(b"msg");
+        assert_eq!(sig.kid, first);
+        assert!(set.verify(&first, b"msg", &sig.tag));
+        assert!(!set.verify(&first, b"msg2", &sig.tag));
+        assert!(!set.verify(&first, b"msg", &sig.tag[..31]));
+        assert!(!set.verify("nope", b"msg", &sig.tag));
+        let second = set.rotate().to_string();
+        assert_ne!(first, second);
+        assert!(set.verify(&first, b"msg", &sig.tag));
+        let sig2 = set.sign(b"msg");
+        assert_eq!(sig2.kid, second);
+        assert_ne!(sig2.tag, sig.tag);
+
+        let json = set.to_json();
+        let back = HmacKeySet::from_json(&json).expect("parse");
+        assert_eq!(back.current_kid(), second);
+        assert_eq!(back.kids().count(), 2);
+        assert!(back.verify(&first, b"msg", &sig.tag));
+        assert_eq!(back.sign(b"msg"), sig2);
+        assert!(!format!("{set:?}").contains(&B64.encode(set.keys[&first].raw.as_ref())));
+
+        assert!(HmacKeySet::from_json(b"{}").is_err());
+        assert!(HmacKeySet::from_json(br#"{"current":"a","keys":{"b":"AAAA"}}"#).is_err());
+    }
+
+    #[test]
+    fn hmac_matches_reference() {
+        // RFC 4231 test case 2 uses a short key; check against a fresh MAC instead.
+        let raw = key_from_slice(&[7u8; 32]).expect("key");
+        let set = HmacKeySet::from_keys("k", [("k".to_string(), raw)]).expect("set");
+        let mut mac = <HmacSha256 as Mac>::new_from_slice(&[7u8; 32]).expect("mac");
+        mac.update(b"hello");
+        assert_eq!(set.sign(b"hello").tag.as_slice(), mac.finalize().into_bytes().as_slice());
+    }
+}

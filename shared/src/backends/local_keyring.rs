@@ -1,0 +1,162 @@
+//! The local `KeyRing`: a key file, created owner-only (0600) on first run, holding the
+//! key-encryption key that wraps data keys and the HMAC key set.
+//!
+//! File format (JSON): `{"kek_id": "...", "kek": "<base64url 32 bytes>", "hmac": {key set}}`.
+//! Rotation rewrites the file atomically (temporary file, then rename).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use async_trait::async_trait;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use zeroize::Zeroizing;
+
+use crate::backends::envelope::{self, HmacKeySet, SecretKey};
+use crate::ports::keyring::{KeyError, KeyRing, Sealed, Signature};
+
+/// Keys from a local file.
+pub struct LocalKeyRing {
+    kek_id: String,
+    kek: SecretKey,
+    hmac: HmacKeySet,
+}
+
+#[derive(serde::Deserialize)]
+struct RawFile {
+    kek_id: String,
+    kek: String,
+    hmac: serde_json::Value,
+}
+
+fn io(path: &Path, e: std::io::Error) -> KeyError {
+    KeyError::Backend(format!("key file {}: {e}", path.display()))
+}
+
+impl LocalKeyRing {
+    /// Opens the key file, creating it (0600) with fresh keys if it does not exist.
+    pub fn open(path: &Path) -> Result<Self, KeyError> {
+        match std::fs::read(path) {
+            Ok(bytes) => Self::parse(&Zeroizing::new(bytes)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let ring =
+                    Self { kek_id: format!("local:{}", envelope::new_kid()), kek: envelope::random_key(), hmac: HmacKeySet::generate() };
+                match ring.write(path, true) {
+                    Ok(()) => Ok(ring),
+                    // Another process created it first: use theirs.
+                    Err(_) if path.exists() => Self::open(path),
+                    Err(e) => Err(e),
+                }
+            }
+            Err(e) => Err(io(path, e)),
+        }
+    }
+
+    /// Adds a new current HMAC key to the file; old keys keep verifying. Returns the new key id.
+    pub fn rotate(path: &Path) -> Result<String, KeyError> {
+        let mut ring = Self::open(path)?;
+        let kid = ring.hmac.rotate().to_string();
+        ring.write(path, false)?;
+        Ok(kid)
+    }
+
+    /// The HMAC key ids, the current one first.
+    pub fn kids(&self) -> Vec<String> {
+        let mut kids = vec![self.hmac.current_kid().to_string()];
+        kids.extend(self.hmac.kids().filter(|k| *k != self.hmac.current_kid()).map(str::to_string));
+        kids
+    }
+
+    fn parse(bytes: &[u8]) -> Result<Self, KeyError> {
+        let raw: RawFile = serde_json::from_slice(bytes).map_err(|_| KeyError::Malformed)?;
+        let kek = envelope::key_from_slice(&Zeroizing::new(B64.decode(raw.kek.as_bytes()).map_err(|_| KeyError::Malformed)?))?;
+        let hmac_json = Zeroizing::new(serde_json::to_vec(&raw.hmac).map_err(|_| KeyError::Malformed)?);
+        Ok(Self { kek_id: raw.kek_id, kek, hmac: HmacKeySet::from_json(&hmac_json)? })
+    }
+
+    fn write(&self, path: &Path, create_new: bool) -> Result<(), KeyError> {
+        use std::os::unix::fs::OpenOptionsExt;
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| io(path, e))?;
+        }
+        let mut body = Zeroizing::new(Vec::with_capacity(512));
+        body.extend_from_slice(b"{\"kek_id\":");
+        body.extend_from_slice(serde_json::to_string(&self.kek_id).map_err(|_| KeyError::Malformed)?.as_bytes());
+        body.extend_from_slice(b",\"kek\":\"");
+        body.extend_from_slice(Zeroizing::new(B64.encode(self.kek.as_ref())).as_bytes());
+        body.extend_from_slice(b"\",\"hmac\":");
+        body.extend_from_slice(&self.hmac.to_json());
+        body.extend_from_slice(b"}\n");
+        let target: PathBuf = if create_new { path.to_path_buf() } else { path.with_extension("tmp") };
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).mode(0o600);
+        if create_new {
+            options.create_new(true);
+        } else {
+            options.create(true).truncate(true);
+        }
+        let mut file = options.open(&target).map_err(|e| io(path, e))?;
+        file.write_all(&body).and_then(|()| file.sync_all()).map_err(|e| io(path, e))?;
+        if !create_new {
+            std::fs::rename(&target, path).map_err(|e| io(path, e))?;
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl KeyRing for LocalKeyRing {
+    async fn seal(&self, plaintext: &[u8], aad: &[u8]) -> Result<Sealed, KeyError> {
+        let data_key = envelope::random_key();
+        let wrapped = envelope::wrap_key(&self.kek, &data_key, self.kek_id.as_bytes())?;
+        envelope::seal_envelope(self.kek_id.clone(), wrapped, &data_key, plaintext, aad)
+    }
+
+    async fn open(&self, sealed: &Sealed, aad: &[u8]) -> Result<Zeroizing<Vec<u8>>, KeyError> {
+        if sealed.kek != self.kek_id {
+            return Err(KeyError::UnknownKek(sealed.kek.clone()));
+        }
+        let data_key = envelope::unwrap_key(&self.kek, &sealed.wrapped_key, self.kek_id.as_bytes())?;
+        envelope::open_envelope(&data_key, sealed, aad)
+    }
+
+    fn sign(&self, msg: &[u8]) -> Signature {
+        self.hmac.sign(msg)
+    }
+
+    fn verify(&self, kid: &str, msg: &[u8], tag: &[u8]) -> bool {
+        self.hmac.verify(kid, msg, tag)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[tokio::test]
+    async fn creates_an_owner_only_file_and_reopens_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keys.json");
+        let ring = LocalKeyRing::open(&path).unwrap();
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        let sealed = ring.seal(b"token", b"aad").await.unwrap();
+        let again = LocalKeyRing::open(&path).unwrap();
+        assert_eq!(&*again.open(&sealed, b"aad").await.unwrap(), b"token");
+        let sig = ring.sign(b"m");
+        assert!(again.verify(&sig.kid, b"m", &sig.tag));
+    }
+
+    #[tokio::test]
+    async fn rotation_keeps_old_signatures_valid() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keys.json");
+        let old = LocalKeyRing::open(&path).unwrap().sign(b"m");
+        let kid = LocalKeyRing::rotate(&path).unwrap();
+        let ring = LocalKeyRing::open(&path).unwrap();
+        assert_eq!(ring.kids()[0], kid);
+        assert!(ring.verify(&old.kid, b"m", &old.tag));
+        assert_eq!(ring.sign(b"m").kid, kid);
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+}

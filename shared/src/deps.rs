@@ -1,0 +1,128 @@
+//! `Deps`: the ports a handler works through, built once at start from [`Settings`].
+//!
+//! On AWS: DynamoDB, SQS, KMS and SES. Embedded (`forcelink dev`, tests): SQLite files, a
+//! local key file and a file outbox or SMTP, all under the data directory.
+
+use std::sync::Arc;
+
+use crate::backends::local_keyring::LocalKeyRing;
+use crate::backends::outbox::OutboxMailer;
+use crate::backends::smtp::SmtpMailer;
+use crate::backends::sqlite_queue::{QueueConfig, SqliteQueue};
+use crate::backends::sqlite_store::SqliteStore;
+use crate::backends::{aws, dynamo::DynamoStore, kms::KmsKeyRing, ses::SesMailer, sqs::SqsQueue};
+use crate::http_client::{self, HttpClientError};
+use crate::ports::{Clock, KeyError, KeyRing, MailError, Mailer, Queue, QueueError, Store, StoreError, SystemClock};
+use crate::settings::{Backend, MailTransport, Settings, SettingsError};
+
+/// Everything a handler needs, shared by reference.
+#[derive(Clone)]
+pub struct Deps {
+    pub settings: Arc<Settings>,
+    pub store: Arc<dyn Store>,
+    /// The export queue.
+    pub queue: Arc<dyn Queue>,
+    /// The export queue's dead-letter queue, where one is reachable.
+    pub dead_letters: Option<Arc<dyn Queue>>,
+    pub mailer: Arc<dyn Mailer>,
+    pub keys: Arc<dyn KeyRing>,
+    pub clock: Arc<dyn Clock>,
+    /// The one outbound HTTP client (Salesforce).
+    pub http: reqwest::Client,
+}
+
+/// Building the dependencies failed; the process should stop with this message.
+#[derive(Debug, thiserror::Error)]
+pub enum DepsError {
+    #[error(transparent)]
+    Settings(#[from] SettingsError),
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    #[error("queue: {0}")]
+    Queue(#[from] QueueError),
+    #[error("keys: {0}")]
+    Keys(#[from] KeyError),
+    #[error("mailer: {0}")]
+    Mail(#[from] MailError),
+    #[error(transparent)]
+    Http(#[from] HttpClientError),
+}
+
+/// File names under the embedded data directory.
+pub mod files {
+    /// The embedded store.
+    pub const STORE: &str = "store.db";
+    /// The embedded queues.
+    pub const QUEUE: &str = "queue.db";
+    /// The local key file (0600).
+    pub const KEYS: &str = "keys.json";
+    /// The export queue's name in the queue file.
+    pub const EXPORT_QUEUE: &str = "export";
+    /// Its dead-letter queue's name.
+    pub const EXPORT_DLQ: &str = "export-dlq";
+}
+
+impl Deps {
+    /// Reads the environment and builds the dependencies.
+    pub async fn from_env() -> Result<Self, DepsError> {
+        Self::from_settings(Settings::from_env()?).await
+    }
+
+    /// Builds the dependencies for `settings`.
+    pub async fn from_settings(settings: Settings) -> Result<Self, DepsError> {
+        let http = http_client::build(&settings)?;
+        let deps = match &settings.backend {
+            Backend::Embedded { data_dir } => {
+                let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&data_dir.join(files::STORE))?);
+                let config = QueueConfig {
+                    max_receives: settings.queue_max_receives,
+                    dead_letter: Some(files::EXPORT_DLQ.into()),
+                    ..QueueConfig::default()
+                };
+                let queue = SqliteQueue::open(&data_dir.join(files::QUEUE), files::EXPORT_QUEUE, config)?;
+                let dlq = queue.sibling(files::EXPORT_DLQ, QueueConfig::default());
+                Self {
+                    store,
+                    queue: Arc::new(queue),
+                    dead_letters: Some(Arc::new(dlq)),
+                    mailer: mailer(&settings.mail, None).await?,
+                    keys: Arc::new(LocalKeyRing::open(&data_dir.join(files::KEYS))?),
+                    clock: Arc::new(SystemClock),
+                    http,
+                    settings: Arc::new(settings),
+                }
+            }
+            Backend::Aws { table, queue_url, dlq_url, kms_key_id } => {
+                let config = aws::aws_config(None).await;
+                let store: Arc<dyn Store> = Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&config), table.clone()));
+                let sqs = aws_sdk_sqs::Client::new(&config);
+                let keys = KmsKeyRing::load(aws_sdk_kms::Client::new(&config), kms_key_id.clone(), store.clone()).await?;
+                Self {
+                    store,
+                    queue: Arc::new(SqsQueue::new(sqs.clone(), queue_url.clone())),
+                    dead_letters: dlq_url.as_ref().map(|url| Arc::new(SqsQueue::new(sqs, url.clone())) as Arc<dyn Queue>),
+                    mailer: mailer(&settings.mail, Some(&config)).await?,
+                    keys: Arc::new(keys),
+                    clock: Arc::new(SystemClock),
+                    http,
+                    settings: Arc::new(settings),
+                }
+            }
+        };
+        Ok(deps)
+    }
+}
+
+async fn mailer(transport: &MailTransport, aws: Option<&aws_config::SdkConfig>) -> Result<Arc<dyn Mailer>, DepsError> {
+    Ok(match transport {
+        MailTransport::Outbox(dir) => Arc::new(OutboxMailer::new(dir.clone())),
+        MailTransport::Smtp(url) => Arc::new(SmtpMailer::new(url)?),
+        MailTransport::Ses => {
+            let config = match aws {
+                Some(c) => c.clone(),
+                None => aws::aws_config(None).await,
+            };
+            Arc::new(SesMailer::new(aws_sdk_sesv2::Client::new(&config)))
+        }
+    })
+}

@@ -1,0 +1,154 @@
+//! A connection: one authorized Salesforce org of a site.
+
+use serde::{Deserialize, Serialize};
+use time::{Date, OffsetDateTime};
+
+use super::keys;
+use super::record::Record;
+
+/// At most this many connections per site.
+pub const MAX_CONNECTIONS: usize = 5;
+
+/// Where the org's users log in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Environment {
+    /// `login.salesforce.com`
+    Production,
+    /// `test.salesforce.com`
+    Sandbox,
+    /// The org's My Domain login URL, e.g. `https://acme.my.salesforce.com`.
+    MyDomain(String),
+}
+
+impl Environment {
+    /// Parses `production`, `sandbox` or an `https://` My Domain URL.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "production" => Some(Self::Production),
+            "sandbox" => Some(Self::Sandbox),
+            url if url.starts_with("https://") && url::Url::parse(url).is_ok_and(|u| u.host_str().is_some() && u.path() == "/") => {
+                Some(Self::MyDomain(url.trim_end_matches('/').to_string()))
+            }
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Environment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Production => f.write_str("production"),
+            Self::Sandbox => f.write_str("sandbox"),
+            Self::MyDomain(url) => f.write_str(url),
+        }
+    }
+}
+
+/// A connection's life cycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConnectionStatus {
+    /// Configured, not yet authorized.
+    Pending,
+    Connected,
+    /// Refresh failed for good: someone must authorize again. Work for it is held.
+    NeedsReauth,
+    /// Removed by an operator; tokens revoked.
+    Revoked,
+}
+
+/// The Salesforce user who authorized the connection.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthorizingUser {
+    /// 18-char `005…` id.
+    pub id: String,
+    pub username: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+}
+
+/// A customer's own client app for this connection.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientApp {
+    pub client_id: String,
+    /// The client secret, sealed by the `KeyRing` (never plaintext).
+    pub client_secret_sealed: String,
+}
+
+/// One authorized (or to-be-authorized) org of a site.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Connection {
+    pub site: String,
+    /// Unique within the site, e.g. `production`, `uat`.
+    pub name: String,
+    pub environment: Environment,
+    pub status: ConnectionStatus,
+    /// 18-char `00D…` org id, once connected.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub org_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<AuthorizingUser>,
+    /// The email of the person asked to authorize (the sync user).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sync_user_email: Option<String>,
+    /// Access and refresh tokens, sealed by the `KeyRing` (never plaintext).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens_sealed: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client: Option<ClientApp>,
+    /// Date the credential is expected to stop working, if the customer set one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_on: Option<Date>,
+    /// Days before `expires_on` to warn (1–100).
+    #[serde(default = "default_warn_days")]
+    pub warn_days: u8,
+    #[serde(default, with = "time::serde::rfc3339::option", skip_serializing_if = "Option::is_none")]
+    pub last_verified_at: Option<OffsetDateTime>,
+    #[serde(default, with = "time::serde::rfc3339::option", skip_serializing_if = "Option::is_none")]
+    pub last_refreshed_at: Option<OffsetDateTime>,
+    /// API usage `(used, max)` from the latest `Sforce-Limit-Info`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_usage: Option<(u64, u64)>,
+}
+
+fn default_warn_days() -> u8 {
+    14
+}
+
+impl Connection {
+    /// A pending connection.
+    pub fn pending(site: &str, name: &str, environment: Environment) -> Self {
+        Self {
+            site: site.into(),
+            name: name.into(),
+            environment,
+            status: ConnectionStatus::Pending,
+            org_id: None,
+            instance_url: None,
+            user: None,
+            sync_user_email: None,
+            tokens_sealed: None,
+            client: None,
+            expires_on: None,
+            warn_days: default_warn_days(),
+            last_verified_at: None,
+            last_refreshed_at: None,
+            api_usage: None,
+        }
+    }
+}
+
+impl Record for Connection {
+    fn pk(&self) -> String {
+        keys::site_pk(&self.site)
+    }
+    fn sk(&self) -> String {
+        format!("{}{}", keys::CONNECTION_PREFIX, self.name)
+    }
+    fn gsi1(&self) -> Option<(String, String)> {
+        self.org_id.as_ref().map(|org| (keys::org_index(org), format!("{}#{}", self.site, self.name)))
+    }
+}

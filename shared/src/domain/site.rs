@@ -1,0 +1,68 @@
+//! A site: one customer of the platform, and its settings.
+
+use serde::{Deserialize, Serialize};
+
+use super::keys;
+use super::record::Record;
+
+/// One customer (tenant) of the platform.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Site {
+    /// Short stable id, e.g. `acme` (lowercase letters, digits, `-`).
+    pub id: String,
+    pub name: String,
+    /// The platform's base URL for this site.
+    pub platform_url: String,
+    /// Where a Salesforce login hands the platform its signed login token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform_sso_url: Option<String>,
+    #[serde(default)]
+    pub tabs: Tabs,
+    /// Every login and link goes through Salesforce.
+    #[serde(default)]
+    pub force_sso: bool,
+    /// Gets warnings and reports.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admin_email: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sender: Option<Sender>,
+    /// The connection export and sync use when they name none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_connection: Option<String>,
+}
+
+/// The site's Salesforce tab URLs.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tabs {
+    /// `https://acme.lightning.force.com/lightning/n/Tab_Name`
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lightning: Option<String>,
+    /// `https://acme.my.salesforce.com/servlet/servlet.Integration?lid=01r…&ic=1`
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub classic: Option<String>,
+}
+
+/// The site's email sender.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sender {
+    pub from: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<String>,
+}
+
+impl Record for Site {
+    fn pk(&self) -> String {
+        keys::site_pk(&self.id)
+    }
+    fn sk(&self) -> String {
+        keys::SITE_SK.into()
+    }
+    fn gsi1(&self) -> Option<(String, String)> {
+        Some((keys::SITES_PK.into(), self.id.clone()))
+    }
+}
+
+/// Whether `id` is a valid site id.
+pub fn valid_site_id(id: &str) -> bool {
+    (1..=40).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') && !id.starts_with('-')
+}

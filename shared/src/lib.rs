@@ -1,0 +1,18 @@
+//! forcelink's core: the domain every function shares, the ports they work through and
+//! their AWS and embedded backends, the Salesforce HTTP client, and the HTTP plumbing that
+//! lets the same handler run on Lambda and in `forcelink dev`.
+
+pub mod backends;
+pub mod config;
+pub mod deps;
+pub mod domain;
+pub mod http_client;
+#[cfg(feature = "lambda")]
+pub mod lambda;
+pub mod ports;
+pub mod settings;
+pub mod telemetry;
+pub mod web;
+
+pub use deps::Deps;
+pub use settings::Settings;

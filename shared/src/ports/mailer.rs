@@ -1,0 +1,60 @@
+//! The `Mailer` port: sends one email, built as an RFC 5322 message.
+
+use async_trait::async_trait;
+
+/// An email to send. `html` is optional; `text` is always sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Email {
+    pub from: String,
+    pub reply_to: Option<String>,
+    pub to: Vec<String>,
+    pub subject: String,
+    pub text: String,
+    pub html: Option<String>,
+}
+
+/// Mail failures.
+#[derive(Debug, thiserror::Error)]
+pub enum MailError {
+    /// A bad address or an empty recipient list: retrying will not help.
+    #[error("invalid email: {0}")]
+    Invalid(String),
+    /// The transport failed; the send may be retried.
+    #[error("mail transport: {0}")]
+    Transport(String),
+}
+
+/// Something that delivers email.
+#[async_trait]
+pub trait Mailer: Send + Sync {
+    /// Sends `email`; returns the message id the transport assigned.
+    async fn send(&self, email: &Email) -> Result<String, MailError>;
+}
+
+impl Email {
+    /// Builds the RFC 5322 message (multipart/alternative when there is HTML).
+    pub fn to_message(&self) -> Result<lettre::Message, MailError> {
+        use lettre::message::{MultiPart, SinglePart, header::ContentType};
+        let parse = |a: &str| a.parse::<lettre::message::Mailbox>().map_err(|e| MailError::Invalid(format!("address {a:?}: {e}")));
+        if self.to.is_empty() {
+            return Err(MailError::Invalid("no recipient".into()));
+        }
+        let mut builder = lettre::Message::builder().from(parse(&self.from)?).subject(self.subject.clone());
+        if let Some(reply_to) = &self.reply_to {
+            builder = builder.reply_to(parse(reply_to)?);
+        }
+        for to in &self.to {
+            builder = builder.to(parse(to)?);
+        }
+        let text = SinglePart::builder().header(ContentType::TEXT_PLAIN).body(self.text.clone());
+        let built = match &self.html {
+            Some(html) => builder.multipart(
+                MultiPart::alternative()
+                    .singlepart(text)
+                    .singlepart(SinglePart::builder().header(ContentType::TEXT_HTML).body(html.clone())),
+            ),
+            None => builder.singlepart(text),
+        };
+        built.map_err(|e| MailError::Invalid(e.to_string()))
+    }
+}

@@ -1,0 +1,102 @@
+//! HTTP plumbing shared by every HTTP handler: the request and response types (the same on
+//! Lambda and in `forcelink dev`), JSON answers, and the friendly HTML page people see.
+
+use bytes::Bytes;
+use http::{HeaderValue, StatusCode, header};
+
+/// A request as every HTTP handler sees it, body read whole (bounded by the front end).
+pub type Request = http::Request<Bytes>;
+/// A response as every HTTP handler answers.
+pub type Response = http::Response<Bytes>;
+
+/// A JSON answer.
+pub fn json(status: StatusCode, value: &serde_json::Value) -> Response {
+    let body = serde_json::to_vec(value).unwrap_or_else(|_| b"{}".to_vec());
+    with_type(status, "application/json", body.into())
+}
+
+/// A JSON error: `{"error": code, "message": message}`.
+pub fn json_error(status: StatusCode, code: &str, message: &str) -> Response {
+    json(status, &serde_json::json!({ "error": code, "message": message }))
+}
+
+/// The `/healthz` answer of one function.
+pub fn healthz(function: &str) -> Response {
+    json(StatusCode::OK, &serde_json::json!({ "function": function, "status": "ok", "version": env!("CARGO_PKG_VERSION") }))
+}
+
+/// The answer of a route whose function is not built yet.
+pub fn not_implemented(function: &str, route: &str) -> Response {
+    json(
+        StatusCode::NOT_IMPLEMENTED,
+        &serde_json::json!({ "error": "not_implemented", "function": function, "message": format!("{route} is not implemented yet") }),
+    )
+}
+
+/// A response with a body and content type.
+pub fn with_type(status: StatusCode, content_type: &'static str, body: Bytes) -> Response {
+    let mut resp = http::Response::new(body);
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    resp
+}
+
+/// A complete, accessible HTML page with a heading and a paragraph per line of `lines`
+/// (plain text: escaped here), plus an optional call to action (`label`, `href`).
+pub fn page(status: StatusCode, title: &str, lines: &[&str], action: Option<(&str, &str)>) -> Response {
+    let mut body = String::with_capacity(2048);
+    body.push_str("<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">");
+    body.push_str("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">");
+    body.push_str(&format!("<title>{} · forcelink</title>", escape(title)));
+    body.push_str(PAGE_STYLE);
+    body.push_str("</head><body><main>");
+    body.push_str(&format!("<h1>{}</h1>", escape(title)));
+    for line in lines {
+        body.push_str(&format!("<p>{}</p>", escape(line)));
+    }
+    if let Some((label, href)) = action {
+        body.push_str(&format!("<p><a class=\"button\" href=\"{}\">{}</a></p>", escape(href), escape(label)));
+    }
+    body.push_str("</main></body></html>\n");
+    let mut resp = with_type(status, "text/html; charset=utf-8", body.into());
+    resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp.headers_mut().insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    resp
+}
+
+const PAGE_STYLE: &str = "<style>body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;background:#f3f5f8;color:#1b1f24;margin:0}\
+main{max-width:34rem;margin:10vh auto;background:#fff;border-radius:12px;padding:2rem 2.25rem;box-shadow:0 2px 12px rgba(0,0,0,.08)}\
+h1{font-size:1.5rem;margin:0 0 1rem}p{line-height:1.5}\
+.button{display:inline-block;background:#0b5cab;color:#fff;padding:.6rem 1.1rem;border-radius:6px;text-decoration:none}\
+.button:focus{outline:3px solid #f5a623}</style>";
+
+/// Escapes text for HTML content and attribute values.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn page_escapes_everything_it_is_given() {
+        let resp = page(StatusCode::BAD_REQUEST, "<b>", &["a & \"b\""], Some(("go", "/x?a=1&b=<2>")));
+        let body = std::str::from_utf8(resp.body()).unwrap();
+        assert!(body.contains("<h1>&lt;b&gt;</h1>"));
+        assert!(body.contains("a &amp; &quot;b&quot;"));
+        assert!(body.contains("href=\"/x?a=1&amp;b=&lt;2&gt;\""));
+        assert_eq!(resp.headers()[header::CONTENT_TYPE], "text/html; charset=utf-8");
+    }
+}
