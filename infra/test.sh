@@ -47,7 +47,7 @@ moto_port=$(free_port)
 "$venv/bin/moto_server" -H 127.0.0.1 -p "$moto_port" >"$work/moto.log" 2>&1 &
 pids+=($!)
 smtp_port=$(free_port)
-mkdir -p "$work/maildir"
+# aiosmtpd creates the Maildir (with tmp/new/cur) only if the folder does not exist yet.
 "$venv/bin/python" -m aiosmtpd -n -l "127.0.0.1:$smtp_port" -c aiosmtpd.handlers.Mailbox "$work/maildir" >"$work/smtp.log" 2>&1 &
 pids+=($!)
 wait_port "$moto_port" moto

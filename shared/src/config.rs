@@ -551,7 +551,7 @@ pub async fn apply(store: &dyn Store, keys: &dyn KeyRing, specs: &[SiteSpec]) ->
             ops.push(WriteOp::Put { item, cond });
         }
         for prefix in [keys::WORKFLOW_PREFIX, keys::EXPORT_PREFIX, keys::SYNC_PREFIX] {
-            let page_items = all_items(store, Query::prefix(&pk, prefix)).await?;
+            let page_items = record::all_items(store, Query::prefix(&pk, prefix)).await?;
             for old in page_items.into_iter().filter(|i| !wanted_sks.contains(&i.sk)) {
                 summary.deleted += 1;
                 ops.push(WriteOp::Delete { pk: old.pk, sk: old.sk, cond: Cond::Version(old.version) });
@@ -573,18 +573,6 @@ pub fn client_secret_aad(site: &str, connection: &str) -> String {
 
 fn version_cond(version: Option<u64>) -> Cond {
     version.map_or(Cond::NotExists, Cond::Version)
-}
-
-async fn all_items(store: &dyn Store, mut query: Query) -> Result<Vec<crate::ports::store::Item>, StoreError> {
-    let mut out = Vec::new();
-    loop {
-        let page = store.query(&query).await?;
-        out.extend(page.items);
-        match page.next {
-            Some(next) => query.after = Some(next),
-            None => return Ok(out),
-        }
-    }
 }
 
 #[cfg(test)]

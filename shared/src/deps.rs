@@ -24,11 +24,16 @@ pub struct Deps {
     pub queue: Arc<dyn Queue>,
     /// The export queue's dead-letter queue, where one is reachable.
     pub dead_letters: Option<Arc<dyn Queue>>,
+    /// The workflow queue: outbound notifications whose tasks are to run (always embedded;
+    /// on AWS when `FORCELINK_WORKFLOW_QUEUE_URL` is set).
+    pub workflow_queue: Option<Arc<dyn Queue>>,
     pub mailer: Arc<dyn Mailer>,
     pub keys: Arc<dyn KeyRing>,
     pub clock: Arc<dyn Clock>,
     /// The one outbound HTTP client (Salesforce).
     pub http: reqwest::Client,
+    /// Salesforce access tokens cached in memory, per connection (see [`crate::salesforce`]).
+    pub salesforce: crate::salesforce::Sessions,
 }
 
 /// Building the dependencies failed; the process should stop with this message.
@@ -46,6 +51,9 @@ pub enum DepsError {
     Mail(#[from] MailError),
     #[error(transparent)]
     Http(#[from] HttpClientError),
+    /// `FORCELINK_SF_CLIENT_SECRET_REF` could not be resolved.
+    #[error("FORCELINK_SF_CLIENT_SECRET_REF: {0}")]
+    ClientSecret(String),
 }
 
 /// File names under the embedded data directory.
@@ -60,6 +68,10 @@ pub mod files {
     pub const EXPORT_QUEUE: &str = "export";
     /// Its dead-letter queue's name.
     pub const EXPORT_DLQ: &str = "export-dlq";
+    /// The workflow queue's name in the queue file.
+    pub const WORKFLOW_QUEUE: &str = "workflow";
+    /// Its dead-letter queue's name.
+    pub const WORKFLOW_DLQ: &str = "workflow-dlq";
 }
 
 impl Deps {
@@ -70,6 +82,7 @@ impl Deps {
 
     /// Builds the dependencies for `settings`.
     pub async fn from_settings(settings: Settings) -> Result<Self, DepsError> {
+        let settings = crate::salesforce::secret::resolve(settings).await?;
         let http = http_client::build(&settings)?;
         let deps = match &settings.backend {
             Backend::Embedded { data_dir } => {
@@ -81,14 +94,22 @@ impl Deps {
                 };
                 let queue = SqliteQueue::open(&data_dir.join(files::QUEUE), files::EXPORT_QUEUE, config)?;
                 let dlq = queue.sibling(files::EXPORT_DLQ, QueueConfig::default());
+                let workflow_config = QueueConfig {
+                    max_receives: settings.queue_max_receives,
+                    dead_letter: Some(files::WORKFLOW_DLQ.into()),
+                    ..QueueConfig::default()
+                };
+                let workflow_queue = queue.sibling(files::WORKFLOW_QUEUE, workflow_config);
                 Self {
                     store,
                     queue: Arc::new(queue),
                     dead_letters: Some(Arc::new(dlq)),
+                    workflow_queue: Some(Arc::new(workflow_queue)),
                     mailer: mailer(&settings.mail, None).await?,
                     keys: Arc::new(LocalKeyRing::open(&data_dir.join(files::KEYS))?),
                     clock: Arc::new(SystemClock),
                     http,
+                    salesforce: Default::default(),
                     settings: Arc::new(settings),
                 }
             }
@@ -100,11 +121,16 @@ impl Deps {
                 Self {
                     store,
                     queue: Arc::new(SqsQueue::new(sqs.clone(), queue_url.clone())),
-                    dead_letters: dlq_url.as_ref().map(|url| Arc::new(SqsQueue::new(sqs, url.clone())) as Arc<dyn Queue>),
+                    dead_letters: dlq_url.as_ref().map(|url| Arc::new(SqsQueue::new(sqs.clone(), url.clone())) as Arc<dyn Queue>),
+                    workflow_queue: settings
+                        .workflow_queue_url
+                        .as_ref()
+                        .map(|url| Arc::new(SqsQueue::new(sqs, url.clone())) as Arc<dyn Queue>),
                     mailer: mailer(&settings.mail, Some(&config)).await?,
                     keys: Arc::new(keys),
                     clock: Arc::new(SystemClock),
                     http,
+                    salesforce: Default::default(),
                     settings: Arc::new(settings),
                 }
             }

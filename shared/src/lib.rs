@@ -9,7 +9,9 @@ pub mod domain;
 pub mod http_client;
 #[cfg(feature = "lambda")]
 pub mod lambda;
+pub mod links;
 pub mod ports;
+pub mod salesforce;
 pub mod settings;
 pub mod telemetry;
 pub mod web;

@@ -33,6 +33,9 @@ pub enum MailTransport {
 pub struct SalesforceSettings {
     pub client_id: Option<String>,
     pub client_secret: Option<String>,
+    /// Where the client secret lives on AWS (`FORCELINK_SF_CLIENT_SECRET_REF`): an SSM
+    /// SecureString parameter name, resolved once at start into `client_secret`.
+    pub client_secret_ref: Option<String>,
     /// Production login host.
     pub login_url: Url,
     /// Sandbox login host.
@@ -46,6 +49,7 @@ impl std::fmt::Debug for SalesforceSettings {
         f.debug_struct("SalesforceSettings")
             .field("client_id", &self.client_id)
             .field("client_secret", &self.client_secret.as_ref().map(|_| "<redacted>"))
+            .field("client_secret_ref", &self.client_secret_ref)
             .field("login_url", &self.login_url.as_str())
             .field("sandbox_url", &self.sandbox_url.as_str())
             .field("api_version", &self.api_version)
@@ -67,6 +71,10 @@ pub struct Settings {
     pub http_timeout: Duration,
     /// Receives after which the embedded queue dead-letters a message.
     pub queue_max_receives: u32,
+    /// The workflow queue's SQS URL (AWS; `FORCELINK_WORKFLOW_QUEUE_URL`): outbound-webhook
+    /// persists notifications, acknowledges, then runs their tasks from this queue.
+    /// The embedded backend always has one (`workflow` in `queue.db`).
+    pub workflow_queue_url: Option<String>,
     pub salesforce: SalesforceSettings,
     /// JSON log lines (Lambda) rather than text.
     pub json_logs: bool,
@@ -132,9 +140,11 @@ impl Settings {
             extra_ca_file: env.get("FORCELINK_EXTRA_CA_FILE").map(PathBuf::from),
             http_timeout: Duration::from_secs(env.number("FORCELINK_HTTP_TIMEOUT_SECS", 30, 1..=900)?),
             queue_max_receives: env.number("FORCELINK_QUEUE_MAX_RECEIVES", 5, 1..=1000)? as u32,
+            workflow_queue_url: env.get("FORCELINK_WORKFLOW_QUEUE_URL"),
             salesforce: SalesforceSettings {
                 client_id: env.get("FORCELINK_SF_CLIENT_ID"),
                 client_secret: env.get("FORCELINK_SF_CLIENT_SECRET"),
+                client_secret_ref: env.get("FORCELINK_SF_CLIENT_SECRET_REF"),
                 login_url: env.url("FORCELINK_SF_LOGIN_URL", "https://login.salesforce.com")?,
                 sandbox_url: env.url("FORCELINK_SF_SANDBOX_URL", "https://test.salesforce.com")?,
                 api_version: env.api_version()?,

@@ -44,6 +44,18 @@ pub fn with_type(status: StatusCode, content_type: &'static str, body: Bytes) ->
 /// A complete, accessible HTML page with a heading and a paragraph per line of `lines`
 /// (plain text: escaped here), plus an optional call to action (`label`, `href`).
 pub fn page(status: StatusCode, title: &str, lines: &[&str], action: Option<(&str, &str)>) -> Response {
+    page_with(status, title, lines, action.map(|(label, href)| Action::Link { label, href }))
+}
+
+/// The call to action of a [`page_with`]: a link, or a form that POSTs hidden fields.
+#[derive(Debug, Clone, Copy)]
+pub enum Action<'a> {
+    Link { label: &'a str, href: &'a str },
+    Post { label: &'a str, action: &'a str, fields: &'a [(&'a str, &'a str)] },
+}
+
+/// [`page`] with any [`Action`]; a form's button is a real, focusable `<button>`.
+pub fn page_with(status: StatusCode, title: &str, lines: &[&str], action: Option<Action<'_>>) -> Response {
     let mut body = String::with_capacity(2048);
     body.push_str("<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">");
     body.push_str("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">");
@@ -54,8 +66,18 @@ pub fn page(status: StatusCode, title: &str, lines: &[&str], action: Option<(&st
     for line in lines {
         body.push_str(&format!("<p>{}</p>", escape(line)));
     }
-    if let Some((label, href)) = action {
-        body.push_str(&format!("<p><a class=\"button\" href=\"{}\">{}</a></p>", escape(href), escape(label)));
+    match action {
+        Some(Action::Link { label, href }) => {
+            body.push_str(&format!("<p><a class=\"button\" href=\"{}\">{}</a></p>", escape(href), escape(label)));
+        }
+        Some(Action::Post { label, action, fields }) => {
+            body.push_str(&format!("<form method=\"post\" action=\"{}\">", escape(action)));
+            for (name, value) in fields {
+                body.push_str(&format!("<input type=\"hidden\" name=\"{}\" value=\"{}\">", escape(name), escape(value)));
+            }
+            body.push_str(&format!("<p><button class=\"button\" type=\"submit\">{}</button></p></form>", escape(label)));
+        }
+        None => {}
     }
     body.push_str("</main></body></html>\n");
     let mut resp = with_type(status, "text/html; charset=utf-8", body.into());
@@ -67,8 +89,9 @@ pub fn page(status: StatusCode, title: &str, lines: &[&str], action: Option<(&st
 const PAGE_STYLE: &str = "<style>body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;background:#f3f5f8;color:#1b1f24;margin:0}\
 main{max-width:34rem;margin:10vh auto;background:#fff;border-radius:12px;padding:2rem 2.25rem;box-shadow:0 2px 12px rgba(0,0,0,.08)}\
 h1{font-size:1.5rem;margin:0 0 1rem}p{line-height:1.5}\
-.button{display:inline-block;background:#0b5cab;color:#fff;padding:.6rem 1.1rem;border-radius:6px;text-decoration:none}\
-.button:focus{outline:3px solid #f5a623}</style>";
+.button{display:inline-block;background:#0b5cab;color:#fff;padding:.6rem 1.1rem;border-radius:6px;text-decoration:none;\
+border:0;font:inherit;font-weight:600;cursor:pointer}.button:hover{background:#084a8a}\
+.button:focus{outline:3px solid #f5a623;outline-offset:2px}</style>";
 
 /// Escapes text for HTML content and attribute values.
 pub fn escape(text: &str) -> String {

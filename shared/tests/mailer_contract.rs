@@ -52,6 +52,10 @@ fn find_in_maildir(maildir: &Path, token: &str) -> String {
 async fn smtp_mailer_meets_the_contract() {
     let url = url::Url::parse(&format!("smtp://{}", support::env("FORCELINK_TEST_SMTP"))).expect("FORCELINK_TEST_SMTP is host:port");
     let maildir = std::path::PathBuf::from(support::env("FORCELINK_TEST_SMTP_MAILDIR"));
+    // aiosmtpd's Mailbox handler creates the Maildir only when the directory does not exist yet.
+    for sub in ["tmp", "new", "cur"] {
+        std::fs::create_dir_all(maildir.join(sub)).expect("Maildir subdirectories");
+    }
     let smtp = SmtpMailer::new(&url).expect("SMTP mailer");
     let read_back = async |_id: &str, token: &str| find_in_maildir(&maildir, token);
     mailer::mailer_contract(&smtp, SENDER, read_back).await;

@@ -1,8 +1,30 @@
 //! link-redirect: resolves signed email links into the Salesforce tab for Salesforce users,
-//! straight into the platform for others. Routes: `GET`/`HEAD /l/{token}`, `/healthz`.
+//! straight into the platform for others. Routes: `GET`/`HEAD /l/{token}`, `POST /l/renew`,
+//! `/healthz`.
+//!
+//! A click: verify the token ([`forcelink::links::verify`]), load the site and the recipient,
+//! decide the destination ([`route::decide`]), use up a single-use link (`GET` only, never
+//! for prefetches or link scanners), record the click, answer `302`. Anything else gets a
+//! friendly page ([`pages`]). The query string is never read: destinations come only from
+//! the site's configured URLs.
+
+pub mod clicks;
+pub mod pages;
+pub mod renew;
+pub mod route;
+pub mod scanners;
+pub mod target;
 
 use forcelink::Deps;
+use forcelink::domain::record::{self, Versioned};
+use forcelink::domain::{DirectoryUser, Site, keys};
+use forcelink::links::{self, LinkClaims, LinkError};
 use forcelink::web::{self, Request, Response};
+use http::Method;
+
+use crate::clicks::{Click, LinkState, Outcome};
+use crate::pages::BadLink;
+use crate::route::{Route, RouteError};
 
 /// The function's name, as in `template.yaml`.
 pub const NAME: &str = "link-redirect";
@@ -10,9 +32,127 @@ pub const NAME: &str = "link-redirect";
 pub const ROUTES: &[&str] = &["/l/"];
 
 /// Handles one HTTP request.
-pub async fn handle(_deps: &Deps, req: Request) -> Response {
-    match req.uri().path() {
-        "/healthz" => web::healthz(NAME),
-        path => web::not_implemented(NAME, path),
+pub async fn handle(deps: &Deps, req: Request) -> Response {
+    let path = req.uri().path();
+    if path == "/healthz" {
+        return web::healthz(NAME);
+    }
+    if path == pages::RENEW_PATH {
+        return if req.method() == Method::POST { renew::handle(deps, &req).await } else { pages::method_not_allowed("POST") };
+    }
+    let Some(token) = path.strip_prefix("/l/") else {
+        return pages::bad_link(BadLink::Unknown, None);
+    };
+    let head = match *req.method() {
+        Method::GET => false,
+        Method::HEAD => true,
+        _ => return pages::method_not_allowed("GET, HEAD"),
+    };
+    let mut resp = open(deps, &req, token, head).await;
+    if head {
+        *resp.body_mut() = bytes::Bytes::new();
+    }
+    resp
+}
+
+/// Follows one link. `HEAD` answers as `GET` would, without using anything up or recording.
+async fn open(deps: &Deps, req: &Request, token: &str, head: bool) -> Response {
+    let now = deps.clock.now();
+    let claims = match links::verify(deps.keys.as_ref(), token, now.unix_timestamp()) {
+        Ok(claims) => claims,
+        Err(LinkError::Expired(claims)) => {
+            if !head && !scanners::is_prefetch_or_scanner(req.headers()) {
+                save_click(deps, Click::new(&claims, now, Outcome::Expired)).await;
+            }
+            return refuse(deps, BadLink::Expired, Some(&claims));
+        }
+        Err(LinkError::Malformed) => return refuse(deps, BadLink::Malformed, None),
+        Err(LinkError::BadSignature) => return refuse(deps, BadLink::Tampered, None),
+        Err(LinkError::UnknownKey) => return refuse(deps, BadLink::Unknown, None),
+    };
+    let prefetch = !head && scanners::is_prefetch_or_scanner(req.headers());
+    if prefetch {
+        tracing::info!(site = %claims.site, "prefetch or link scanner: nothing used");
+        return pages::prefetch();
+    }
+    let route = match resolve(deps, &claims).await {
+        Ok(route) => route,
+        Err(bad) => {
+            if bad == BadLink::Inactive && !head {
+                save_click(deps, Click::new(&claims, now, Outcome::Inactive)).await;
+            }
+            return refuse(deps, bad, None);
+        }
+    };
+    let store = deps.store.as_ref();
+    let state = match (claims.single_use, head) {
+        (true, false) => clicks::consume(store, &claims).await,
+        _ => clicks::state(store, &claims.nonce).await,
+    };
+    let refused = match state {
+        Ok(None) => None,
+        Ok(Some(LinkState::Used)) if claims.single_use => Some((BadLink::Used, Outcome::Used)),
+        Ok(Some(LinkState::Used)) => None,
+        Ok(Some(LinkState::Revoked)) => Some((BadLink::Revoked, Outcome::Revoked)),
+        Err(e) => {
+            tracing::error!(site = %claims.site, error = %e, "link state unavailable");
+            return refuse(deps, BadLink::Unavailable, None);
+        }
+    };
+    if let Some((bad, outcome)) = refused {
+        if !head {
+            save_click(deps, Click::new(&claims, now, outcome)).await;
+        }
+        return refuse(deps, bad, (bad == BadLink::Used).then_some(&claims));
+    }
+    if !head {
+        let mut click = Click::new(&claims, now, Outcome::Redirected);
+        click.routed_to = Some(route.kind);
+        click.location = Some(route.location.clone());
+        save_click(deps, click).await;
+        tracing::info!(site = %claims.site, user = %claims.user, routed_to = ?route.kind, "link followed");
+    }
+    pages::redirect(&route.location)
+}
+
+/// Loads the site and the recipient and decides where the link goes.
+async fn resolve(deps: &Deps, claims: &LinkClaims) -> Result<Route, BadLink> {
+    let store = deps.store.as_ref();
+    let unavailable = |e: forcelink::domain::RecordError| {
+        tracing::error!(site = %claims.site, error = %e, "cannot load the link's site or user");
+        BadLink::Unavailable
+    };
+    let site = match record::load::<Site>(store, &keys::site_pk(&claims.site), keys::SITE_SK).await.map_err(unavailable)? {
+        Some(Versioned { record, .. }) => record,
+        None => return Err(BadLink::Unknown),
+    };
+    let user_sk = format!("{}{}", keys::USER_PREFIX, claims.user);
+    let user = match record::load::<DirectoryUser>(store, &keys::directory_pk(&claims.site), &user_sk).await.map_err(unavailable)? {
+        Some(Versioned { record, .. }) => record,
+        None => return Err(BadLink::Unknown),
+    };
+    if !user.active {
+        return Err(BadLink::Inactive);
+    }
+    route::decide(&site, &user, &claims.target, &deps.settings.public_url).map_err(|e| {
+        tracing::warn!(site = %claims.site, error = %e, "link refused by routing");
+        match e {
+            RouteError::Target(_) => BadLink::Tampered,
+            RouteError::WrongSite => BadLink::Unknown,
+            RouteError::Misconfigured(_) => BadLink::Misconfigured,
+        }
+    })
+}
+
+/// The bad-link page, offering a fresh link when the claims are known to be genuine.
+fn refuse(deps: &Deps, bad: BadLink, claims: Option<&LinkClaims>) -> Response {
+    tracing::info!(outcome = bad.name(), "link refused");
+    let ticket = claims.map(|c| renew::ticket(deps, c, deps.clock.epoch_secs()));
+    pages::bad_link(bad, ticket.as_deref())
+}
+
+async fn save_click(deps: &Deps, click: Click) {
+    if let Err(e) = clicks::record(deps.store.as_ref(), &click).await {
+        tracing::error!(site = %click.site, error = %e, "click not recorded");
     }
 }

@@ -1,7 +1,7 @@
-//! The outbound-webhook Lambda: a Function URL over [`outbound_webhook::handle`].
+//! The outbound-webhook Lambda: its Function URL and the workflow queue, one binary.
 
 #[tokio::main]
-async fn main() -> Result<(), lambda_http::Error> {
+async fn main() -> Result<(), lambda_runtime::Error> {
     let deps = forcelink::lambda::start().await?;
-    forcelink::lambda::run_http(|req| outbound_webhook::handle(&deps, req)).await
+    outbound_webhook::entry::run(&deps).await
 }

@@ -43,10 +43,12 @@ pub async fn run(settings: Settings, args: DevArgs) -> anyhow::Result<ExitCode> 
 
     let shutdown = tokio_util_shutdown();
     let feeder = tokio::spawn(feed_export_pusher(deps.clone()));
+    let workflows = tokio::spawn(feed_workflow_runner(deps.clone()));
     let timer = tokio::spawn(roster_timer(deps.clone(), Duration::from_secs(args.sync_every.max(1))));
     let app = router(deps.clone());
     axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;
     feeder.abort();
+    workflows.abort();
     timer.abort();
     println!("forcelink dev stopped");
     Ok(ExitCode::SUCCESS)
@@ -79,6 +81,13 @@ pub fn router(deps: Arc<Deps>) -> axum::Router {
 
 async fn dispatch(deps: &Deps, req: axum::extract::Request) -> Response {
     let (parts, body) = req.into_parts();
+    // Outbound messages have their own, smaller limit: answer 413 from Content-Length alone.
+    if parts.uri.path().starts_with("/outbound/") {
+        let declared = parts.headers.get(http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > outbound_webhook::MAX_BODY as u64) {
+            return outbound_webhook::handle(deps, http::Request::from_parts(parts, Bytes::new())).await;
+        }
+    }
     let bytes = match axum::body::to_bytes(body, MAX_BODY).await {
         Ok(b) => b,
         Err(_) => return web::json_error(StatusCode::PAYLOAD_TOO_LARGE, "too_large", "request body over 6 MB"),
@@ -145,6 +154,18 @@ async fn feed_export_pusher(deps: Arc<Deps>) {
             if let Err(e) = deps.queue.delete(&message.receipt_handle).await {
                 tracing::error!(error = %e, message_id = %message.id, "export queue delete failed");
             }
+        }
+    }
+}
+
+/// Runs workflow tasks from the embedded `workflow` queue, as the SQS event source mapping
+/// does on AWS (failed messages come back after 5 s, dead-lettered after the receive limit).
+async fn feed_workflow_runner(deps: Arc<Deps>) {
+    let Some(queue) = deps.workflow_queue.clone() else { return };
+    loop {
+        if let Err(e) = outbound_webhook::runner::pump(&deps, queue.as_ref(), Duration::from_secs(1), Duration::from_secs(5)).await {
+            tracing::error!(error = %e, "workflow queue failed");
+            tokio::time::sleep(Duration::from_secs(1)).await;
         }
     }
 }

@@ -1,7 +1,11 @@
 //! `forcelink`: the local stack (`dev`), the simulator (`sim`) and the admin verbs.
 
 mod admin;
+mod demo;
+mod demo_outbound;
 mod dev;
+mod links;
+mod runs;
 mod target;
 
 use std::process::ExitCode;
@@ -37,6 +41,14 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// List run reports of a site (workflow runs, exports, syncs), newest first.
+    Runs(runs::RunsArgs),
+    /// Run every flow end to end on a fresh local stack; non-zero exit on any failure.
+    Demo(demo::DemoArgs),
+    /// Make a signed link for a directory user; prints its URL.
+    Link(links::LinkArgs),
+    /// Email the site's Salesforce admin a one-question test invitation; report the click.
+    Verify(links::VerifyArgs),
     /// Rotate the HMAC signing key (links, state, endpoint secrets); old keys keep verifying.
     RotateKeys,
 }
@@ -67,5 +79,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Apply { file } => admin::apply(settings, &file).await,
         Command::Status { site, json } => admin::status(settings, site.as_deref(), json).await,
         Command::RotateKeys => admin::rotate_keys(settings).await,
+        Command::Demo(args) => demo::run(args).await,
+        Command::Link(args) => links::link(settings, args).await,
+        Command::Verify(args) => links::verify(settings, args).await,
+        Command::Runs(args) => runs::run(settings, args).await,
     }
 }

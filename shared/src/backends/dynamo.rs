@@ -21,7 +21,7 @@ use aws_smithy_types::error::display::DisplayErrorContext;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 
-use crate::ports::store::{Cond, Index, Item, MAX_TRANSACTION_OPS, Page, Query, Store, StoreError, WriteOp, validate_transaction};
+use crate::ports::store::{Cond, Index, Item, Page, Query, Store, StoreError, WriteOp, validate_transaction};
 
 /// The name of the secondary index.
 pub const GSI1: &str = "gsi1";
@@ -450,18 +450,16 @@ impl Store for DynamoStore {
 
     async fn transact(&self, ops: Vec<WriteOp>) -> Result<(), StoreError> {
         validate_transaction(&ops)?;
-        debug_assert!(ops.len() <= MAX_TRANSACTION_OPS);
         let now = now_secs();
         let items = ops.iter().map(|op| self.transact_item(op, now)).collect::<Result<Vec<_>, _>>()?;
         let result = self.client.transact_write_items().set_transact_items(Some(items)).send().await;
         let Err(e) = result else { return Ok(()) };
         if let Some(TransactWriteItemsError::TransactionCanceledException(cancel)) = e.as_service_error() {
             let reasons = cancel.cancellation_reasons();
-            if let Some(i) = reasons.iter().position(|r| r.code() == Some("ConditionalCheckFailed")) {
-                if let Some(op) = ops.get(i) {
-                    let (pk, sk) = op.key();
-                    return Err(StoreError::ConditionFailed { pk: pk.to_string(), sk: sk.to_string() });
-                }
+            // Reasons come one per operation, in order; "None" for those that were fine.
+            if let Some(op) = reasons.iter().position(|r| r.code() == Some("ConditionalCheckFailed")).and_then(|i| ops.get(i)) {
+                let (pk, sk) = op.key();
+                return Err(StoreError::ConditionFailed { pk: pk.to_string(), sk: sk.to_string() });
             }
         }
         Err(backend(e))

@@ -187,6 +187,11 @@ impl HmacKeySet {
         self.keys.keys().map(String::as_str)
     }
 
+    /// Whether the set holds a key with this id.
+    pub fn has_kid(&self, kid: &str) -> bool {
+        self.keys.contains_key(kid)
+    }
+
     /// Adds a fresh random key and makes it current; the old keys keep verifying.
     /// Returns the new key id.
     pub fn rotate(&mut self) -> &str {
@@ -317,6 +322,7 @@ mod tests {
         assert!(!set.verify(&first, b"msg2", &sig.tag));
         assert!(!set.verify(&first, b"msg", &sig.tag[..31]));
         assert!(!set.verify("nope", b"msg", &sig.tag));
+        assert!(set.has_kid(&first) && !set.has_kid("nope"));
         let second = set.rotate().to_string();
         assert_ne!(first, second);
         assert!(set.verify(&first, b"msg", &sig.tag));

@@ -290,6 +290,10 @@ impl KeyRing for KmsKeyRing {
     fn verify(&self, kid: &str, msg: &[u8], tag: &[u8]) -> bool {
         self.hmac.read().unwrap_or_else(|e| e.into_inner()).verify(kid, msg, tag)
     }
+
+    fn has_key(&self, kid: &str) -> bool {
+        self.hmac.read().unwrap_or_else(|e| e.into_inner()).has_kid(kid)
+    }
 }
 
 #[cfg(test)]

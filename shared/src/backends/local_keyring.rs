@@ -127,6 +127,10 @@ impl KeyRing for LocalKeyRing {
     fn verify(&self, kid: &str, msg: &[u8], tag: &[u8]) -> bool {
         self.hmac.verify(kid, msg, tag)
     }
+
+    fn has_key(&self, kid: &str) -> bool {
+        self.hmac.kids().any(|k| k == kid)
+    }
 }
 
 #[cfg(test)]

@@ -65,6 +65,13 @@ fn now_ms() -> i64 {
     (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
 }
 
+/// Whether a receipt handle has the shape this queue issues: `{message id}:{32 hex digits}`.
+fn well_formed_receipt(handle: &str) -> bool {
+    handle.rsplit_once(':').is_some_and(|(id, nonce)| {
+        uuid::Uuid::parse_str(id).is_ok() && nonce.len() == 32 && nonce.bytes().all(|b| b.is_ascii_hexdigit())
+    })
+}
+
 /// How often a long poll re-reads the file for messages sent by other processes.
 const POLL_EVERY: Duration = Duration::from_millis(50);
 
@@ -120,7 +127,7 @@ impl SqliteQueue {
                             .map_err(backend)?;
                         }
                         _ => {
-                            let receipt = format!("{}:{}", id, uuid::Uuid::new_v4().simple());
+                            let receipt = format!("{id}:{}", uuid::Uuid::new_v4().simple());
                             tx.execute(
                                 "UPDATE messages SET receive_count = receive_count + 1, receipt = ?1, visible_at = ?2 WHERE queue = ?3 AND id = ?4",
                                 params![receipt, now + visibility, self.name, id],
@@ -179,10 +186,14 @@ impl Queue for SqliteQueue {
     }
 
     async fn delete(&self, receipt_handle: &str) -> Result<(), QueueError> {
-        let n = self.with(|conn| {
+        if !well_formed_receipt(receipt_handle) {
+            return Err(QueueError::InvalidReceipt);
+        }
+        // As on SQS, deleting with a stale handle or deleting twice succeeds.
+        self.with(|conn| {
             conn.execute("DELETE FROM messages WHERE queue = ?1 AND receipt = ?2", params![self.name, receipt_handle]).map_err(backend)
         })?;
-        if n == 1 { Ok(()) } else { Err(QueueError::InvalidReceipt) }
+        Ok(())
     }
 
     async fn change_visibility(&self, receipt_handle: &str, timeout: Duration) -> Result<(), QueueError> {

@@ -143,20 +143,24 @@ fn prefix_end(prefix: &str) -> String {
     end
 }
 
-/// Cursor: base64url of the last returned (index pk, index sk, primary pk, primary sk).
+/// Cursor: base64url of the index name and the last returned (index pk, index sk, primary pk, primary sk).
 fn encode_cursor(item: &Item, index: Index) -> String {
-    let (ipk, isk) = match (index, &item.gsi1) {
-        (Index::Gsi1, Some((p, s))) => (p.as_str(), s.as_str()),
-        _ => (item.pk.as_str(), item.sk.as_str()),
+    let (name, ipk, isk) = match (index, &item.gsi1) {
+        (Index::Gsi1, Some((p, s))) => ("gsi1", p.as_str(), s.as_str()),
+        _ => ("primary", item.pk.as_str(), item.sk.as_str()),
     };
-    B64.encode(serde_json::json!([ipk, isk, item.pk, item.sk]).to_string())
+    B64.encode(serde_json::json!([name, ipk, isk, item.pk, item.sk]).to_string())
 }
 
 fn decode_cursor(cursor: &str, query: &Query) -> Result<(String, String, String), StoreError> {
     let raw = B64.decode(cursor).map_err(|_| StoreError::BadCursor)?;
     let parts: Vec<String> = serde_json::from_slice(&raw).map_err(|_| StoreError::BadCursor)?;
-    match <[String; 4]>::try_from(parts) {
-        Ok([ipk, isk, pk, sk]) if ipk == query.pk && isk.starts_with(&query.prefix) => Ok((isk, pk, sk)),
+    let want = match query.index {
+        Index::Primary => "primary",
+        Index::Gsi1 => "gsi1",
+    };
+    match <[String; 5]>::try_from(parts) {
+        Ok([name, ipk, isk, pk, sk]) if name == want && ipk == query.pk && isk.starts_with(&query.prefix) => Ok((isk, pk, sk)),
         _ => Err(StoreError::BadCursor),
     }
 }
@@ -209,7 +213,7 @@ impl Store for SqliteStore {
         };
         let sql = format!(
             "SELECT pk, sk, gsi1pk, gsi1sk, ttl, v, d FROM items WHERE {ipk} = ?1 AND {isk} >= ?2 AND {isk} < ?3 {after_clause} \
-             ORDER BY {isk} {dir}, pk {dir}, sk {dir} LIMIT {}",
+             AND (ttl IS NULL OR ttl > {now}) ORDER BY {isk} {dir}, pk {dir}, sk {dir} LIMIT {}",
             limit + 1
         );
         let end = prefix_end(&query.prefix);
@@ -223,13 +227,12 @@ impl Store for SqliteStore {
                 },
             }
             .map_err(backend)?;
-            // Like DynamoDB, `limit` bounds the rows examined; expired rows are filtered after.
-            let mut raw = rows.collect::<Result<Vec<Item>, _>>().map_err(backend)?;
-            let more = raw.len() > limit;
-            raw.truncate(limit);
-            let next = if more { raw.last().map(|l| encode_cursor(l, query.index)) } else { None };
-            raw.retain(|i| !i.is_expired(now));
-            Ok(Page { items: raw, next })
+            // Expired rows never count against the page: a page is full while more items remain.
+            let mut items = rows.collect::<Result<Vec<Item>, _>>().map_err(backend)?;
+            let more = items.len() > limit;
+            items.truncate(limit);
+            let next = if more { items.last().map(|l| encode_cursor(l, query.index)) } else { None };
+            Ok(Page { items, next })
         })
     }
 

@@ -112,6 +112,42 @@ pub struct Connection {
     /// API usage `(used, max)` from the latest `Sforce-Limit-Info`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_usage: Option<(u64, u64)>,
+    /// What forcelink noticed about the credential (for warnings before it breaks).
+    #[serde(default, skip_serializing_if = "CredentialHealth::is_clear")]
+    pub health: CredentialHealth,
+}
+
+/// Signs that a connection's credential may break soon; see `forcelink::salesforce::warnings`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CredentialHealth {
+    /// `invalid_grant` answers to refreshes in a row (reset by a good refresh or a new authorization).
+    #[serde(default)]
+    pub invalid_grants: u32,
+    /// The org id changed (a sandbox refresh), most recent change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub org_changed: Option<Change>,
+    /// The instance URL changed (an org migration or a sandbox refresh), most recent change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance_changed: Option<Change>,
+    /// When each kind of warning was last emailed, so the admin is told once a week, not hourly.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub warned: std::collections::BTreeMap<String, i64>,
+}
+
+impl CredentialHealth {
+    /// Nothing noticed.
+    pub fn is_clear(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+/// A value that changed, and when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Change {
+    pub from: String,
+    pub to: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
 }
 
 fn default_warn_days() -> u8 {
@@ -137,6 +173,7 @@ impl Connection {
             last_verified_at: None,
             last_refreshed_at: None,
             api_usage: None,
+            health: CredentialHealth::default(),
         }
     }
 }

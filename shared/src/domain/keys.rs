@@ -46,3 +46,45 @@ pub const GROUP_PREFIX: &str = "GROUP#";
 pub fn runs_pk(site: &str) -> String {
     format!("RUN#{site}")
 }
+
+/// Partition of the outbound notifications received from one org (18-char id). Sort keys are
+/// the 18-char notification id (the dedupe mark and the persisted payload, with a TTL longer
+/// than Salesforce's 24 h retry window), then `{id}#…` for its per-task completion marks.
+pub fn notification_pk(org_id: &str) -> String {
+    format!("OBN#{org_id}")
+}
+
+/// Partition of a site's SMS outbox (there is no SMS provider: messages wait here).
+pub fn sms_pk(site: &str) -> String {
+    format!("SMS#{site}")
+}
+
+/// Partition of one link's state (used, revoked), by the link's nonce; it expires with the link.
+pub fn link_pk(nonce: &str) -> String {
+    format!("LINK#{nonce}")
+}
+/// Sort key of a link's state.
+pub const LINK_STATE_SK: &str = "STATE";
+/// Partition of a site's link clicks; sort keys start with the click time, so they list by date.
+pub fn clicks_pk(site: &str) -> String {
+    format!("CLICK#{site}")
+}
+/// Index key under which one link's clicks are found, by the link's nonce.
+pub fn link_clicks_index(nonce: &str) -> String {
+    format!("LINKCLICK#{nonce}")
+}
+
+/// Partition of one OAuth flow's state (by its random `state` value); it expires in 10 minutes.
+pub fn oauth_state_pk(state: &str) -> String {
+    format!("OAUTH#{state}")
+}
+/// Sort key of a live OAuth state.
+pub const OAUTH_STATE_SK: &str = "STATE";
+/// Sort key of the mark a used OAuth state leaves (tells a replay from an unknown state).
+pub const OAUTH_USED_SK: &str = "USED";
+/// Partition of the refresh lease of one connection: single-flight refresh across Lambdas.
+pub fn refresh_lease_pk(site: &str, connection: &str) -> String {
+    format!("LEASE#{site}/{connection}")
+}
+/// Sort key of a refresh lease.
+pub const REFRESH_LEASE_SK: &str = "REFRESH";

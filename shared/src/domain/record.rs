@@ -65,13 +65,16 @@ pub async fn save<T: Record>(store: &dyn Store, record: &T, cond: Cond) -> Resul
 }
 
 /// Reads every record of a prefix query, following pages.
-pub async fn list<T: Record>(store: &dyn Store, mut query: Query) -> Result<Vec<T>, RecordError> {
+pub async fn list<T: Record>(store: &dyn Store, query: Query) -> Result<Vec<T>, RecordError> {
+    all_items(store, query).await?.iter().map(decode).collect()
+}
+
+/// Reads every item of a prefix query, following pages.
+pub async fn all_items(store: &dyn Store, mut query: Query) -> Result<Vec<Item>, StoreError> {
     let mut out = Vec::new();
     loop {
         let page = store.query(&query).await?;
-        for item in &page.items {
-            out.push(decode(item)?);
-        }
+        out.extend(page.items);
         match page.next {
             Some(next) => query.after = Some(next),
             None => return Ok(out),

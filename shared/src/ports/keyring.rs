@@ -82,4 +82,9 @@ pub trait KeyRing: Send + Sync {
     fn sign(&self, msg: &[u8]) -> Signature;
     /// Checks a tag in constant time against the named key; false for an unknown key id.
     fn verify(&self, kid: &str, msg: &[u8], tag: &[u8]) -> bool;
+    /// Whether a signing key with this id is known (so a refused tag can be told apart from
+    /// an unknown key). Key rings that cannot tell answer `true`.
+    fn has_key(&self, _kid: &str) -> bool {
+        true
+    }
 }

@@ -134,6 +134,8 @@ fn signing(r: &dyn KeyRing) {
     assert!(!r.verify(&sig.kid, msg, &[]), "an empty tag");
     assert!(!r.verify("unknown-kid", msg, &sig.tag), "an unknown key id");
     assert!(!r.verify("", msg, &sig.tag), "an empty key id");
+    assert!(r.has_key(&sig.kid), "the signing key is known");
+    assert!(!r.has_key("unknown-kid") && !r.has_key(""), "an unknown key id is unknown");
     assert!(r.sign(b"").tag != sig.tag);
 
     // Signing and verifying are in-memory: fast even in a debug build.

@@ -392,7 +392,10 @@ fn create(core: &Core, c: &Call, r: &Req, is_query: bool) -> Result<Response<Bod
         if operation == "upsert" {
             let ext = g("externalIdFieldName").ok_or_else(|| ApiError::bad("INVALIDJOB", "External ID was blank for upsert"))?;
             if obj.field(&ext).is_none_or(|f| !f.external_id && f.name != "Id") {
-                return Err(ApiError::bad("INVALIDJOB", format!("Field name provided, {ext} is not an External ID or indexed field for {}", obj.name)));
+                return Err(ApiError::bad(
+                    "INVALIDJOB",
+                    format!("Field name provided, {ext} is not an External ID or indexed field for {}", obj.name),
+                ));
             }
         }
         (obj.name.clone(), None)

@@ -21,13 +21,7 @@ pub struct SimClock {
 impl SimClock {
     /// A clock starting at the current wall time, running `scale` times faster than real time.
     pub fn new(scale: f64) -> Self {
-        Self {
-            base: Mutex::new(Base {
-                real: Instant::now(),
-                sim: OffsetDateTime::now_utc(),
-                scale: sanitize(scale),
-            }),
-        }
+        Self { base: Mutex::new(Base { real: Instant::now(), sim: OffsetDateTime::now_utc(), scale: sanitize(scale) }) }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Base> {
@@ -78,11 +72,7 @@ impl SimClock {
 }
 
 fn sanitize(scale: f64) -> f64 {
-    if scale.is_finite() && scale > 0.0 {
-        scale
-    } else {
-        1.0
-    }
+    if scale.is_finite() && scale > 0.0 { scale } else { 1.0 }
 }
 
 /// Formats a datetime the way REST answers do: `2026-01-01T00:00:00.000+0000`.

@@ -108,3 +108,42 @@ pub fn default_org() -> OrgSpec {
         ..OrgSpec::default()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn toml_seed_file() {
+        let c: SimConfig = toml::from_str(
+            r#"
+page_size = 500
+seed = 9
+
+[[orgs]]
+name = "Globex"
+my_domain = "globex--uat"
+sandbox = true
+install_apps = ["3MVG9sfsim.DefaultConsumerKey.forcelink"]
+
+[[orgs.users]]
+username = "hank@globex.example"
+fields = { isQstreamUser__c = true }
+
+[[orgs.objects]]
+name = "Badge__c"
+fields = [{ name = "Key__c", type = "string", externalId = true }]
+
+[[orgs.outbound_rules]]
+object = "Contact"
+fields = ["Email"]
+endpoint_url = "http://127.0.0.1:1/ob"
+"#,
+        )
+        .expect("toml");
+        assert_eq!(c.page_size, 500);
+        assert!(c.default_org);
+        assert_eq!(c.orgs[0].users[0].username, "hank@globex.example");
+        assert!(c.orgs[0].objects[0].fields[0].external_id);
+    }
+}

@@ -103,11 +103,7 @@ impl OAuthError {
 impl IntoResponse for OAuthError {
     fn into_response(self) -> Response {
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::BAD_REQUEST);
-        (
-            status,
-            axum::Json(serde_json::json!({"error": self.error, "error_description": self.description})),
-        )
-            .into_response()
+        (status, axum::Json(serde_json::json!({"error": self.error, "error_description": self.description}))).into_response()
     }
 }
 

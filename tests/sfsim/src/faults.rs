@@ -51,18 +51,10 @@ impl Faults {
             return Decision::Hang(std::time::Duration::from_millis(ms));
         }
         if roll(rng, self.error_5xx_rate) {
-            return Decision::Fail(ApiError::new(
-                503,
-                "SERVER_UNAVAILABLE",
-                "Server temporarily unavailable, please try again later",
-            ));
+            return Decision::Fail(ApiError::new(503, "SERVER_UNAVAILABLE", "Server temporarily unavailable, please try again later"));
         }
         if roll(rng, self.concurrent_limit_rate) {
-            return Decision::Fail(ApiError::new(
-                403,
-                "REQUEST_LIMIT_EXCEEDED",
-                "ConcurrentPerOrgLongTxn Limit exceeded.",
-            ));
+            return Decision::Fail(ApiError::new(403, "REQUEST_LIMIT_EXCEEDED", "ConcurrentPerOrgLongTxn Limit exceeded."));
         }
         Decision::Proceed
     }
@@ -75,10 +67,7 @@ pub fn lock_row_error() -> ApiError {
 
 /// `QUERY_TIMEOUT` as Salesforce words it.
 pub fn query_timeout_error() -> ApiError {
-    ApiError::bad(
-        "QUERY_TIMEOUT",
-        "Your query request was running for too long.",
-    )
+    ApiError::bad("QUERY_TIMEOUT", "Your query request was running for too long.")
 }
 
 /// The daily cap error.

@@ -56,9 +56,7 @@ pub fn normalize(id: &str) -> Option<String> {
         15 => to18(id),
         18 => {
             let full = to18(&id[..15])?;
-            full[15..]
-                .eq_ignore_ascii_case(&id[15..])
-                .then_some(full)
+            full[15..].eq_ignore_ascii_case(&id[15..]).then_some(full)
         }
         _ => None,
     }

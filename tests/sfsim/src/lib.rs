@@ -39,7 +39,7 @@ pub use faults::Faults;
 pub use org::{AppSpec, OrgSpec, UserSpec};
 pub use outbound::{Delivery, OutboundSettings, RuleSpec};
 pub use schema::{FieldDef, FieldType, ObjectSpec};
-pub use sim::{Core, GenSpec, OrgInfo, UserInfo, Urls};
+pub use sim::{Core, GenSpec, OrgInfo, Urls, UserInfo};
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;

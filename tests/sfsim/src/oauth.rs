@@ -18,11 +18,7 @@ use sha2::{Digest, Sha256};
 use std::time::Instant;
 
 fn html(status: StatusCode, body: String) -> Response<Body> {
-    Response::builder()
-        .status(status)
-        .header("content-type", "text/html; charset=utf-8")
-        .body(Body::from(body))
-        .unwrap_or_default()
+    Response::builder().status(status).header("content-type", "text/html; charset=utf-8").body(Body::from(body)).unwrap_or_default()
 }
 
 fn redirect(to: &str) -> Response<Body> {
@@ -99,12 +95,18 @@ fn authz_params(p: &[(String, String)]) -> AuthzParams {
 
 /// Validates authorize parameters: Err(page) for errors shown to the user, Err(redirect) for
 /// errors sent back to the client.
-fn check_authz(w: &World, a: &AuthzParams) -> Result<(), Response<Body>> {
+fn check_authz(w: &World, a: &AuthzParams) -> Result<(), Box<Response<Body>>> {
     let Some(app) = w.apps.get(&a.client_id) else {
-        return Err(html(StatusCode::BAD_REQUEST, "<html><body><h1>error=invalid_client_id</h1><p>client identifier invalid</p></body></html>".into()));
+        return Err(Box::new(html(
+            StatusCode::BAD_REQUEST,
+            "<html><body><h1>error=invalid_client_id</h1><p>client identifier invalid</p></body></html>".into(),
+        )));
     };
     if !callback_ok(&app.callback_urls, &a.redirect_uri) {
-        return Err(html(StatusCode::BAD_REQUEST, "<html><body><h1>error=redirect_uri_mismatch</h1><p>redirect_uri must match configuration</p></body></html>".into()));
+        return Err(Box::new(html(
+            StatusCode::BAD_REQUEST,
+            "<html><body><h1>error=redirect_uri_mismatch</h1><p>redirect_uri must match configuration</p></body></html>".into(),
+        )));
     }
     let back = |e: &str, d: &str| {
         let mut p = vec![("error", e), ("error_description", d)];
@@ -114,13 +116,13 @@ fn check_authz(w: &World, a: &AuthzParams) -> Result<(), Response<Body>> {
         redirect(&with_params(&a.redirect_uri, &p))
     };
     if a.response_type != "code" {
-        return Err(back("unsupported_response_type", "response type not supported"));
+        return Err(Box::new(back("unsupported_response_type", "response type not supported")));
     }
     if app.pkce_required && a.challenge.is_none() {
-        return Err(back("invalid_request", "missing required code challenge"));
+        return Err(Box::new(back("invalid_request", "missing required code challenge")));
     }
     if a.challenge.is_some() && a.method.as_deref().unwrap_or("S256") != "S256" {
-        return Err(back("invalid_request", "invalid code challenge method"));
+        return Err(Box::new(back("invalid_request", "invalid code challenge method")));
     }
     Ok(())
 }
@@ -138,7 +140,13 @@ fn issue_code(core: &Core, w: &mut World, a: &AuthzParams, username: &str, vhost
     if !host_admits(vhost, &org.my_domain, org.sandbox) {
         return deny("authentication failure");
     }
-    let active = org.table("User").ok().and_then(|(_, t)| t.get(&uid)).and_then(|r| r.fields.get("IsActive")).and_then(Value::as_bool).unwrap_or(false);
+    let active = org
+        .table("User")
+        .ok()
+        .and_then(|(_, t)| t.get(&uid))
+        .and_then(|r| r.fields.get("IsActive"))
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
     if !active {
         return deny("inactive user");
     }
@@ -171,7 +179,7 @@ fn authorize_get(core: &Core, r: &Req) -> Response<Body> {
     let a = authz_params(&params);
     let mut w = core.lock();
     if let Err(resp) = check_authz(&w, &a) {
-        return resp;
+        return *resp;
     }
     let hint = params.iter().find(|(k, _)| k == "login_hint").map(|(_, v)| v.clone());
     if w.auto_approve
@@ -190,10 +198,7 @@ fn authorize_get(core: &Core, r: &Req) -> Response<Body> {
             }
         }
     }
-    let hidden: String = params
-        .iter()
-        .map(|(k, v)| format!("<input type=\"hidden\" name=\"{}\" value=\"{}\">", esc(k), esc(v)))
-        .collect();
+    let hidden: String = params.iter().map(|(k, v)| format!("<input type=\"hidden\" name=\"{}\" value=\"{}\">", esc(k), esc(v))).collect();
     let app = esc(&a.client_id);
     html(
         StatusCode::OK,
@@ -215,7 +220,7 @@ fn authorize_post(core: &Core, r: &Req) -> Response<Body> {
     let a = authz_params(&form);
     let mut w = core.lock();
     if let Err(resp) = check_authz(&w, &a) {
-        return resp;
+        return *resp;
     }
     let g = |k: &str| form.iter().find(|(a, _)| a == k).map(|(_, v)| v.clone());
     if g("action").as_deref() != Some("approve") {
@@ -251,7 +256,16 @@ pub fn id_url(core: &Core, org_id: &str, sandbox: bool, user: &str) -> String {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn token_body(core: &Core, w: &mut World, oi: usize, user: &str, client_id: &str, scope: &str, refresh: Option<String>, family: Option<String>) -> Value {
+fn token_body(
+    core: &Core,
+    w: &mut World,
+    oi: usize,
+    user: &str,
+    client_id: &str,
+    scope: &str,
+    refresh: Option<String>,
+    family: Option<String>,
+) -> Value {
     let now_ms = core.clock.now_ms();
     let access = w.issue_access(oi, user, Some(client_id.into()), family, scope, now_ms);
     let org = &w.orgs[oi];
@@ -367,7 +381,13 @@ fn token(core: &Core, r: &Req) -> Result<Response<Body>, OAuthError> {
             {
                 return Err(OAuthError::new("invalid_grant", "expired access/refresh token"));
             }
-            let active = w.orgs[t.org].table("User").ok().and_then(|(_, tb)| tb.get(&t.user)).and_then(|u| u.fields.get("IsActive")).and_then(Value::as_bool).unwrap_or(false);
+            let active = w.orgs[t.org]
+                .table("User")
+                .ok()
+                .and_then(|(_, tb)| tb.get(&t.user))
+                .and_then(|u| u.fields.get("IsActive"))
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
             if !active {
                 return Err(OAuthError::new("invalid_grant", "inactive user"));
             }
@@ -420,13 +440,7 @@ pub fn check_password(w: &World, username: &str, password: &str, vhost: Option<&
 }
 
 fn revoke(core: &Core, r: &Req) -> Result<Response<Body>, OAuthError> {
-    let tok = r
-        .form()
-        .into_iter()
-        .chain(r.params())
-        .find(|(k, _)| k == "token")
-        .map(|(_, v)| v)
-        .unwrap_or_default();
+    let tok = r.form().into_iter().chain(r.params()).find(|(k, _)| k == "token").map(|(_, v)| v).unwrap_or_default();
     let mut w = core.lock();
     if let Some(rt) = w.refresh.get(&tok).cloned() {
         w.orgs[rt.org].count("oauth_revoke", false);
@@ -449,7 +463,9 @@ fn introspect(core: &Core, r: &Req) -> Response<Body> {
     let w = core.lock();
     if let Some(a) = w.tokens.get(&tok) {
         let user = w.orgs[a.org].table("User").ok().and_then(|(_, t)| t.get(&a.user)).and_then(|u| u.fields.get("Username")).cloned();
-        return json_ok(json!({"active": true, "scope": a.scope, "client_id": a.client_id, "username": user, "sub": id_url(core, &w.orgs[a.org].id, w.orgs[a.org].sandbox, &a.user), "token_type": "access_token", "iat": a.issued_ms / 1000}));
+        return json_ok(
+            json!({"active": true, "scope": a.scope, "client_id": a.client_id, "username": user, "sub": id_url(core, &w.orgs[a.org].id, w.orgs[a.org].sandbox, &a.user), "token_type": "access_token", "iat": a.issued_ms / 1000}),
+        );
     }
     if let Some(rt) = w.refresh.get(&tok).filter(|r| !r.revoked && !r.rotated) {
         return json_ok(json!({"active": true, "scope": rt.scope, "client_id": rt.client_id, "token_type": "refresh_token"}));
@@ -469,7 +485,8 @@ fn identity(core: &Core, r: &Req, userinfo: bool) -> Response<Body> {
         let mut segs = r.path.trim_start_matches("/id/").split('/');
         let (o, u) = (segs.next().unwrap_or(""), segs.next().unwrap_or(""));
         let org_ok = ids::normalize(o).as_deref() == Some(w.orgs[a.org].id.as_str());
-        let user_ok = ids::normalize(u).is_some_and(|u| w.orgs[a.org].table("User").ok().and_then(|(_, t)| t.get(&u).map(|_| ())).is_some());
+        let user_ok =
+            ids::normalize(u).is_some_and(|u| w.orgs[a.org].table("User").ok().and_then(|(_, t)| t.get(&u).map(|_| ())).is_some());
         if !org_ok || !user_ok {
             return (StatusCode::FORBIDDEN, "Bad_Id").into_response();
         }

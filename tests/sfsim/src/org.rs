@@ -36,7 +36,12 @@ impl Default for AppSpec {
         Self {
             client_id: "3MVG9sfsim.DefaultConsumerKey.forcelink".into(),
             client_secret: "SFSIMSECRET0123456789".into(),
-            callback_urls: vec!["http://localhost:*".into(), "http://127.0.0.1:*".into(), "https://localhost:*".into(), "https://127.0.0.1:*".into()],
+            callback_urls: vec![
+                "http://localhost:*".into(),
+                "http://127.0.0.1:*".into(),
+                "https://localhost:*".into(),
+                "https://127.0.0.1:*".into(),
+            ],
             pkce_required: true,
             rotate_refresh_tokens: true,
             refresh_idle_expiry_secs: Some(30 * 86400),
@@ -253,7 +258,8 @@ impl Org {
     }
 
     fn index(&self, name: &str) -> Result<usize, ApiError> {
-        self.obj_index.get(&name.to_ascii_lowercase()).copied().ok_or_else(|| {
+        let found = self.objects.iter().position(|o| o.name == name);
+        found.or_else(|| self.objects.iter().position(|o| o.name.eq_ignore_ascii_case(name))).ok_or_else(|| {
             ApiError::new(404, "NOT_FOUND", format!("The requested resource does not exist: sObject type '{name}' is not supported."))
         })
     }
@@ -305,15 +311,16 @@ impl Org {
     /// Validates an update of record `id`.
     pub fn prepare_update(&self, object: &str, id: &str, input: &Map<String, Value>) -> Result<Prepared, ApiError> {
         let (obj, t) = self.table(object)?;
-        let id18 = crate::ids::normalize(id).filter(|i| t.get(i).is_some()).ok_or_else(|| {
-            ApiError::new(404, "NOT_FOUND", "The requested resource does not exist")
-        })?;
+        let id18 = crate::ids::normalize(id)
+            .filter(|i| t.get(i).is_some())
+            .ok_or_else(|| ApiError::new(404, "NOT_FOUND", "The requested resource does not exist"))?;
         let values = store::coerce_input(obj, input, false)?;
         self.check_refs(obj, &values)?;
-        if let Some(rec) = t.get(&id18) {
-            let mut merged = rec.fields.clone();
-            merged.extend(values.clone());
-            store::check_required(obj, &merged)?;
+        let nulled: Vec<String> =
+            obj.fields.iter().filter(|f| f.required && values.get(&f.name).is_some_and(Value::is_null)).map(|f| f.name.clone()).collect();
+        if !nulled.is_empty() {
+            return Err(ApiError::bad("REQUIRED_FIELD_MISSING", format!("Required fields are missing: [{}]", nulled.join(", ")))
+                .with_fields(nulled));
         }
         Ok(Prepared::Update(id18, values))
     }
@@ -323,11 +330,8 @@ impl Org {
             if let Some(Value::String(id)) = values.get(&f.name) {
                 let ok = self.find_record(id).is_some_and(|(o, _)| Some(&o.name) == f.reference_to.as_ref());
                 if !ok {
-                    return Err(ApiError::bad(
-                        "INVALID_CROSS_REFERENCE_KEY",
-                        format!("{}: id value of incorrect type: {id}", f.name),
-                    )
-                    .with_fields(vec![f.name.clone()]));
+                    return Err(ApiError::bad("INVALID_CROSS_REFERENCE_KEY", format!("{}: id value of incorrect type: {id}", f.name))
+                        .with_fields(vec![f.name.clone()]));
                 }
             }
         }
@@ -347,9 +351,10 @@ impl Org {
             }
             Prepared::Update(id, values) => {
                 let obj = &self.objects[i];
-                let mut rec = self.tables[i].get(&id).cloned().ok_or_else(ApiError::not_found)?;
-                store::apply_update(obj, &mut rec, &values, ctx.now, ctx.by);
-                self.tables[i].put(obj, rec);
+                if self.tables[i].get(&id).is_none() {
+                    return Err(ApiError::not_found());
+                }
+                self.tables[i].modify(obj, &id, |rec| store::apply_update(obj, rec, &values, ctx.now, ctx.by));
                 (id, false)
             }
         };
@@ -366,9 +371,7 @@ impl Org {
         }
         let id18 = crate::ids::normalize(id).ok_or_else(ApiError::not_found)?;
         let obj = &self.objects[i];
-        let mut rec = self.tables[i].get(&id18).cloned().ok_or_else(|| {
-            ApiError::new(404, "ENTITY_IS_DELETED", "entity is deleted")
-        })?;
+        let mut rec = self.tables[i].get(&id18).cloned().ok_or_else(|| ApiError::new(404, "ENTITY_IS_DELETED", "entity is deleted"))?;
         rec.deleted = true;
         rec.fields.insert("IsDeleted".into(), Value::Bool(true));
         let ts = Value::String(crate::clock::fmt_rest(ctx.now));

@@ -245,10 +245,9 @@ pub fn is_ack(body: &str) -> bool {
     let Some(resp) = els.iter().position(|e| e.local == "notificationsResponse" && e.ns == OUTBOUND_NS) else {
         return false;
     };
-    els[resp + 1..]
-        .iter()
-        .find(|e| e.local == "Ack")
-        .is_some_and(|e| e.ns == OUTBOUND_NS && e.text.trim() == "true" && e.path.last().map(String::as_str) == Some("notificationsResponse"))
+    els[resp + 1..].iter().find(|e| e.local == "Ack").is_some_and(|e| {
+        e.ns == OUTBOUND_NS && e.text.trim() == "true" && e.path.last().map(String::as_str) == Some("notificationsResponse")
+    })
 }
 
 /// A message ready to send.
@@ -321,7 +320,13 @@ mod tests {
     fn ack_must_be_exact() {
         let ok = r#"<?xml version="1.0" encoding="UTF-8"?><soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"><soapenv:Body><notificationsResponse xmlns="http://soap.sforce.com/2005/09/outbound"><Ack>true</Ack></notificationsResponse></soapenv:Body></soapenv:Envelope>"#;
         assert!(is_ack(ok));
-        assert!(is_ack(&ok.replace("<notificationsResponse xmlns=\"http://soap.sforce.com/2005/09/outbound\"><Ack>", "<o:notificationsResponse xmlns:o=\"http://soap.sforce.com/2005/09/outbound\"><o:Ack>").replace("</Ack></notificationsResponse>", "</o:Ack></o:notificationsResponse>")));
+        assert!(is_ack(
+            &ok.replace(
+                "<notificationsResponse xmlns=\"http://soap.sforce.com/2005/09/outbound\"><Ack>",
+                "<o:notificationsResponse xmlns:o=\"http://soap.sforce.com/2005/09/outbound\"><o:Ack>"
+            )
+            .replace("</Ack></notificationsResponse>", "</o:Ack></o:notificationsResponse>")
+        ));
         assert!(!is_ack(&ok.replace("<Ack>true", "<Ack>false")));
         assert!(!is_ack(&ok.replace("2005/09/outbound", "2005/09/other")));
         assert!(!is_ack(""));

@@ -86,10 +86,8 @@ fn kind(method: &Method, segs: &[&str]) -> &'static str {
 pub async fn handle(core: &Core, r: Req) -> Response<Body> {
     let rest = r.path.trim_start_matches("/services/data").trim_start_matches('/').to_string();
     if rest.is_empty() {
-        let list: Vec<Value> = VERSIONS
-            .iter()
-            .map(|(v, l)| json!({"label": l, "url": format!("/services/data/v{v}"), "version": v}))
-            .collect();
+        let list: Vec<Value> =
+            VERSIONS.iter().map(|(v, l)| json!({"label": l, "url": format!("/services/data/v{v}"), "version": v})).collect();
         return json_resp(200, &Value::Array(list));
     }
     let mut segs: Vec<&str> = rest.split('/').collect();
@@ -106,11 +104,7 @@ pub async fn handle(core: &Core, r: Req) -> Response<Body> {
         let Some(a) = w.tokens.get(&tok).cloned() else { return err_resp(&ApiError::invalid_session()) };
         let World { orgs, rng, .. } = &mut *w;
         let org = &mut orgs[a.org];
-        let decision = if org.api_used >= org.api_limit() {
-            Decision::Fail(faults::request_limit_error())
-        } else {
-            org.faults.decide(rng)
-        };
+        let decision = if org.api_used >= org.api_limit() { Decision::Fail(faults::request_limit_error()) } else { org.faults.decide(rng) };
         org.count(k, true);
         (Call { org: a.org, user: a.user, version }, decision, org.faults.latency_ms)
     };
@@ -173,7 +167,9 @@ fn route(core: &Core, c: &Call, r: &Req, segs: &[&str]) -> Result<Response<Body>
         }
         ["sobjects", obj] if *m == Method::POST => create(core, c, obj, &body_object(r)?),
         ["sobjects", obj, "describe"] if *m == Method::GET => describe(core, c, obj),
-        ["sobjects", obj, "updated"] | ["sobjects", obj, "deleted"] if *m == Method::GET => replication(core, c, r, obj, segs[2] == "deleted"),
+        ["sobjects", obj, "updated"] | ["sobjects", obj, "deleted"] if *m == Method::GET => {
+            replication(core, c, r, obj, segs[2] == "deleted")
+        }
         ["sobjects", obj, id] if *m == Method::GET => get_record(core, c, obj, "Id", id, r.param("fields")),
         ["sobjects", obj, id] if *m == Method::PATCH => {
             let input = body_object(r)?;
@@ -207,15 +203,18 @@ fn limits(core: &Core, c: &Call) -> Result<Response<Body>, ApiError> {
     let o = &w.orgs[c.org];
     let max = o.api_limit();
     let bulk = *o.calls.get("bulk_ingest").unwrap_or(&0) + *o.calls.get("bulk_query").unwrap_or(&0);
-    Ok(json_resp(200, &json!({
-        "DailyApiRequests": {"Max": max, "Remaining": max.saturating_sub(o.api_used)},
-        "DailyBulkApiBatches": {"Max": 15000, "Remaining": 15000u64.saturating_sub(bulk)},
-        "DailyBulkV2QueryJobs": {"Max": 10000, "Remaining": 10000},
-        "DailyBulkV2QueryFileStorageMB": {"Max": 976562, "Remaining": 976562},
-        "DataStorageMB": {"Max": 1024, "Remaining": 1000},
-        "FileStorageMB": {"Max": 1024, "Remaining": 1024},
-        "ConcurrentAsyncGetReportInstances": {"Max": 200, "Remaining": 200},
-    })))
+    Ok(json_resp(
+        200,
+        &json!({
+            "DailyApiRequests": {"Max": max, "Remaining": max.saturating_sub(o.api_used)},
+            "DailyBulkApiBatches": {"Max": 15000, "Remaining": 15000u64.saturating_sub(bulk)},
+            "DailyBulkV2QueryJobs": {"Max": 10000, "Remaining": 10000},
+            "DailyBulkV2QueryFileStorageMB": {"Max": 976562, "Remaining": 976562},
+            "DataStorageMB": {"Max": 1024, "Remaining": 1000},
+            "FileStorageMB": {"Max": 1024, "Remaining": 1024},
+            "ConcurrentAsyncGetReportInstances": {"Max": 200, "Remaining": 200},
+        }),
+    ))
 }
 
 fn lock_fault(w: &mut World, org: usize) -> Result<(), ApiError> {
@@ -223,7 +222,12 @@ fn lock_fault(w: &mut World, org: usize) -> Result<(), ApiError> {
     if faults::roll(&mut w.rng, rate) { Err(faults::lock_row_error()) } else { Ok(()) }
 }
 
-fn write(core: &Core, c: &Call, obj: &str, prep: impl FnOnce(&crate::org::Org) -> Result<Prepared, ApiError>) -> Result<(String, bool), ApiError> {
+fn write(
+    core: &Core,
+    c: &Call,
+    obj: &str,
+    prep: impl FnOnce(&crate::org::Org) -> Result<Prepared, ApiError>,
+) -> Result<(String, bool), ApiError> {
     let mut w = core.lock();
     lock_fault(&mut w, c.org)?;
     let p = prep(&w.orgs[c.org])?;
@@ -258,7 +262,11 @@ fn get_record(core: &Core, c: &Call, obj: &str, field: &str, value: &str, fields
         ids::normalize(value).filter(|i| t.get(i).is_some()).into_iter().collect()
     } else {
         if o.field(field).is_none_or(|f| !f.external_id) {
-            return Err(ApiError::new(404, "NOT_FOUND", format!("Provided external ID field does not exist or is not accessible: {field}")));
+            return Err(ApiError::new(
+                404,
+                "NOT_FOUND",
+                format!("Provided external ID field does not exist or is not accessible: {field}"),
+            ));
         }
         t.find_ext(o, field, value)
     };
@@ -274,7 +282,10 @@ fn get_record(core: &Core, c: &Call, obj: &str, field: &str, value: &str, fields
             let rec = t.get(one).ok_or_else(ApiError::not_found)?;
             Ok(json_resp(200, &render_full(o, rec, &c.version, only.as_deref())))
         }
-        many => Ok(json_resp(300, &json!(many.iter().map(|i| format!("/services/data/v{}/sobjects/{}/{i}", c.version, o.name)).collect::<Vec<_>>()))),
+        many => Ok(json_resp(
+            300,
+            &json!(many.iter().map(|i| format!("/services/data/v{}/sobjects/{}/{i}", c.version, o.name)).collect::<Vec<_>>()),
+        )),
     }
 }
 
@@ -332,7 +343,12 @@ fn upsert_collection(core: &Core, c: &Call, obj: &str, field: &str, body: &Value
     // keys and in-request duplicates
     let keys: Vec<Option<String>> = records
         .iter()
-        .map(|r| r.get(&fname).or_else(|| r.as_object().and_then(|m| m.iter().find(|(k, _)| k.eq_ignore_ascii_case(&fname)).map(|(_, v)| v))).and_then(value_text).filter(|s| !s.is_empty()))
+        .map(|r| {
+            r.get(&fname)
+                .or_else(|| r.as_object().and_then(|m| m.iter().find(|(k, _)| k.eq_ignore_ascii_case(&fname)).map(|(_, v)| v)))
+                .and_then(value_text)
+                .filter(|s| !s.is_empty())
+        })
         .collect();
     let mut counts = std::collections::HashMap::new();
     for k in keys.iter().flatten() {
@@ -352,7 +368,9 @@ fn upsert_collection(core: &Core, c: &Call, obj: &str, field: &str, body: &Value
                 return Err(ApiError::bad("MISSING_ARGUMENT", format!("{fname} not specified")).with_fields(vec![fname.clone()]));
             };
             if counts.get(&key.to_lowercase()).copied().unwrap_or(0) > 1 {
-                return Err(ApiError::bad("DUPLICATE_VALUE", format!("Duplicate external id specified: {key}")).with_fields(vec![fname.clone()]));
+                return Err(
+                    ApiError::bad("DUPLICATE_VALUE", format!("Duplicate external id specified: {key}")).with_fields(vec![fname.clone()])
+                );
             }
             if faults::roll(rng, lock_rate) {
                 return Err(faults::lock_row_error());
@@ -363,7 +381,11 @@ fn upsert_collection(core: &Core, c: &Call, obj: &str, field: &str, body: &Value
                 [] if fname == "Id" => Err(ApiError::bad("INVALID_ID_FIELD", format!("invalid record id: {key}"))),
                 [] => org.prepare_insert(&objname, m),
                 [one] => org.prepare_update(&objname, one, m),
-                many => Err(ApiError::bad("DUPLICATE_EXTERNAL_ID", format!("{fname}: more than one record found for external id field: {}", many.join(", "))).with_fields(vec![fname.clone()])),
+                many => Err(ApiError::bad(
+                    "DUPLICATE_EXTERNAL_ID",
+                    format!("{fname}: more than one record found for external id field: {}", many.join(", ")),
+                )
+                .with_fields(vec![fname.clone()])),
             }
         })();
         results.push(res);
@@ -427,7 +449,7 @@ fn query(core: &Core, c: &Call, r: &Req, q: &str, all: bool) -> Result<Response<
     }
     let body = page_body(total, &rendered[..page.min(total)], cursor_id.as_deref().map(|id| (id, page)), &c.version, all);
     if let Some(id) = cursor_id {
-        w.cursors.insert(id, Cursor { org: c.org, rows: rendered, created: now });
+        w.cursors.insert(id, Cursor { org: c.org, rows: rendered, created: now, page, all });
     }
     Ok(json_bytes(200, body))
 }
@@ -459,16 +481,15 @@ fn query_more(core: &Core, c: &Call, loc: &str) -> Result<Response<Body>, ApiErr
     if off > cur.rows.len() {
         return Err(bad());
     }
-    let page = w.page_size;
-    let end = (off + page).min(cur.rows.len());
+    let end = (off + cur.page).min(cur.rows.len());
     let next = (end < cur.rows.len()).then_some((id, end));
-    Ok(json_bytes(200, page_body(cur.rows.len(), &cur.rows[off..end], next, &c.version, false)))
+    Ok(json_bytes(200, page_body(cur.rows.len(), &cur.rows[off..end], next, &c.version, cur.all)))
 }
 
 fn describe_short(o: &crate::schema::ObjectDef, v: &str) -> Value {
     json!({
         "name": o.name, "label": o.name.trim_end_matches("__c").replace('_', " "), "keyPrefix": o.key_prefix,
-        "custom": o.custom, "createable": o.name != "User" || true, "updateable": true, "deletable": o.name != "User",
+        "custom": o.custom, "createable": true, "updateable": true, "deletable": o.name != "User",
         "queryable": true, "retrieveable": true, "searchable": true, "layoutable": true,
         "urls": {"sobject": format!("/services/data/v{v}/sobjects/{}", o.name), "describe": format!("/services/data/v{v}/sobjects/{}/describe", o.name), "rowTemplate": format!("/services/data/v{v}/sobjects/{}/{{ID}}", o.name)},
     })

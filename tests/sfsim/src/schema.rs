@@ -53,15 +53,7 @@ impl FieldType {
     }
     /// Is the value text-like (compared case-insensitively, quoted in SOQL)?
     pub fn is_text(self) -> bool {
-        matches!(
-            self,
-            FieldType::String
-                | FieldType::Textarea
-                | FieldType::Email
-                | FieldType::Phone
-                | FieldType::Url
-                | FieldType::Picklist
-        )
+        matches!(self, FieldType::String | FieldType::Textarea | FieldType::Email | FieldType::Phone | FieldType::Url | FieldType::Picklist)
     }
     /// Is the value numeric?
     pub fn is_number(self) -> bool {
@@ -127,11 +119,7 @@ impl FieldDef {
         Self { nillable: false, updateable: false, createable: false, ..Self::new(name, ftype) }
     }
     fn reference(name: &str, to: &str, rel: &str) -> Self {
-        Self {
-            reference_to: Some(to.into()),
-            relationship_name: Some(rel.into()),
-            ..Self::new(name, FieldType::Reference)
-        }
+        Self { reference_to: Some(to.into()), relationship_name: Some(rel.into()), ..Self::new(name, FieldType::Reference) }
     }
     fn ext(name: &str) -> Self {
         Self { external_id: true, unique: true, ..Self::new(name, FieldType::String) }
@@ -164,6 +152,7 @@ pub struct ObjectDef {
     pub custom: bool,
     /// Fields in describe order.
     pub fields: Vec<FieldDef>,
+    by_name: HashMap<String, usize>,
     by_lc: HashMap<String, usize>,
     rel_lc: HashMap<String, usize>,
 }
@@ -193,6 +182,7 @@ impl ObjectDef {
             key_prefix: key_prefix.into(),
             custom,
             fields: Vec::new(),
+            by_name: HashMap::new(),
             by_lc: HashMap::new(),
             rel_lc: HashMap::new(),
         };
@@ -209,16 +199,22 @@ impl ObjectDef {
             self.rel_lc.insert(rel.to_ascii_lowercase(), self.fields.len());
         }
         if let Some(&i) = self.by_lc.get(&lc) {
+            self.by_name.remove(&self.fields[i].name);
+            self.by_name.insert(f.name.clone(), i);
             self.fields[i] = f;
         } else {
             self.by_lc.insert(lc, self.fields.len());
+            self.by_name.insert(f.name.clone(), self.fields.len());
             self.fields.push(f);
         }
     }
 
     /// Finds a field by case-insensitive name.
     pub fn field(&self, name: &str) -> Option<&FieldDef> {
-        self.by_lc.get(&name.to_ascii_lowercase()).map(|&i| &self.fields[i])
+        self.by_name
+            .get(name)
+            .or_else(|| self.by_lc.get(&name.to_ascii_lowercase()))
+            .map(|&i| &self.fields[i])
     }
 
     /// Finds a reference field by its relationship name (`Manager` → `ManagerId`).

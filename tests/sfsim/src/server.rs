@@ -84,15 +84,8 @@ async fn dispatch(core: Arc<Core>, req: Request<hyper::body::Incoming>, tls: boo
     };
     let host = parts.headers.get("host").and_then(|h| h.to_str().ok());
     let (vhost, path) = split_vhost(parts.uri.path(), host);
-    let r = Req {
-        method: parts.method,
-        path,
-        query: parts.uri.query().unwrap_or("").to_string(),
-        headers: parts.headers,
-        body,
-        vhost,
-        tls,
-    };
+    let r =
+        Req { method: parts.method, path, query: parts.uri.query().unwrap_or("").to_string(), headers: parts.headers, body, vhost, tls };
     tracing::debug!(method = %r.method, path = %r.path, vhost = ?r.vhost, "request");
     let p = r.path.clone();
     if p.starts_with("/services/oauth2/") || p.starts_with("/id/") {

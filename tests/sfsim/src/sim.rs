@@ -87,6 +87,10 @@ pub struct Cursor {
     pub rows: Vec<Box<[u8]>>,
     /// Created (sim time).
     pub created: time::OffsetDateTime,
+    /// Page size fixed when the query ran.
+    pub page: usize,
+    /// Came from queryAll.
+    pub all: bool,
 }
 
 /// Mutable state behind one lock.
@@ -122,20 +126,13 @@ impl World {
         let id18 = ids::normalize(key);
         self.orgs
             .iter()
-            .position(|o| {
-                Some(&o.id) == id18.as_ref()
-                    || o.my_domain.eq_ignore_ascii_case(key)
-                    || o.name.eq_ignore_ascii_case(key)
-            })
+            .position(|o| Some(&o.id) == id18.as_ref() || o.my_domain.eq_ignore_ascii_case(key) || o.name.eq_ignore_ascii_case(key))
             .ok_or_else(|| SimError::UnknownOrg(key.into()))
     }
 
     /// Finds a user by username across orgs: (org index, user id).
     pub fn user_by_username(&self, username: &str) -> Option<(usize, String)> {
-        self.orgs
-            .iter()
-            .enumerate()
-            .find_map(|(i, o)| o.user_by_username(username).map(|r| (i, r.id.clone())))
+        self.orgs.iter().enumerate().find_map(|(i, o)| o.user_by_username(username).map(|r| (i, r.id.clone())))
     }
 
     /// A random token of `n` chars from `[A-Za-z0-9]`.
@@ -145,13 +142,18 @@ impl World {
     }
 
     /// Issues an access token `00D…!AQ…` for a user.
-    pub fn issue_access(&mut self, org: usize, user: &str, client_id: Option<String>, family: Option<String>, scope: &str, now_ms: i64) -> String {
+    pub fn issue_access(
+        &mut self,
+        org: usize,
+        user: &str,
+        client_id: Option<String>,
+        family: Option<String>,
+        scope: &str,
+        now_ms: i64,
+    ) -> String {
         let tail = self.random_token(96);
         let tok = format!("{}!AQ{}", ids::to15(&self.orgs[org].id), tail);
-        self.tokens.insert(
-            tok.clone(),
-            AccessToken { org, user: user.into(), client_id, family, scope: scope.into(), issued_ms: now_ms },
-        );
+        self.tokens.insert(tok.clone(), AccessToken { org, user: user.into(), client_id, family, scope: scope.into(), issued_ms: now_ms });
         tok
     }
 }
@@ -410,11 +412,7 @@ impl Core {
     }
 
     fn write_ctx_user(w: &World, i: usize) -> String {
-        w.orgs[i]
-            .table("User")
-            .ok()
-            .and_then(|(_, t)| t.records.keys().next().cloned())
-            .unwrap_or_default()
+        w.orgs[i].table("User").ok().and_then(|(_, t)| t.records.keys().next().cloned()).unwrap_or_default()
     }
 
     /// Adds users (roles created on demand, managers resolved by username); returns their ids.
@@ -533,7 +531,11 @@ impl Core {
                 username: format!("user{k}.{tag}@{}", spec.domain),
                 first_name: Some(FIRST[k % FIRST.len()].into()),
                 last_name: Some(format!("{}{}", LAST[(k / FIRST.len()) % LAST.len()], k)),
-                title: Some(match level { 0 => "CEO".into(), l if l + 1 == depth => "Representative".into(), l => format!("Manager L{l}") }),
+                title: Some(match level {
+                    0 => "CEO".into(),
+                    l if l + 1 == depth => "Representative".into(),
+                    l => format!("Manager L{l}"),
+                }),
                 department: Some(DEPTS[k % DEPTS.len()].into()),
                 manager,
                 role: spec.roles.then(|| format!("Level {level}")),
@@ -598,9 +600,9 @@ impl Core {
         let w = self.lock();
         let i = w.org_index(org)?;
         let id18 = ids::normalize(id).unwrap_or_default();
-        Ok(w.orgs[i].object_for_id(&id18).and_then(|o| {
-            w.orgs[i].table(&o.name).ok().and_then(|(_, t)| t.records.get(&id18)).map(|r| r.fields.clone())
-        }))
+        Ok(w.orgs[i]
+            .object_for_id(&id18)
+            .and_then(|o| w.orgs[i].table(&o.name).ok().and_then(|(_, t)| t.records.get(&id18)).map(|r| r.fields.clone())))
     }
 
     /// Declares a custom object.
@@ -778,7 +780,11 @@ impl Core {
                 o.outbound.queue.drain(..).partition(|p| p.in_flight || now - p.created < drop_after);
             o.outbound.queue = keep;
             for p in gone {
-                o.outbound.dropped.push(outbound::Dropped { notification_id: p.notification_id, record_id: p.record_id, attempts: p.attempts });
+                o.outbound.dropped.push(outbound::Dropped {
+                    notification_id: p.notification_id,
+                    record_id: p.record_id,
+                    attempts: p.attempts,
+                });
             }
             if settings.reorder {
                 use rand::seq::SliceRandom;
@@ -809,7 +815,8 @@ impl Core {
                         let mut fields = vec![("Id".to_string(), Value::String(rid.clone()))];
                         let rec = o.table(&rule.spec.object).ok().and_then(|(_, t)| t.records.get(rid));
                         for f in rule.spec.fields.iter().filter(|f| !f.eq_ignore_ascii_case("Id")) {
-                            let canon = o.object(&rule.spec.object).ok().and_then(|ob| ob.field(f)).map(|fd| fd.name.clone()).unwrap_or(f.clone());
+                            let canon =
+                                o.object(&rule.spec.object).ok().and_then(|ob| ob.field(f)).map(|fd| fd.name.clone()).unwrap_or(f.clone());
                             fields.push((canon.clone(), rec.and_then(|r| r.fields.get(&canon)).cloned().unwrap_or(Value::Null)));
                         }
                         bodies.push((nid.clone(), fields));
@@ -826,12 +833,16 @@ impl Core {
                         const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
                         let tail: String = (0..96).map(|_| A[rng.random_range(0..A.len())] as char).collect();
                         let tok = format!("{}!AQ{}", ids::to15(&o.id), tail);
-                        tokens.insert(tok.clone(), AccessToken { org: oi, user: uid, client_id: None, family: None, scope: "api".into(), issued_ms: 0 });
+                        tokens.insert(
+                            tok.clone(),
+                            AccessToken { org: oi, user: uid, client_id: None, family: None, scope: "api".into(), issued_ms: 0 },
+                        );
                         Some(tok)
                     } else {
                         None
                     };
-                    let nb: Vec<outbound::NoteBody<'_>> = bodies.iter().map(|(id, f)| outbound::NoteBody { id, fields: f.clone() }).collect();
+                    let nb: Vec<outbound::NoteBody<'_>> =
+                        bodies.iter().map(|(id, f)| outbound::NoteBody { id, fields: f.clone() }).collect();
                     let body = outbound::soap_message(&o.id, &rule.id, session.as_deref(), &instance, &rule.spec.object, &nb);
                     jobs.push(outbound::Job {
                         org: o.id.clone(),

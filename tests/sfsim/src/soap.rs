@@ -9,11 +9,7 @@ use axum::body::Body;
 use axum::http::{Response, StatusCode};
 
 fn xml(status: StatusCode, body: String) -> Response<Body> {
-    Response::builder()
-        .status(status)
-        .header("content-type", "text/xml; charset=utf-8")
-        .body(Body::from(body))
-        .unwrap_or_default()
+    Response::builder().status(status).header("content-type", "text/xml; charset=utf-8").body(Body::from(body)).unwrap_or_default()
 }
 
 fn fault(code: &str, msg: &str) -> Response<Body> {

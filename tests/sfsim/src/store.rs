@@ -76,12 +76,7 @@ impl Table {
     fn index_add(&mut self, obj: &ObjectDef, rec: &Record) {
         for f in obj.fields.iter().filter(|f| f.external_id) {
             if let Some(v) = rec.fields.get(&f.name).and_then(value_text) {
-                self.ext
-                    .entry(f.name.clone())
-                    .or_default()
-                    .entry(v.to_lowercase())
-                    .or_default()
-                    .push(rec.id.clone());
+                self.ext.entry(f.name.clone()).or_default().entry(v.to_lowercase()).or_default().push(rec.id.clone());
             }
         }
     }
@@ -108,19 +103,11 @@ impl Table {
                 .ext
                 .get(&f.name)
                 .and_then(|m| m.get(&value.to_lowercase()))
-                .map(|v| {
-                    v.iter()
-                        .filter(|id| self.records.get(*id).is_some_and(|r| !r.deleted))
-                        .cloned()
-                        .collect()
-                })
+                .map(|v| v.iter().filter(|id| self.records.get(*id).is_some_and(|r| !r.deleted)).cloned().collect())
                 .unwrap_or_default();
         }
         if f.name == "Id" {
-            return ids::normalize(value)
-                .filter(|id| self.records.get(id).is_some_and(|r| !r.deleted))
-                .into_iter()
-                .collect();
+            return ids::normalize(value).filter(|id| self.records.get(id).is_some_and(|r| !r.deleted)).into_iter().collect();
         }
         let lc = value.to_lowercase();
         self.records
@@ -133,6 +120,16 @@ impl Table {
     /// A live record by id.
     pub fn get(&self, id: &str) -> Option<&Record> {
         self.records.get(id).filter(|r| !r.deleted)
+    }
+
+    /// Changes a record in place, maintaining the index; false if absent.
+    pub fn modify(&mut self, obj: &ObjectDef, id: &str, f: impl FnOnce(&mut Record)) -> bool {
+        let Some(mut rec) = self.records.remove(id) else { return false };
+        self.index_remove(obj, &rec);
+        f(&mut rec);
+        self.index_add(obj, &rec);
+        self.records.insert(rec.id.clone(), rec);
+        true
     }
 
     /// Stores a record, maintaining the index.
@@ -148,11 +145,8 @@ impl Table {
 /// Coerces one input value to the field's type (JSON from REST, strings from CSV).
 pub fn coerce(obj: &ObjectDef, f: &FieldDef, v: &Value) -> Result<Value, ApiError> {
     let bad = |what: &str| {
-        ApiError::bad(
-            "JSON_PARSER_ERROR",
-            format!("Cannot deserialize instance of {what} from {v} value for {}.{}", obj.name, f.name),
-        )
-        .with_fields(vec![f.name.clone()])
+        ApiError::bad("JSON_PARSER_ERROR", format!("Cannot deserialize instance of {what} from {v} value for {}.{}", obj.name, f.name))
+            .with_fields(vec![f.name.clone()])
     };
     if v.is_null() || v.as_str() == Some("") || v.as_str() == Some("#N/A") {
         return Ok(if f.ftype == FieldType::Boolean { Value::Bool(false) } else { Value::Null });
@@ -187,8 +181,7 @@ pub fn coerce(obj: &ObjectDef, f: &FieldDef, v: &Value) -> Result<Value, ApiErro
         FieldType::Id | FieldType::Reference => {
             let s = v.as_str().ok_or_else(|| bad("id"))?;
             let id = ids::normalize(s).ok_or_else(|| {
-                ApiError::bad("MALFORMED_ID", format!("{}: id value of incorrect type: {s}", f.name))
-                    .with_fields(vec![f.name.clone()])
+                ApiError::bad("MALFORMED_ID", format!("{}: id value of incorrect type: {s}", f.name)).with_fields(vec![f.name.clone()])
             })?;
             Value::String(id)
         }
@@ -208,8 +201,7 @@ pub fn coerce_input(obj: &ObjectDef, input: &Map<String, Value>, is_insert: bool
             continue;
         }
         let f = obj.field(k).ok_or_else(|| {
-            ApiError::bad("INVALID_FIELD", format!("No such column '{k}' on sobject of type {}", obj.name))
-                .with_fields(vec![k.clone()])
+            ApiError::bad("INVALID_FIELD", format!("No such column '{k}' on sobject of type {}", obj.name)).with_fields(vec![k.clone()])
         })?;
         let allowed = if is_insert { f.createable } else { f.updateable };
         if !allowed {
@@ -236,17 +228,12 @@ fn derive(obj: &ObjectDef, fields: &mut Fields) {
 
 /// Checks required fields of a full record.
 pub fn check_required(obj: &ObjectDef, fields: &Fields) -> Result<(), ApiError> {
-    let missing: Vec<String> = obj
-        .fields
-        .iter()
-        .filter(|f| f.required && fields.get(&f.name).is_none_or(Value::is_null))
-        .map(|f| f.name.clone())
-        .collect();
+    let missing: Vec<String> =
+        obj.fields.iter().filter(|f| f.required && fields.get(&f.name).is_none_or(Value::is_null)).map(|f| f.name.clone()).collect();
     if missing.is_empty() {
         Ok(())
     } else {
-        Err(ApiError::bad("REQUIRED_FIELD_MISSING", format!("Required fields are missing: [{}]", missing.join(", ")))
-            .with_fields(missing))
+        Err(ApiError::bad("REQUIRED_FIELD_MISSING", format!("Required fields are missing: [{}]", missing.join(", "))).with_fields(missing))
     }
 }
 
@@ -263,11 +250,7 @@ pub fn new_record(obj: &ObjectDef, id: String, values: &Fields, now: OffsetDateT
             "CreatedById" | "LastModifiedById" => Value::String(by.to_string()),
             "OwnerId" => values.get("OwnerId").cloned().unwrap_or_else(|| Value::String(by.to_string())),
             "IsActive" if obj.name == "User" => values.get("IsActive").cloned().unwrap_or(Value::Bool(true)),
-            _ => values.get(&f.name).cloned().unwrap_or(if f.ftype == FieldType::Boolean {
-                Value::Bool(false)
-            } else {
-                Value::Null
-            }),
+            _ => values.get(&f.name).cloned().unwrap_or(if f.ftype == FieldType::Boolean { Value::Bool(false) } else { Value::Null }),
         };
         fields.insert(f.name.clone(), v);
     }

@@ -63,9 +63,7 @@ pub fn elements(doc: &str) -> Result<Vec<Element>, String> {
         match ev {
             Event::Start(ref e) | Event::Empty(ref e) => {
                 let local = String::from_utf8_lossy(e.local_name().as_ref()).into_owned();
-                let nil = e.attributes().flatten().any(|a| {
-                    a.key.local_name().as_ref() == b"nil" && a.value.as_ref() == b"true"
-                });
+                let nil = e.attributes().flatten().any(|a| a.key.local_name().as_ref() == b"nil" && a.value.as_ref() == b"true");
                 let path = stack.iter().map(|&i| out[i].local.clone()).collect();
                 out.push(Element { ns, local, path, text: String::new(), nil });
                 if matches!(ev, Event::Start(_)) {
@@ -111,7 +109,10 @@ mod tests {
 
     #[test]
     fn parses_with_entities_and_namespaces() {
-        let els = elements(r#"<a xmlns="urn:x"><b>p&amp;w&#65;</b><c xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:nil="true"/></a>"#).expect("parse");
+        let els = elements(
+            r#"<a xmlns="urn:x"><b>p&amp;w&#65;</b><c xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:nil="true"/></a>"#,
+        )
+        .expect("parse");
         assert_eq!(els[1].text, "p&wA");
         assert_eq!(els[1].ns, "urn:x");
         assert!(els[2].nil);

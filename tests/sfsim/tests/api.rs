@@ -71,11 +71,7 @@ async fn oauth_login(sim: &SimHandle, c: &reqwest::Client, user: &str) -> Tokens
     // single-use code
     let again = c.post(format!("{}/services/oauth2/token", sim.https_url())).form(&form).send().await.expect("token");
     assert_eq!(again.status(), 400);
-    Tokens {
-        access: body["access_token"].as_str().expect("at").into(),
-        refresh: body["refresh_token"].as_str().map(Into::into),
-        body,
-    }
+    Tokens { access: body["access_token"].as_str().expect("at").into(), refresh: body["refresh_token"].as_str().map(Into::into), body }
 }
 
 #[tokio::test]
@@ -107,7 +103,12 @@ async fn oauth_web_server_flow_signature_identity_and_rotation() {
         async move {
             let r = c
                 .post(url)
-                .form(&[("grant_type", "refresh_token"), ("refresh_token", rt.as_str()), ("client_id", app.client_id.as_str()), ("client_secret", app.client_secret.as_str())])
+                .form(&[
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", rt.as_str()),
+                    ("client_id", app.client_id.as_str()),
+                    ("client_secret", app.client_secret.as_str()),
+                ])
                 .send()
                 .await
                 .expect("refresh");
@@ -135,7 +136,8 @@ async fn authorize_page_deny_and_pkce_failures() {
     let (sim, c) = start(SimConfig { auto_approve: false, ..SimConfig::default() }).await;
     let app = sfsim::AppSpec::default();
     let url = format!("{}/services/oauth2/authorize", sim.https_url());
-    let base = [("response_type", "code"), ("client_id", app.client_id.as_str()), ("redirect_uri", "http://localhost:1/cb"), ("state", "s")];
+    let base =
+        [("response_type", "code"), ("client_id", app.client_id.as_str()), ("redirect_uri", "http://localhost:1/cb"), ("state", "s")];
     // PKCE required
     let r = c.get(&url).query(&base).send().await.expect("authorize");
     assert_eq!(r.status(), 302);
@@ -160,17 +162,36 @@ async fn authorize_page_deny_and_pkce_failures() {
     let code = q(r.headers()["location"].to_str().expect("loc"), "code").expect("code");
     let r = c
         .post(format!("{}/services/oauth2/token", sim.https_url()))
-        .form(&[("grant_type", "authorization_code"), ("code", code.as_str()), ("client_id", app.client_id.as_str()), ("client_secret", app.client_secret.as_str()), ("redirect_uri", "http://localhost:1/cb"), ("code_verifier", "wrong")])
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("client_id", app.client_id.as_str()),
+            ("client_secret", app.client_secret.as_str()),
+            ("redirect_uri", "http://localhost:1/cb"),
+            ("code_verifier", "wrong"),
+        ])
         .send()
         .await
         .expect("token");
     assert_eq!(r.status(), 400);
     // wrong redirect uri is an error page, not a redirect
-    let r = c.get(&url).query(&[("response_type", "code"), ("client_id", app.client_id.as_str()), ("redirect_uri", "https://evil.example/cb")]).send().await.expect("page");
+    let r = c
+        .get(&url)
+        .query(&[("response_type", "code"), ("client_id", app.client_id.as_str()), ("redirect_uri", "https://evil.example/cb")])
+        .send()
+        .await
+        .expect("page");
     assert_eq!(r.status(), 400);
 }
 
-async fn api(sim: &SimHandle, c: &reqwest::Client, tok: &str, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value, String) {
+async fn api(
+    sim: &SimHandle,
+    c: &reqwest::Client,
+    tok: &str,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value, String) {
     let mut rb = c.request(method, format!("{}/services/data/v64.0/{path}", sim.https_url())).bearer_auth(tok);
     if let Some(b) = body {
         rb = rb.json(&b);
@@ -192,7 +213,8 @@ async fn composite_upsert_semantics() {
         {"attributes": {"type": "Learning_Result__c"}, "External_Id__c": "K2", "Name": "c"},
         {"attributes": {"type": "Learning_Result__c"}, "External_Id__c": "k3", "Score__c": "x"},
     ]});
-    let (s, v, limit) = api(&sim, &c, &tok, reqwest::Method::PATCH, "composite/sobjects/Learning_Result__c/External_Id__c", Some(body)).await;
+    let (s, v, limit) =
+        api(&sim, &c, &tok, reqwest::Method::PATCH, "composite/sobjects/Learning_Result__c/External_Id__c", Some(body)).await;
     assert_eq!(s, 200);
     assert!(limit.starts_with("api-usage=1/"));
     assert_eq!(v[0]["success"], true);
@@ -205,7 +227,12 @@ async fn composite_upsert_semantics() {
     let (_, v, _) = api(&sim, &c, &tok, reqwest::Method::PATCH, "composite/sobjects/Learning_Result__c/External_Id__c", Some(body)).await;
     assert_eq!((v[0]["success"].clone(), v[0]["created"].clone()), (json!(true), json!(false)));
     // a key matching two records
-    sim.insert_records("acme", "Learning_Result__c", vec![json!({"External_Id__c": "dup", "Name": "x"}).as_object().cloned().expect("o"); 2]).expect("seed");
+    sim.insert_records(
+        "acme",
+        "Learning_Result__c",
+        vec![json!({"External_Id__c": "dup", "Name": "x"}).as_object().cloned().expect("o"); 2],
+    )
+    .expect("seed");
     let body = json!({"allOrNone": true, "records": [
         {"attributes": {"type": "Learning_Result__c"}, "External_Id__c": "dup"},
         {"attributes": {"type": "Learning_Result__c"}, "External_Id__c": "fresh", "Name": "n"},
@@ -217,7 +244,9 @@ async fn composite_upsert_semantics() {
     assert!(!recs.iter().any(|r| r["External_Id__c"] == "fresh"), "rolled back");
     // >200 records
     let many: Vec<Value> = (0..201).map(|i| json!({"External_Id__c": format!("m{i}")})).collect();
-    let (s, v, _) = api(&sim, &c, &tok, reqwest::Method::PATCH, "composite/sobjects/Learning_Result__c/External_Id__c", Some(json!({"records": many}))).await;
+    let (s, v, _) =
+        api(&sim, &c, &tok, reqwest::Method::PATCH, "composite/sobjects/Learning_Result__c/External_Id__c", Some(json!({"records": many})))
+            .await;
     assert_eq!((s, v[0]["errorCode"].as_str()), (400, Some("EXCEEDED_ID_LIMIT")));
     assert_eq!(sim.calls("acme").expect("calls")["upsert_collection"], 4);
 }
@@ -244,7 +273,12 @@ async fn query_paging_relationships_and_errors() {
     sorted.sort_by_key(|s| std::cmp::Reverse(s.to_lowercase()));
     assert_eq!(names, sorted);
     assert!(got.iter().any(|r| r["Manager"]["Email"].is_string()));
-    for (soql, code) in [("SELECT Nope FROM User", "INVALID_FIELD"), ("SELECT Id FROM Nope", "INVALID_TYPE"), ("SELECT Id FROM User WHERE", "MALFORMED_QUERY"), ("SELECT Id FROM User WHERE CreatedDate > '2020-01-01'", "INVALID_FIELD")] {
+    for (soql, code) in [
+        ("SELECT Nope FROM User", "INVALID_FIELD"),
+        ("SELECT Id FROM Nope", "INVALID_TYPE"),
+        ("SELECT Id FROM User WHERE", "MALFORMED_QUERY"),
+        ("SELECT Id FROM User WHERE CreatedDate > '2020-01-01'", "INVALID_FIELD"),
+    ] {
         let (s, v, _) = api(&sim, &c, &tok, reqwest::Method::GET, &format!("query?q={}", urlenc(soql)), None).await;
         assert_eq!((s, v[0]["errorCode"].as_str()), (400, Some(code)), "{soql}");
     }
@@ -294,22 +328,43 @@ async fn bulk_ingest_state_machine() {
         .await
         .expect("put");
     assert_eq!(r.status(), 201);
-    let (_, j, _) = api(&sim, &c, &tok, reqwest::Method::PATCH, &format!("jobs/ingest/{id}"), Some(json!({"state": "UploadComplete"}))).await;
+    let (_, j, _) =
+        api(&sim, &c, &tok, reqwest::Method::PATCH, &format!("jobs/ingest/{id}"), Some(json!({"state": "UploadComplete"}))).await;
     assert_eq!(j["state"], "UploadComplete");
     sim.advance_clock(Duration::from_secs(31));
     let (_, j, _) = api(&sim, &c, &tok, reqwest::Method::GET, &format!("jobs/ingest/{id}"), None).await;
     assert_eq!(j["state"], "InProgress");
     sim.advance_clock(Duration::from_secs(30));
     let (_, j, _) = api(&sim, &c, &tok, reqwest::Method::GET, &format!("jobs/ingest/{id}"), None).await;
-    assert_eq!((j["state"].as_str(), j["numberRecordsProcessed"].as_u64(), j["numberRecordsFailed"].as_u64()), (Some("JobComplete"), Some(2), Some(1)));
-    let ok = c.get(format!("{}/services/data/v64.0/jobs/ingest/{id}/successfulResults", sim.https_url())).bearer_auth(&tok).send().await.expect("get").text().await.expect("text");
+    assert_eq!(
+        (j["state"].as_str(), j["numberRecordsProcessed"].as_u64(), j["numberRecordsFailed"].as_u64()),
+        (Some("JobComplete"), Some(2), Some(1))
+    );
+    let ok = c
+        .get(format!("{}/services/data/v64.0/jobs/ingest/{id}/successfulResults", sim.https_url()))
+        .bearer_auth(&tok)
+        .send()
+        .await
+        .expect("get")
+        .text()
+        .await
+        .expect("text");
     assert!(ok.starts_with("sf__Id,sf__Created,External_Id__c,Name,Score__c\n"));
     assert!(ok.contains(",true,e1,one,1"));
-    let bad = c.get(format!("{}/services/data/v64.0/jobs/ingest/{id}/failedResults", sim.https_url())).bearer_auth(&tok).send().await.expect("get").text().await.expect("text");
+    let bad = c
+        .get(format!("{}/services/data/v64.0/jobs/ingest/{id}/failedResults", sim.https_url()))
+        .bearer_auth(&tok)
+        .send()
+        .await
+        .expect("get")
+        .text()
+        .await
+        .expect("text");
     assert!(bad.starts_with("sf__Id,sf__Error,"));
     assert!(bad.contains("JSON_PARSER_ERROR:"));
     // closing again is an invalid transition
-    let (s, _, _) = api(&sim, &c, &tok, reqwest::Method::PATCH, &format!("jobs/ingest/{id}"), Some(json!({"state": "UploadComplete"}))).await;
+    let (s, _, _) =
+        api(&sim, &c, &tok, reqwest::Method::PATCH, &format!("jobs/ingest/{id}"), Some(json!({"state": "UploadComplete"}))).await;
     assert_eq!(s, 400);
 }
 
@@ -338,9 +393,20 @@ async fn outbound_delivery_retry_and_ack() {
     let port = l.local_addr().expect("addr").port();
     tokio::spawn(async move { axum::serve(l, app).await });
     let (sim, _c) = start(SimConfig::default()).await;
-    sim.add_outbound_rule("acme", RuleSpec { name: "c".into(), object: "Contact".into(), fields: vec!["Email".into(), "Phone".into(), "SystemModstamp".into()], endpoint_url: format!("http://127.0.0.1:{port}/ob"), ..RuleSpec::default() }).expect("rule");
+    sim.add_outbound_rule(
+        "acme",
+        RuleSpec {
+            name: "c".into(),
+            object: "Contact".into(),
+            fields: vec!["Email".into(), "Phone".into(), "SystemModstamp".into()],
+            endpoint_url: format!("http://127.0.0.1:{port}/ob"),
+            ..RuleSpec::default()
+        },
+    )
+    .expect("rule");
     sim.set_outbound_settings("acme", OutboundSettings { base_retry_secs: 10, ..OutboundSettings::default() }).expect("settings");
-    sim.insert_records("acme", "Contact", vec![json!({"LastName": "A", "Email": "ana@example.com"}).as_object().cloned().expect("o")]).expect("insert");
+    sim.insert_records("acme", "Contact", vec![json!({"LastName": "A", "Email": "ana@example.com"}).as_object().cloned().expect("o")])
+        .expect("insert");
     let wait_for = |n: usize| {
         let sim = &sim;
         async move {
@@ -366,4 +432,66 @@ async fn outbound_delivery_retry_and_ack() {
     assert!(d[2].notification_ids[0].starts_with("04l"));
     assert!(sim.outbound_queue("acme").expect("q").is_empty());
     assert_eq!(hits.load(Ordering::SeqCst), 3);
+}
+
+#[tokio::test]
+async fn admin_http_multi_org_and_login_hosts() {
+    let (sim, c) = start(SimConfig::default()).await;
+    let admin = |m: reqwest::Method, p: &str, body: Value| {
+        let c = c.clone();
+        let url = format!("{}/_sim{p}", sim.http_url());
+        async move {
+            let r = c.request(m, url).json(&body).send().await.expect("admin");
+            let s = r.status().as_u16();
+            (s, r.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let (s, org) = admin(
+        reqwest::Method::POST,
+        "/orgs",
+        json!({"name": "Globex", "my_domain": "globex--uat", "sandbox": true,
+               "install_apps": [sfsim::AppSpec::default().client_id],
+               "users": [{"username": "hank@globex.example", "password": "pw", "security_token": "T"}]}),
+    )
+    .await;
+    assert_eq!(s, 200, "{org}");
+    assert!(org["id"].as_str().is_some_and(|i| i.starts_with("00D") && i.len() == 18));
+    let (s, ids) = admin(reqwest::Method::POST, "/orgs/globex--uat/generate", json!({"count": 20, "depth": 4})).await;
+    assert_eq!((s, ids.as_array().map(Vec::len)), (200, Some(20)));
+    // SOAP login: sandbox users only through test.salesforce.com (or their My Domain)
+    let login = |host: &'static str, user: &'static str, pw: &'static str| {
+        let c = c.clone();
+        let url = format!("{}/{host}/services/Soap/u/64.0", sim.https_url());
+        async move {
+            let body = format!("<env:Envelope xmlns:env=\"http://schemas.xmlsoap.org/soap/envelope/\"><env:Body><n1:login xmlns:n1=\"urn:partner.soap.sforce.com\"><n1:username>{user}</n1:username><n1:password>{pw}</n1:password></n1:login></env:Body></env:Envelope>");
+            let r = c.post(url).header("SOAPAction", "login").header("content-type", "text/xml").body(body).send().await.expect("login");
+            (r.status().as_u16(), r.text().await.unwrap_or_default())
+        }
+    };
+    assert_eq!(login("login.salesforce.com", "hank@globex.example", "pwT").await.0, 500);
+    let (s, text) = login("test.salesforce.com", "hank@globex.example", "pwT").await;
+    assert_eq!(s, 200, "{text}");
+    assert!(text.contains("<sandbox>true</sandbox>"));
+    assert_eq!(login("globex--uat.sandbox.my.salesforce.com", "hank@globex.example", "pw").await.0, 200);
+    // tokens are per org
+    let (_, t) = admin(reqwest::Method::POST, "/token", json!({"username": "hank@globex.example"})).await;
+    let tok = t["access_token"].as_str().expect("tok").to_string();
+    let (_, v, _) = api(&sim, &c, &tok, reqwest::Method::GET, &format!("query?q={}", urlenc("SELECT COUNT() FROM User")), None).await;
+    assert_eq!(v["totalSize"], 21);
+    // faults and counters over HTTP
+    let (s, _) = admin(reqwest::Method::PUT, "/orgs/globex--uat/faults", json!({"query_timeout_rate": 1.0})).await;
+    assert_eq!(s, 200);
+    let (_, v, _) = api(&sim, &c, &tok, reqwest::Method::GET, &format!("query?q={}", urlenc("SELECT Id FROM User")), None).await;
+    assert_eq!(v[0]["errorCode"], "QUERY_TIMEOUT");
+    let (_, calls) = admin(reqwest::Method::GET, "/orgs/globex--uat/calls", json!({})).await;
+    assert_eq!((calls["query"].as_u64(), calls["api_used"].as_u64()), (Some(2), Some(2)));
+    let (_, clock) = admin(reqwest::Method::POST, "/clock", json!({"advance_secs": 3600})).await;
+    assert!(clock["now"].as_str().is_some_and(|n| n.ends_with("+0000")));
+    let (s, _) = admin(reqwest::Method::GET, "/orgs/nope", json!({})).await;
+    assert_eq!(s, 404);
+    // versions list needs no auth; old versions are 404
+    let v: Value = c.get(format!("{}/services/data/", sim.https_url())).send().await.expect("versions").json().await.expect("json");
+    assert!(v.as_array().is_some_and(|a| a.iter().any(|x| x["version"] == "64.0")));
+    let (s, _, _) = api(&sim, &c, &tok, reqwest::Method::GET, "../v50.0/limits", None).await;
+    assert_eq!(s, 404);
 }

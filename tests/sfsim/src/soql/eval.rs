@@ -74,7 +74,9 @@ pub struct Compiled {
 fn invalid_field(obj: &str, name: &str) -> ApiError {
     ApiError::bad(
         "INVALID_FIELD",
-        format!("No such column '{name}' on entity '{obj}'. If you are attempting to use a custom field, be sure to append the '__c' after the custom field name. Please reference your WSDL or the describe call for the appropriate names."),
+        format!(
+            "No such column '{name}' on entity '{obj}'. If you are attempting to use a custom field, be sure to append the '__c' after the custom field name. Please reference your WSDL or the describe call for the appropriate names."
+        ),
     )
 }
 
@@ -83,11 +85,8 @@ fn resolve(org: &Org, root: &ObjectDef, path: &[String]) -> Result<Resolved, Api
     let mut hops = Vec::new();
     let mut label = Vec::new();
     // A leading object name is allowed: `User.Name` in FROM User.
-    let path = if path.len() > 1 && path[0].eq_ignore_ascii_case(&root.name) && obj.relationship(&path[0]).is_none() {
-        &path[1..]
-    } else {
-        path
-    };
+    let path =
+        if path.len() > 1 && path[0].eq_ignore_ascii_case(&root.name) && obj.relationship(&path[0]).is_none() { &path[1..] } else { path };
     let (last, rels) = path.split_last().ok_or_else(|| ApiError::bad("MALFORMED_QUERY", "empty field"))?;
     for rel in rels {
         let f = obj.relationship(rel).ok_or_else(|| {
@@ -127,16 +126,16 @@ fn relative_range(name: &str, n: i64, now: OffsetDateTime, date_only: bool) -> (
     if date_only {
         (a.to_string(), b.to_string())
     } else {
-        (
-            crate::clock::fmt_rest(a.midnight().assume_utc()),
-            crate::clock::fmt_rest(b.midnight().assume_utc()),
-        )
+        (crate::clock::fmt_rest(a.midnight().assume_utc()), crate::clock::fmt_rest(b.midnight().assume_utc()))
     }
 }
 
 fn compile_lit(r: &Resolved, op: Op, lit: &Lit, now: OffsetDateTime) -> Result<CLit, ApiError> {
     if op == Op::Like && !r.ftype.is_text() && !matches!(r.ftype, FieldType::Id | FieldType::Reference) {
-        return Err(ApiError::bad("INVALID_QUERY_FILTER_OPERATOR", format!("invalid operator on {} field: {}", r.ftype.soap_type(), r.field)));
+        return Err(ApiError::bad(
+            "INVALID_QUERY_FILTER_OPERATOR",
+            format!("invalid operator on {} field: {}", r.ftype.soap_type(), r.field),
+        ));
     }
     Ok(match (r.ftype, lit) {
         (_, Lit::Null) => CLit::Null,
@@ -157,9 +156,9 @@ fn compile_lit(r: &Resolved, op: Op, lit: &Lit, now: OffsetDateTime) -> Result<C
         }
         (FieldType::Date, _) => return Err(type_err(r, "date")),
         (FieldType::Id | FieldType::Reference, Lit::Str(s)) if op == Op::Like => CLit::Text(s.to_lowercase()),
-        (FieldType::Id | FieldType::Reference, Lit::Str(s)) => CLit::Exact(
-            ids::normalize(s).ok_or_else(|| ApiError::bad("INVALID_QUERY_FILTER_OPERATOR", format!("invalid ID field: {s}")))?,
-        ),
+        (FieldType::Id | FieldType::Reference, Lit::Str(s)) => {
+            CLit::Exact(ids::normalize(s).ok_or_else(|| ApiError::bad("INVALID_QUERY_FILTER_OPERATOR", format!("invalid ID field: {s}")))?)
+        }
         (_, Lit::Str(s)) => CLit::Text(s.to_lowercase()),
         _ => return Err(ApiError::bad("INVALID_QUERY_FILTER_OPERATOR", format!("invalid value for field {}", r.field))),
     })
@@ -237,11 +236,7 @@ pub fn compile(org: &Org, q: &Query, now: OffsetDateTime) -> Result<Compiled, Ap
         return Err(ApiError::bad("MALFORMED_QUERY", "COUNT() cannot be combined with other fields"));
     }
     let filter = q.filter.as_ref().map(|c| compile_cond(org, obj, c, now)).transpose()?;
-    let order = q
-        .order
-        .iter()
-        .map(|o| Ok((resolve(org, obj, &o.path)?, o.desc, o.nulls_last)))
-        .collect::<Result<_, ApiError>>()?;
+    let order = q.order.iter().map(|o| Ok((resolve(org, obj, &o.path)?, o.desc, o.nulls_last))).collect::<Result<_, ApiError>>()?;
     Ok(Compiled { object: obj.name.clone(), count_only, select, tree, filter, order, limit: q.limit, offset: q.offset })
 }
 
@@ -347,14 +342,22 @@ fn eval(org: &Org, rec: &Record, c: &CCond) -> bool {
 fn cmp_values(a: Option<&Value>, b: Option<&Value>, nulls_last: bool) -> Ordering {
     match (a, b) {
         (None, None) => Ordering::Equal,
-        (None, Some(_)) => if nulls_last { Ordering::Greater } else { Ordering::Less },
-        (Some(_), None) => if nulls_last { Ordering::Less } else { Ordering::Greater },
-        (Some(Value::String(x)), Some(Value::String(y))) => {
-            x.to_lowercase().cmp(&y.to_lowercase()).then_with(|| x.cmp(y))
+        (None, Some(_)) => {
+            if nulls_last {
+                Ordering::Greater
+            } else {
+                Ordering::Less
+            }
         }
-        (Some(Value::Number(x)), Some(Value::Number(y))) => {
-            x.as_f64().partial_cmp(&y.as_f64()).unwrap_or(Ordering::Equal)
+        (Some(_), None) => {
+            if nulls_last {
+                Ordering::Less
+            } else {
+                Ordering::Greater
+            }
         }
+        (Some(Value::String(x)), Some(Value::String(y))) => x.to_lowercase().cmp(&y.to_lowercase()).then_with(|| x.cmp(y)),
+        (Some(Value::Number(x)), Some(Value::Number(y))) => x.as_f64().partial_cmp(&y.as_f64()).unwrap_or(Ordering::Equal),
         (Some(Value::Bool(x)), Some(Value::Bool(y))) => x.cmp(y),
         _ => Ordering::Equal,
     }
@@ -378,11 +381,7 @@ impl Compiled {
             keyed.sort_by(|(ka, _), (kb, _)| {
                 for (i, (_, desc, nulls_last)) in self.order.iter().enumerate() {
                     // For DESC the comparison flips, and so does where nulls go.
-                    let o = if *desc {
-                        cmp_values(kb[i], ka[i], !*nulls_last)
-                    } else {
-                        cmp_values(ka[i], kb[i], *nulls_last)
-                    };
+                    let o = if *desc { cmp_values(kb[i], ka[i], !*nulls_last) } else { cmp_values(ka[i], kb[i], *nulls_last) };
                     if o != Ordering::Equal {
                         return o;
                     }
@@ -464,5 +463,96 @@ mod tests {
         assert!(!like("a_c", "abbc"));
         assert!(like("%", ""));
         assert!(!like("b%", "abc"));
+    }
+}
+
+#[cfg(test)]
+mod org_tests {
+    use crate::org::{Org, OrgSpec, WriteCtx};
+    use crate::store::IdGen;
+    use serde_json::{Value, json};
+
+    fn org() -> Org {
+        let ids = IdGen::new(1);
+        let mut o = Org::new(ids.next("00D", "5g"), &OrgSpec::default());
+        let now = crate::clock::parse_datetime("2026-01-02T00:00:00Z").expect("t");
+        let ctx = WriteCtx { now, by: "", ids: &ids };
+        let mut add = |obj: &str, v: Value| {
+            let p = o.prepare_insert(obj, v.as_object().expect("obj")).expect("prepare");
+            o.commit(obj, p, &ctx).expect("commit").0
+        };
+        let ceo = add("UserRole", json!({"Name": "CEO"}));
+        let rep = add("UserRole", json!({"Name": "Rep", "ParentRoleId": ceo}));
+        let boss = add("User", json!({"Username": "boss@x", "Email": "boss@x", "LastName": "Boss", "UserRoleId": ceo, "isQstreamUser__c": true}));
+        add("User", json!({"Username": "a@x", "Email": "a@x", "LastName": "Able", "ManagerId": boss, "UserRoleId": rep, "Title": "Rep"}));
+        add("User", json!({"Username": "b@x", "Email": "b@x", "LastName": "baker", "ManagerId": boss, "IsActive": false, "isQstreamUser__c": true}));
+        o
+    }
+
+    fn run(o: &Org, q: &str) -> Vec<String> {
+        let now = crate::clock::parse_datetime("2026-01-02T12:00:00Z").expect("t");
+        let c = super::compile(o, &crate::soql::parse(q).expect("parse"), now).unwrap_or_else(|e| panic!("{q}: {e}"));
+        c.run(o, false)
+            .iter()
+            .map(|r| r.fields["Username"].as_str().unwrap_or("").to_string())
+            .collect()
+    }
+
+    #[test]
+    fn filters_order_and_relationships() {
+        let o = org();
+        assert_eq!(run(&o, "SELECT Username FROM User ORDER BY LastName"), ["a@x", "b@x", "boss@x"]);
+        assert_eq!(run(&o, "SELECT Username FROM User ORDER BY LastName DESC LIMIT 2"), ["boss@x", "b@x"]);
+        assert_eq!(run(&o, "SELECT Username FROM User WHERE Manager.Username = 'BOSS@x'"), ["a@x", "b@x"]);
+        assert_eq!(run(&o, "SELECT Username FROM User WHERE UserRole.ParentRole.Name = 'CEO'"), ["a@x"]);
+        assert_eq!(run(&o, "SELECT Username FROM User WHERE NOT (IsActive = true) OR Title = 'Rep'"), ["a@x", "b@x"]);
+        assert_eq!(run(&o, "SELECT Username FROM User WHERE isQstreamUser__c = true AND IsActive = true"), ["boss@x"]);
+        assert_eq!(run(&o, "SELECT Username FROM User WHERE Title = null ORDER BY Title NULLS LAST, Username"), ["b@x", "boss@x"]);
+        assert_eq!(run(&o, "SELECT Username FROM User WHERE Username IN ('a@x', 'b@x') AND Username NOT IN ('b@x')"), ["a@x"]);
+        assert_eq!(run(&o, "SELECT Username FROM User WHERE LastName LIKE 'b%' ORDER BY Username"), ["b@x", "boss@x"]);
+        assert_eq!(run(&o, "SELECT Username FROM User WHERE SystemModstamp > 2026-01-02T00:30:00+01:00 ORDER BY Username"), ["a@x", "b@x", "boss@x"]);
+        assert!(run(&o, "SELECT Username FROM User WHERE CreatedDate > 2026-01-02T00:00:00.000Z").is_empty());
+        assert_eq!(run(&o, "SELECT Username FROM User WHERE CreatedDate = TODAY AND CreatedDate = LAST_N_DAYS:3").len(), 3);
+        assert_eq!(run(&o, "SELECT Username FROM User ORDER BY Username OFFSET 2"), ["boss@x"]);
+    }
+
+    #[test]
+    fn renders_nested_relationships() {
+        let o = org();
+        let now = crate::clock::parse_datetime("2026-01-02T12:00:00Z").expect("t");
+        let q = crate::soql::parse("SELECT Id, Manager.Email, UserRole.ParentRoleId, Manager.LastName FROM User WHERE Username = 'a@x'").expect("parse");
+        let c = super::compile(&o, &q, now).expect("compile");
+        let rows = c.run(&o, false);
+        let mut out = Vec::new();
+        c.render(&o, rows[0], "64.0", &mut out);
+        let v: Value = serde_json::from_slice(&out).expect("json");
+        assert_eq!(v["attributes"]["type"], "User");
+        assert_eq!(v["Manager"]["Email"], "boss@x");
+        assert_eq!(v["Manager"]["LastName"], "Boss");
+        assert_eq!(v["Manager"]["attributes"]["type"], "User");
+        assert!(v["UserRole"]["ParentRoleId"].as_str().is_some_and(|s| s.starts_with("00E")));
+        assert_eq!(c.labels(), ["Id", "Manager.Email", "UserRole.ParentRoleId", "Manager.LastName"]);
+        let q = crate::soql::parse("SELECT Id, Manager.Email FROM User WHERE Username = 'boss@x'").expect("parse");
+        let c = super::compile(&o, &q, now).expect("compile");
+        let mut out = Vec::new();
+        c.render(&o, c.run(&o, false)[0], "64.0", &mut out);
+        assert!(String::from_utf8_lossy(&out).ends_with(",\"Manager\":null}"));
+    }
+
+    #[test]
+    fn schema_errors() {
+        let o = org();
+        let now = crate::clock::parse_datetime("2026-01-02T12:00:00Z").expect("t");
+        for (q, code) in [
+            ("SELECT Nope FROM User", "INVALID_FIELD"),
+            ("SELECT Nope.Email FROM User", "INVALID_FIELD"),
+            ("SELECT Id FROM Nope__c", "INVALID_TYPE"),
+            ("SELECT Id FROM User WHERE IsActive = 'true'", "INVALID_FIELD"),
+            ("SELECT Id FROM User WHERE Id = 'bogus'", "INVALID_QUERY_FILTER_OPERATOR"),
+            ("SELECT Id FROM User WHERE IsActive LIKE 'x'", "INVALID_QUERY_FILTER_OPERATOR"),
+        ] {
+            let e = super::compile(&o, &crate::soql::parse(q).expect("parse"), now).expect_err(q);
+            assert_eq!(e.code, code, "{q}");
+        }
     }
 }

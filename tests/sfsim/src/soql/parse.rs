@@ -511,7 +511,9 @@ mod tests {
 
     #[test]
     fn parses_the_roster_query() {
-        let q = p("SELECT Id, Username, Manager.Email, UserRole.ParentRoleId FROM User WHERE (IsActive = true AND isQstreamUser__c = TRUE) OR SystemModstamp >= 2026-01-01T00:00:00Z ORDER BY SystemModstamp ASC, Id DESC LIMIT 10");
+        let q = p(
+            "SELECT Id, Username, Manager.Email, UserRole.ParentRoleId FROM User WHERE (IsActive = true AND isQstreamUser__c = TRUE) OR SystemModstamp >= 2026-01-01T00:00:00Z ORDER BY SystemModstamp ASC, Id DESC LIMIT 10",
+        );
         assert_eq!(q.fields.len(), 4);
         assert_eq!(q.fields[2], SelectItem::Field(vec!["Manager".into(), "Email".into()]));
         assert_eq!(q.object, "User");
@@ -523,7 +525,9 @@ mod tests {
 
     #[test]
     fn literals() {
-        let q = p("select id from Contact where Email like 'a%' and Score__c > -1.5 and Name != null and CreatedDate < 2026-01-01T00:00:00.000+01:00 and Birthdate = 2000-02-29 and Id not in ('a','b') and (not Title = 'x\\'y')");
+        let q = p(
+            "select id from Contact where Email like 'a%' and Score__c > -1.5 and Name != null and CreatedDate < 2026-01-01T00:00:00.000+01:00 and Birthdate = 2000-02-29 and Id not in ('a','b') and (not Title = 'x\\'y')",
+        );
         let s = format!("{:?}", q.filter);
         assert!(s.contains("Num(-1.5)"));
         assert!(s.contains("x'y"));

@@ -1,0 +1,151 @@
+//! What the store remembers about links: each link's state (used up, revoked), keyed by its
+//! nonce and expiring with it, and a record of every click for reports.
+//!
+//! Single use is race-free: the first click writes the `used` state under `NotExists`, so of
+//! two simultaneous clicks exactly one wins.
+
+use forcelink::domain::keys;
+use forcelink::domain::record::{self, Record, RecordError};
+use forcelink::links::LinkClaims;
+use forcelink::ports::{Cond, Item, Query, Store, StoreError};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::route::RouteKind;
+
+/// A link's stored state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LinkState {
+    /// A single-use link that was clicked.
+    Used,
+    /// Withdrawn by an operator.
+    Revoked,
+}
+
+#[derive(Serialize, Deserialize)]
+struct StateBody {
+    state: LinkState,
+}
+
+fn state_item(nonce: &str, expires_at: i64, state: LinkState) -> Result<Item, StoreError> {
+    let body = serde_json::to_string(&StateBody { state }).map_err(|e| StoreError::Backend(e.to_string()))?;
+    Ok(Item::new(keys::link_pk(nonce), keys::LINK_STATE_SK, body).with_expiry(expires_at))
+}
+
+/// The link's state, if any.
+pub async fn state(store: &dyn Store, nonce: &str) -> Result<Option<LinkState>, StoreError> {
+    // An unreadable state is treated as revoked: refusing is the safe side.
+    Ok(store
+        .get(&keys::link_pk(nonce), keys::LINK_STATE_SK)
+        .await?
+        .map(|item| serde_json::from_str::<StateBody>(&item.body).map_or(LinkState::Revoked, |b| b.state)))
+}
+
+/// Uses up a single-use link: `Ok(None)` if this call did, else the state already there.
+pub async fn consume(store: &dyn Store, claims: &LinkClaims) -> Result<Option<LinkState>, StoreError> {
+    match store.put(state_item(&claims.nonce, claims.expires_at, LinkState::Used)?, Cond::NotExists).await {
+        Ok(_) => Ok(None),
+        Err(StoreError::ConditionFailed { .. }) => Ok(Some(state(store, &claims.nonce).await?.unwrap_or(LinkState::Used))),
+        Err(e) => Err(e),
+    }
+}
+
+/// Revokes a link until it expires.
+pub async fn revoke(store: &dyn Store, nonce: &str, expires_at: i64) -> Result<(), StoreError> {
+    store.put(state_item(nonce, expires_at, LinkState::Revoked)?, Cond::Always).await.map(|_| ())
+}
+
+/// Marks a one-off key (a renewal ticket, a cooldown) as taken until `expires_at`; false if it
+/// already was.
+pub async fn take_once(store: &dyn Store, name: &str, expires_at: i64) -> Result<bool, StoreError> {
+    match store.put(state_item(name, expires_at, LinkState::Used)?, Cond::NotExists).await {
+        Ok(_) => Ok(true),
+        Err(StoreError::ConditionFailed { .. }) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// How a click ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Sent on to its destination.
+    Redirected,
+    Expired,
+    /// A single-use link clicked again.
+    Used,
+    Revoked,
+    /// The recipient is deactivated in the directory.
+    Inactive,
+}
+
+/// One click on a genuine link, for reports.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Click {
+    pub site: String,
+    pub id: String,
+    /// The directory user the link was for.
+    pub user: String,
+    pub target: String,
+    /// The link's nonce (not the token).
+    pub nonce: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    pub outcome: Outcome,
+    /// Where the click went, when it was redirected.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub routed_to: Option<RouteKind>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
+}
+
+impl Click {
+    /// A click on `claims` at `at`.
+    pub fn new(claims: &LinkClaims, at: OffsetDateTime, outcome: Outcome) -> Self {
+        Self {
+            site: claims.site.clone(),
+            id: uuid::Uuid::now_v7().simple().to_string(),
+            user: claims.user.clone(),
+            target: claims.target.clone(),
+            nonce: claims.nonce.clone(),
+            at,
+            outcome,
+            routed_to: None,
+            location: None,
+        }
+    }
+
+    fn time_key(&self) -> String {
+        format!("{}#{}", self.at.format(&Rfc3339).unwrap_or_default(), self.id)
+    }
+}
+
+impl Record for Click {
+    fn pk(&self) -> String {
+        keys::clicks_pk(&self.site)
+    }
+    fn sk(&self) -> String {
+        self.time_key()
+    }
+    fn gsi1(&self) -> Option<(String, String)> {
+        Some((keys::link_clicks_index(&self.nonce), self.time_key()))
+    }
+}
+
+/// Stores a click.
+pub async fn record(store: &dyn Store, click: &Click) -> Result<(), RecordError> {
+    record::save(store, click, Cond::Always).await.map(|_| ())
+}
+
+/// The clicks on one link (by nonce), oldest first.
+pub async fn for_link(store: &dyn Store, nonce: &str) -> Result<Vec<Click>, RecordError> {
+    record::list(store, Query::prefix(keys::link_clicks_index(nonce), "").on_gsi1()).await
+}
+
+/// A site's clicks, newest first, at most `limit`.
+pub async fn recent(store: &dyn Store, site: &str, limit: usize) -> Result<Vec<Click>, RecordError> {
+    let page = store.query(&Query::prefix(keys::clicks_pk(site), "").reversed().limit(limit)).await?;
+    page.items.iter().map(record::decode).collect()
+}

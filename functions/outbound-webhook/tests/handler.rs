@@ -1,0 +1,324 @@
+//! The endpoint and the runner together on the embedded backends, with hand-written SOAP:
+//! several prefixes, nils, entities, 100 notifications, duplicates, reordering, failures.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use forcelink::Deps;
+use forcelink::domain::record::{self, Versioned};
+use forcelink::domain::report::{RunReport, RunStatus};
+use forcelink::domain::workflow::endpoint_secret;
+use forcelink::domain::{Connection, ConnectionStatus, Contact, keys};
+use forcelink::ports::{Cond, Email, MailError, Mailer, Query};
+use forcelink::{Settings, config};
+use http::StatusCode;
+
+const ORG: &str = "00D5g000000AbCdEAK";
+const ORG15: &str = "00D5g000000AbCd";
+
+const SITE: &str = r#"
+[[sites]]
+id = "acme"
+name = "Acme"
+platform_url = "https://acme.platform.example"
+default_connection = "production"
+sender = { from = "Acme <learning@acme.example>" }
+
+[[sites.connections]]
+name = "production"
+
+[[sites.workflows]]
+name = "contacts"
+object = "Contact"
+conditions = [{ field = "Survey_Opt_In__c", op = "equals", value = "true" }]
+tasks = [
+    { type = "upsert_contact", list = "sf", fields = { email = "{Email}", first_name = "{FirstName}" } },
+    { type = "send_invitation", to = "{Email}", subject = "Hi {FirstName}", body = "Go: {link}", target = "/surveys/1", sms = { phone_field = "MobilePhone", sender = "ACME" } },
+]
+
+[[sites.workflows]]
+name = "leads"
+object = "Lead"
+tasks = [{ type = "upsert_contact", list = "leads", fields = { email = "{Email}" } }]
+"#;
+
+struct Stack {
+    deps: Deps,
+    dir: tempfile::TempDir,
+    contacts_url: String,
+    leads_url: String,
+}
+
+async fn stack() -> Stack {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_string_lossy().to_string();
+    let settings = Settings::from_lookup(|k| (k == "FORCELINK_DATA_DIR").then(|| data.clone())).unwrap();
+    let deps = Deps::from_settings(settings).await.unwrap();
+    let specs = config::parse("site.toml", SITE, &|_| None).unwrap();
+    config::apply(deps.store.as_ref(), deps.keys.as_ref(), &specs).await.unwrap();
+    let pk = keys::site_pk("acme");
+    let Versioned { record: mut conn, .. } =
+        record::load::<Connection>(deps.store.as_ref(), &pk, &format!("{}production", keys::CONNECTION_PREFIX)).await.unwrap().unwrap();
+    conn.org_id = Some(ORG.into());
+    conn.status = ConnectionStatus::Connected;
+    record::save(deps.store.as_ref(), &conn, Cond::Always).await.unwrap();
+    let url = |name: &str| {
+        let id = forcelink::domain::workflow::workflow_id("acme", name);
+        format!("/outbound/{id}/{}", endpoint_secret(deps.keys.as_ref(), &id))
+    };
+    Stack { contacts_url: url("contacts"), leads_url: url("leads"), deps, dir }
+}
+
+/// One notification's XML; `prefix` is the sObject namespace prefix, `None` values are nil.
+fn note(nid: &str, object: &str, prefix: &str, fields: &[(&str, Option<&str>)]) -> String {
+    let mut s = format!(
+        "<Notification><Id>{nid}</Id><sObject xsi:type=\"{prefix}:{object}\" xmlns:{prefix}=\"urn:sobject.enterprise.soap.sforce.com\">"
+    );
+    for (k, v) in fields {
+        match v {
+            Some(v) => s.push_str(&format!("<{prefix}:{k}>{v}</{prefix}:{k}>")),
+            None => s.push_str(&format!("<{prefix}:{k} xsi:nil=\"true\"/>")),
+        }
+    }
+    s.push_str("</sObject></Notification>");
+    s
+}
+
+fn envelope(org: &str, notes: &[String]) -> String {
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><soapenv:Envelope xmlns:soapenv=\"http://schemas.xmlsoap.org/soap/envelope/\" xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\"><soapenv:Body><notifications xmlns=\"http://soap.sforce.com/2005/09/outbound\"><OrganizationId>{org}</OrganizationId><ActionId>04k5g000000XyZaAAB</ActionId><SessionId xsi:nil=\"true\"/><EnterpriseUrl>https://x/services/Soap/c/64.0/{ORG15}</EnterpriseUrl><PartnerUrl>https://x/services/Soap/u/64.0/{ORG15}</PartnerUrl>{}</notifications></soapenv:Body></soapenv:Envelope>",
+        notes.concat()
+    )
+}
+
+/// A notification id (18 chars) for `n`.
+fn nid(n: usize) -> String {
+    forcelink::domain::ids::to_18(&format!("04l5g{n:010}")).unwrap()
+}
+fn cid(n: usize) -> String {
+    forcelink::domain::ids::to_18(&format!("0035g{n:010}")).unwrap()
+}
+
+fn contact_fields(n: usize, stamp: &str, name: &str) -> Vec<(String, Option<String>)> {
+    vec![
+        ("Id".into(), Some(cid(n))),
+        ("Email".into(), Some(format!("p{n}@example.com"))),
+        ("FirstName".into(), Some(name.into())),
+        ("MobilePhone".into(), if n % 2 == 0 { Some(format!("+1555000{n:04}")) } else { None }),
+        ("Survey_Opt_In__c".into(), Some("true".into())),
+        ("SystemModstamp".into(), Some(stamp.into())),
+    ]
+}
+
+fn contact_note(n: usize, stamp: &str, name: &str, prefix: &str) -> String {
+    let f = contact_fields(n, stamp, name);
+    let refs: Vec<(&str, Option<&str>)> = f.iter().map(|(k, v)| (k.as_str(), v.as_deref())).collect();
+    note(&nid(n), "Contact", prefix, &refs)
+}
+
+async fn post(s: &Stack, url: &str, body: String) -> (StatusCode, String) {
+    let req = http::Request::post(url).header("content-type", "text/xml; charset=utf-8").body(Bytes::from(body)).unwrap();
+    let resp = outbound_webhook::handle(&s.deps, req).await;
+    (resp.status(), String::from_utf8_lossy(resp.body()).to_string())
+}
+
+async fn drain(s: &Stack) {
+    let q = s.deps.workflow_queue.clone().unwrap();
+    for _ in 0..50 {
+        if outbound_webhook::runner::pump(&s.deps, q.as_ref(), Duration::ZERO, Duration::ZERO).await.unwrap() == 0 {
+            return;
+        }
+    }
+    panic!("the workflow queue does not drain");
+}
+
+fn outbox(s: &Stack) -> Vec<String> {
+    let dir = s.dir.path().join("outbox");
+    let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
+    entries.map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap()).collect()
+}
+
+async fn contacts(s: &Stack, list: &str) -> Vec<Contact> {
+    record::list(s.deps.store.as_ref(), Query::prefix(keys::directory_pk("acme"), format!("{}{list}#", keys::CONTACT_PREFIX)))
+        .await
+        .unwrap()
+}
+
+async fn reports(s: &Stack) -> Vec<RunReport> {
+    record::list(s.deps.store.as_ref(), Query::prefix(keys::runs_pk("acme"), "")).await.unwrap()
+}
+
+async fn stored_count(s: &Stack) -> usize {
+    record::all_items(s.deps.store.as_ref(), Query::prefix(keys::notification_pk(ORG), "")).await.unwrap().len()
+}
+
+const ACK: &str = "<notificationsResponse xmlns=\"http://soap.sforce.com/2005/09/outbound\"><Ack>true</Ack></notificationsResponse>";
+
+#[tokio::test]
+async fn one_message_runs_every_task_once() {
+    let s = stack().await;
+    let body = envelope(ORG, &[contact_note(2, "2026-03-01T10:00:00.000Z", "Ana &amp; Bo", "sf")]);
+    let (status, text) = post(&s, &s.contacts_url, body.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    assert!(text.contains(ACK));
+    // Nothing ran before the Ack.
+    assert!(outbox(&s).is_empty());
+    assert!(contacts(&s, "sf").await.is_empty());
+    drain(&s).await;
+    let c = contacts(&s, "sf").await;
+    assert_eq!(c.len(), 1);
+    assert_eq!(c[0].email, "p2@example.com");
+    assert_eq!(c[0].fields["first_name"], "Ana & Bo");
+    assert_eq!(c[0].embedded["Survey_Opt_In__c"].as_deref(), Some("true"));
+    let mails = outbox(&s);
+    assert_eq!(mails.len(), 1);
+    assert!(mails[0].contains("Subject: Hi Ana & Bo"));
+    assert!(mails[0].contains("/l/"), "{}", mails[0]);
+    let sms = record::all_items(s.deps.store.as_ref(), Query::prefix(keys::sms_pk("acme"), "")).await.unwrap();
+    assert_eq!(sms.len(), 1);
+    let r = reports(&s).await;
+    assert_eq!(r.len(), 1);
+    assert_eq!(r[0].status, RunStatus::Succeeded);
+    assert_eq!(r[0].tasks.len(), 2);
+    assert_eq!(r[0].input["fields"]["Email"], "p2@example.com");
+
+    // The same message again (a redelivery): acknowledged, nothing redone.
+    let (status, _) = post(&s, &s.contacts_url, body).await;
+    assert_eq!(status, StatusCode::OK);
+    drain(&s).await;
+    assert_eq!(outbox(&s).len(), 1);
+    assert_eq!(reports(&s).await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_hundred_notifications_with_mixed_prefixes_and_nils() {
+    let s = stack().await;
+    let notes: Vec<String> = (0..100).map(|n| contact_note(n, "2026-03-01T10:00:00.000Z", "P", ["sf", "q", "ns1"][n % 3])).collect();
+    let body = envelope(ORG15, &notes); // the 15-char org id is the same org
+    let (status, text) = post(&s, &s.contacts_url, body.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    assert_eq!(stored_count(&s).await, 100);
+    // Redelivered at once, then a reordered batch overlapping it: no duplicates anywhere.
+    assert_eq!(post(&s, &s.contacts_url, body).await.0, StatusCode::OK);
+    let mut again: Vec<String> = (50..120).rev().map(|n| contact_note(n, "2026-03-01T10:00:00.000Z", "P", "x")).collect();
+    again.truncate(70);
+    assert_eq!(post(&s, &s.contacts_url, envelope(ORG, &again)).await.0, StatusCode::OK);
+    drain(&s).await;
+    assert_eq!(contacts(&s, "sf").await.len(), 120);
+    assert_eq!(outbox(&s).len(), 120);
+    let r = reports(&s).await;
+    assert_eq!(r.len(), 120);
+    assert!(r.iter().all(|r| r.status == RunStatus::Succeeded));
+    let c = contacts(&s, "sf").await;
+    let odd = c.iter().find(|c| c.id == cid(1)).unwrap();
+    assert_eq!(odd.embedded["MobilePhone"], None);
+    let sms = record::all_items(s.deps.store.as_ref(), Query::prefix(keys::sms_pk("acme"), "")).await.unwrap();
+    assert_eq!(sms.len(), 60);
+}
+
+#[tokio::test]
+async fn older_data_never_overwrites_newer() {
+    let s = stack().await;
+    // Notification 2 (newer data) arrives before notification 1 (older data) for the same record.
+    let newer = contact_fields(7, "2026-03-02T10:00:00.000Z", "New");
+    let older = contact_fields(7, "2026-03-01T10:00:00.000Z", "Old");
+    let as_note = |id: usize, f: &[(String, Option<String>)]| {
+        let refs: Vec<(&str, Option<&str>)> = f.iter().map(|(k, v)| (k.as_str(), v.as_deref())).collect();
+        note(&nid(id), "Contact", "sf", &refs)
+    };
+    assert_eq!(post(&s, &s.contacts_url, envelope(ORG, &[as_note(2, &newer)])).await.0, StatusCode::OK);
+    drain(&s).await;
+    assert_eq!(post(&s, &s.contacts_url, envelope(ORG, &[as_note(1, &older)])).await.0, StatusCode::OK);
+    drain(&s).await;
+    let c = contacts(&s, "sf").await;
+    assert_eq!(c.len(), 1);
+    assert_eq!(c[0].fields["first_name"], "New");
+    let r = reports(&s).await;
+    assert!(r.iter().any(|r| r.tasks[0].output.as_deref().unwrap_or("").contains("newer data")), "{r:?}");
+}
+
+#[tokio::test]
+async fn rejections_store_nothing() {
+    let s = stack().await;
+    let good = envelope(ORG, &[contact_note(1, "2026-03-01T10:00:00.000Z", "A", "sf")]);
+    // Wrong secret, unknown workflow: 404.
+    let wrong = s.contacts_url.rsplit_once('/').unwrap().0.to_string() + "/k1.AAAA";
+    assert_eq!(post(&s, &wrong, good.clone()).await.0, StatusCode::NOT_FOUND);
+    let unknown = format!("/outbound/wf_nope/{}", endpoint_secret(s.deps.keys.as_ref(), "wf_nope"));
+    assert_eq!(post(&s, &unknown, good.clone()).await.0, StatusCode::NOT_FOUND);
+    // Another org: fault.
+    let (status, text) = post(&s, &s.contacts_url, envelope("00D5g000000ZZZZEAK", &[contact_note(1, "x", "A", "sf")])).await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(text.contains("<faultcode>soapenv:Client</faultcode>") && text.contains("is not the org"), "{text}");
+    // A Contact message on the Lead workflow: fault with a hint.
+    let (status, text) = post(&s, &s.leads_url, good.clone()).await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(text.contains("runs on Lead records, but this outbound message sends Contact records"), "{text}");
+    // DTD and entities.
+    let dtd = good.replacen("<soapenv:Envelope", "<!DOCTYPE x [<!ENTITY e \"boom\">]><soapenv:Envelope", 1);
+    let (status, text) = post(&s, &s.contacts_url, dtd).await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(text.contains("DTD"), "{text}");
+    // Over 1 MiB, by Content-Length, before the body is looked at.
+    let req = http::Request::post(&s.contacts_url).header("content-length", "2000000").body(Bytes::new()).unwrap();
+    assert_eq!(outbound_webhook::handle(&s.deps, req).await.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let big = good.replace("<sf:FirstName>A", &format!("<sf:FirstName>{}", "A".repeat(1024 * 1024)));
+    assert_eq!(post(&s, &s.contacts_url, big).await.0, StatusCode::PAYLOAD_TOO_LARGE);
+    // 101 notifications.
+    let many: Vec<String> = (0..101).map(|n| contact_note(n, "x", "A", "sf")).collect();
+    assert_eq!(post(&s, &s.contacts_url, envelope(ORG, &many)).await.0, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(stored_count(&s).await, 0);
+    assert_eq!(s.deps.workflow_queue.as_ref().unwrap().depth().await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn conditions_skip_and_the_report_says_why() {
+    let s = stack().await;
+    let id = cid(3);
+    let f = [("Id", Some(id.as_str())), ("Email", Some("x@example.com")), ("Survey_Opt_In__c", Some("false"))];
+    let owned: Vec<(&str, Option<&str>)> = f.to_vec();
+    assert_eq!(post(&s, &s.contacts_url, envelope(ORG, &[note(&nid(3), "Contact", "sf", &owned)])).await.0, StatusCode::OK);
+    drain(&s).await;
+    let r = reports(&s).await;
+    assert_eq!(r[0].status, RunStatus::Skipped);
+    assert!(r[0].error.as_deref().unwrap().contains("Survey_Opt_In__c"));
+    assert!(outbox(&s).is_empty());
+}
+
+/// Fails the first `fail` sends, then delegates.
+struct Flaky {
+    inner: Arc<dyn Mailer>,
+    fail: AtomicUsize,
+}
+
+#[async_trait]
+impl Mailer for Flaky {
+    async fn send(&self, email: &Email) -> Result<String, MailError> {
+        if self.fail.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok() {
+            return Err(MailError::Transport("connection reset".into()));
+        }
+        self.inner.send(email).await
+    }
+}
+
+#[tokio::test]
+async fn partial_failures_retry_without_redoing_finished_tasks() {
+    let mut s = stack().await;
+    s.deps.mailer = Arc::new(Flaky { inner: s.deps.mailer.clone(), fail: AtomicUsize::new(3) });
+    let notes: Vec<String> = (0..5).map(|n| contact_note(n, "2026-03-01T10:00:00.000Z", "P", "sf")).collect();
+    assert_eq!(post(&s, &s.contacts_url, envelope(ORG, &notes)).await.0, StatusCode::OK);
+    let q = s.deps.workflow_queue.clone().unwrap();
+    outbound_webhook::runner::pump(&s.deps, q.as_ref(), Duration::ZERO, Duration::ZERO).await.unwrap();
+    let r = reports(&s).await;
+    assert!(r.iter().any(|r| r.status == RunStatus::Failed && r.error.as_deref().unwrap_or("").contains("will be retried")));
+    drain(&s).await;
+    assert_eq!(outbox(&s).len(), 5);
+    assert_eq!(contacts(&s, "sf").await.len(), 5);
+    let r = reports(&s).await;
+    assert_eq!(r.len(), 5);
+    assert!(r.iter().all(|r| r.status == RunStatus::Succeeded), "{r:?}");
+    assert!(r.iter().any(|r| r.counts["attempts"] > 1));
+}

@@ -1,0 +1,171 @@
+//! `forcelink link`, `forcelink verify` and the links flow of `forcelink demo`, run as the real
+//! binary against `forcelink dev` on a temporary data directory, driven over HTTP.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use forcelink::domain::DirectoryUser;
+use forcelink::domain::record;
+use forcelink::ports::Cond;
+
+const BIN: &str = env!("CARGO_BIN_EXE_forcelink");
+const EXAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/acme.toml");
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn forcelink(data: &Path, port: u16) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("FORCELINK_DATA_DIR", data)
+        .env("FORCELINK_PUBLIC_URL", format!("http://127.0.0.1:{port}"))
+        .env("RUST_LOG", "warn");
+    cmd
+}
+
+struct Dev(Child);
+
+impl Drop for Dev {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start_dev(data: &Path, port: u16) -> Dev {
+    let mut child =
+        forcelink(data, port).args(["dev", "--port", &port.to_string()]).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    assert!(first.contains(&format!("127.0.0.1:{port}")), "{first}");
+    std::thread::spawn(move || for _ in lines {});
+    Dev(child)
+}
+
+/// The first `/l/…` link in the outbox, quoted-printable soft breaks undone.
+fn wait_for_link(outbox: &Path, deadline: Duration) -> String {
+    let start = Instant::now();
+    loop {
+        if let Ok(entries) = std::fs::read_dir(outbox) {
+            for e in entries.flatten().filter(|e| e.path().extension().is_some_and(|x| x == "eml")) {
+                let mail = std::fs::read_to_string(e.path()).unwrap().replace("=\r\n", "").replace("=3D", "=");
+                if let Some(at) = mail.find("/l/") {
+                    let token: String = mail[at + 3..].chars().take_while(|c| c.is_ascii_alphanumeric() || "-_".contains(*c)).collect();
+                    return format!("/l/{token}");
+                }
+            }
+        }
+        assert!(start.elapsed() < deadline, "no email with a link in {}", outbox.display());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+async fn click(port: u16, path: &str) -> (u16, String) {
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let resp = http.get(format!("http://127.0.0.1:{port}{path}")).send().await.unwrap();
+    let location = resp.headers().get("location").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
+    (resp.status().as_u16(), location)
+}
+
+fn apply(data: &Path, port: u16) {
+    let out = forcelink(data, port).args(["apply", EXAMPLE]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn verify_reports_a_click_into_the_salesforce_tab() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    apply(dir.path(), port);
+    let _dev = start_dev(dir.path(), port);
+    let verify = forcelink(dir.path(), port)
+        .args(["verify", "acme", "--email", "lms-admin@acme.example", "--timeout", "60"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let path = wait_for_link(&dir.path().join("outbox"), Duration::from_secs(60));
+    let (status, location) = click(port, &path).await;
+    assert_eq!(status, 302);
+    assert!(location.starts_with("https://acme.lightning.force.com/lightning/n/Learning?c__target="), "{location}");
+    let out = tokio::task::spawn_blocking(move || verify.wait_with_output().unwrap()).await.unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    for words in ["enrolled", "sent", "clicked", "went to   the Salesforce tab (Lightning)", "result    OK"] {
+        assert!(stdout.contains(words), "{words:?} missing from:\n{stdout}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn verify_reports_the_platform_for_a_non_salesforce_admin() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    apply(dir.path(), port);
+    {
+        let data = dir.path().display().to_string();
+        let settings = forcelink::Settings::from_lookup(|k| (k == "FORCELINK_DATA_DIR").then(|| data.clone())).unwrap();
+        let deps = forcelink::Deps::from_settings(settings).await.unwrap();
+        let user = DirectoryUser {
+            site: "acme".into(),
+            id: "p-42".into(),
+            email: "ops@acme.example".into(),
+            first_name: "Ops".into(),
+            last_name: String::new(),
+            salesforce_id: None,
+            active: true,
+            tags: [("salesforce_user".to_string(), "false".to_string())].into(),
+            manager_id: None,
+            ui: None,
+        };
+        record::save(deps.store.as_ref(), &user, Cond::Always).await.unwrap();
+    }
+    let _dev = start_dev(dir.path(), port);
+    let verify = forcelink(dir.path(), port)
+        .args(["verify", "acme", "--email", "OPS@acme.example", "--timeout", "60"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let path = wait_for_link(&dir.path().join("outbox"), Duration::from_secs(60));
+    let (status, location) = click(port, &path).await;
+    assert_eq!((status, location.as_str()), (302, "https://acme.platform.example/questions/forcelink-test"));
+    let out = tokio::task::spawn_blocking(move || verify.wait_with_output().unwrap()).await.unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("already in the directory") && stdout.contains("went to   the platform"), "{stdout}");
+}
+
+#[test]
+fn link_prints_a_working_url_and_refuses_bad_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    apply(dir.path(), port);
+    let enrolled =
+        forcelink(dir.path(), port).args(["verify", "acme", "--email", "lms-admin@acme.example", "--timeout", "0"]).output().unwrap();
+    assert!(enrolled.status.success());
+    let out = forcelink(dir.path(), port)
+        .args(["link", "acme", "--user", "lms-admin@acme.example", "--target", "/surveys/onboarding", "--single-use", "--ttl-days", "3"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let url = String::from_utf8(out.stdout).unwrap();
+    assert!(url.trim().starts_with(&format!("http://127.0.0.1:{port}/l/")), "{url}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("single use, opens the Salesforce tab (Lightning)"));
+    for (user, target) in [("lms-admin@acme.example", "https://evil.com"), ("lms-admin@acme.example", "//evil.com"), ("nobody", "/x")] {
+        let out = forcelink(dir.path(), port).args(["link", "acme", "--user", user, "--target", target]).output().unwrap();
+        assert!(!out.status.success(), "{user} {target}");
+        assert!(out.stdout.is_empty());
+    }
+}
+
+#[test]
+fn demo_runs_the_links_flow() {
+    let out = Command::new(BIN).args(["demo", "--only", "links"]).env("RUST_LOG", "warn").output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("== links") && stdout.contains("all flows passed"), "{stdout}");
+    assert!(stdout.contains("the Salesforce tab (Lightning)") && stdout.contains("the platform"), "{stdout}");
+}

@@ -1,0 +1,258 @@
+//! Outbound messages end to end: the simulator's outbound messages drive the real
+//! `forcelink dev` binary over HTTP. Single messages, a batch of 100, duplicates and
+//! reordering, retries after the endpoint was down; contacts, outbox emails and run reports
+//! must come out exactly right. Plus an ignored load test for the Ack latency (BENCHMARKS.md).
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use forcelink::domain::record::{self, Versioned};
+use forcelink::domain::report::{RunReport, RunStatus};
+use forcelink::domain::workflow::{endpoint_url, workflow_id};
+use forcelink::domain::{Connection, ConnectionStatus, Contact, keys};
+use forcelink::ports::{Cond, Query};
+use forcelink::{Deps, Settings, config};
+use serde_json::{Map, Value, json};
+
+const BIN: &str = env!("CARGO_BIN_EXE_forcelink");
+
+const SITE: &str = r#"
+[[sites]]
+id = "acme"
+name = "Acme"
+platform_url = "https://acme.platform.example"
+default_connection = "production"
+
+[[sites.connections]]
+name = "production"
+
+[[sites.workflows]]
+name = "contacts"
+object = "Contact"
+tasks = [
+    { type = "upsert_contact", list = "sf", fields = { email = "{Email}", first_name = "{FirstName}" } },
+    { type = "send_invitation", to = "{Email}", subject = "Hi {FirstName}", body = "Go: {link}", target = "/s/1" },
+]
+"#;
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+struct Dev(Child);
+
+impl Drop for Dev {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start_dev(data: &Path, port: u16) -> Dev {
+    let mut child = Command::new(BIN)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("FORCELINK_DATA_DIR", data)
+        .env("FORCELINK_PUBLIC_URL", format!("http://127.0.0.1:{port}"))
+        .env("RUST_LOG", "warn")
+        .args(["dev", "--port", &port.to_string()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    assert!(first.contains(&format!("127.0.0.1:{port}")), "{first}");
+    std::thread::spawn(move || for _ in lines {});
+    Dev(child)
+}
+
+/// The site applied and its connection pointed at `org`; returns the test's own view of the
+/// store (SQLite: the dev process shares the files) and the endpoint URL.
+async fn setup(data: &Path, port: u16, org: &str) -> (Deps, String) {
+    let data_s = data.display().to_string();
+    let public = format!("http://127.0.0.1:{port}");
+    let settings = Settings::from_lookup(|k| match k {
+        "FORCELINK_DATA_DIR" => Some(data_s.clone()),
+        "FORCELINK_PUBLIC_URL" => Some(public.clone()),
+        _ => None,
+    })
+    .unwrap();
+    let deps = Deps::from_settings(settings).await.unwrap();
+    let specs = config::parse("site.toml", SITE, &|_| None).unwrap();
+    config::apply(deps.store.as_ref(), deps.keys.as_ref(), &specs).await.unwrap();
+    let sk = format!("{}production", keys::CONNECTION_PREFIX);
+    let Versioned { record: mut conn, .. } = record::load::<Connection>(deps.store.as_ref(), &keys::site_pk("acme"), &sk).await.unwrap().unwrap();
+    conn.org_id = Some(org.into());
+    conn.status = ConnectionStatus::Connected;
+    record::save(deps.store.as_ref(), &conn, Cond::Always).await.unwrap();
+    let url = endpoint_url(&deps.settings.public_url, deps.keys.as_ref(), &workflow_id("acme", "contacts"));
+    (deps, url)
+}
+
+fn person(n: usize, name: &str) -> Map<String, Value> {
+    let Value::Object(m) = json!({ "FirstName": name, "LastName": format!("P{n}"), "Email": format!("p{n}@example.com") }) else {
+        unreachable!()
+    };
+    m
+}
+
+async fn wait_until<F: AsyncFnMut() -> bool>(what: &str, deadline: Duration, mut f: F) {
+    let start = Instant::now();
+    while !f().await {
+        assert!(start.elapsed() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn outbox_count(data: &Path) -> usize {
+    std::fs::read_dir(data.join("outbox")).map(|d| d.count()).unwrap_or(0)
+}
+
+async fn reports(deps: &Deps) -> Vec<RunReport> {
+    record::list(deps.store.as_ref(), Query::prefix(keys::runs_pk("acme"), "")).await.unwrap()
+}
+
+async fn contacts(deps: &Deps) -> Vec<Contact> {
+    record::list(deps.store.as_ref(), Query::prefix(keys::directory_pk("acme"), format!("{}sf#", keys::CONTACT_PREFIX))).await.unwrap()
+}
+
+/// Distinct notification ids the simulator got an Ack for.
+fn acked(sim: &sfsim::SimHandle, org: &str) -> BTreeSet<String> {
+    sim.deliveries(org).unwrap().into_iter().filter(|d| d.acked).flat_map(|d| d.notification_ids).collect()
+}
+
+/// Every acked notification has exactly one finished run, one email, and nothing is pending.
+async fn settle(sim: &sfsim::SimHandle, org: &str, deps: &Deps, data: &Path) -> usize {
+    wait_until("the simulator's queue to empty", Duration::from_secs(60), async || sim.outbound_queue(org).unwrap().is_empty()).await;
+    let want = acked(sim, org).len();
+    wait_until("every run to finish", Duration::from_secs(60), async || {
+        let r = reports(deps).await;
+        r.len() == want && r.iter().all(|r| r.status == RunStatus::Succeeded)
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(outbox_count(data), want, "one email per notification");
+    assert_eq!(reports(deps).await.len(), want, "one run report per notification");
+    want
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn simulator_drives_forcelink_dev_exactly_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    let port = free_port();
+    let sim = sfsim::Sim::start(sfsim::SimConfig::default()).await.unwrap();
+    let org = sim.org("acme").unwrap().id;
+    let (deps, url) = setup(data, port, &org).await;
+    let dev = start_dev(data, port);
+    sim.add_outbound_rule(
+        &org,
+        sfsim::RuleSpec {
+            name: "to forcelink".into(),
+            object: "Contact".into(),
+            fields: ["Email", "FirstName", "LastName", "Phone", "SystemModstamp"].map(String::from).to_vec(),
+            endpoint_url: url,
+            ..sfsim::RuleSpec::default()
+        },
+    )
+    .unwrap();
+
+    // One record, one message.
+    let first = sim.insert_records(&org, "Contact", vec![person(0, "Solo")]).unwrap();
+    assert_eq!(settle(&sim, &org, &deps, data).await, 1);
+
+    // A batch of 100 in one message.
+    let batch = sim.insert_records(&org, "Contact", (1..=100).map(|n| person(n, "Batch")).collect()).unwrap();
+    assert_eq!(settle(&sim, &org, &deps, data).await, 101);
+    assert!(sim.deliveries(&org).unwrap().iter().any(|d| d.acked && d.notification_ids.len() == 100));
+    assert_eq!(contacts(&deps).await.len(), 101);
+
+    // Duplicates and reordering: every notification sent again, shuffled.
+    let settings = sfsim::OutboundSettings { duplicate_rate: 1.0, reorder: true, batch_size: 7, ..sfsim::OutboundSettings::default() };
+    sim.set_outbound_settings(&org, settings).unwrap();
+    for (i, id) in batch.iter().take(30).enumerate() {
+        let Value::Object(m) = json!({ "FirstName": format!("Dup{i}") }) else { unreachable!() };
+        sim.update_record(&org, "Contact", id, m).unwrap();
+    }
+    wait_until("duplicates to be sent", Duration::from_secs(30), async || sim.deliveries(&org).unwrap().iter().any(|d| d.duplicate)).await;
+    assert_eq!(settle(&sim, &org, &deps, data).await, 131);
+
+    // The endpoint goes down; Salesforce retries; it comes back.
+    drop(dev);
+    sim.set_outbound_settings(&org, sfsim::OutboundSettings::default()).unwrap();
+    for (i, id) in batch.iter().skip(50).take(20).enumerate() {
+        let Value::Object(m) = json!({ "FirstName": format!("Down{i}") }) else { unreachable!() };
+        sim.update_record(&org, "Contact", id, m).unwrap();
+    }
+    wait_until("failed attempts", Duration::from_secs(30), async || {
+        sim.deliveries(&org).unwrap().iter().filter(|d| !d.acked && d.error.is_some()).count() >= 1
+    })
+    .await;
+    let _dev = start_dev(data, port);
+    sim.advance_clock(Duration::from_secs(3600));
+    assert_eq!(settle(&sim, &org, &deps, data).await, 151);
+
+    // The directory holds the latest data of every record.
+    let all = contacts(&deps).await;
+    assert_eq!(all.len(), 101);
+    let by_id = |id: &str| all.iter().find(|c| forcelink::domain::ids::same_id(&c.id, id)).unwrap().clone();
+    assert_eq!(by_id(&first[0]).fields["first_name"], "Solo");
+    assert_eq!(by_id(&batch[0]).fields["first_name"], "Dup0");
+    assert_eq!(by_id(&batch[29]).fields["first_name"], "Dup29");
+    assert_eq!(by_id(&batch[55]).fields["first_name"], "Down5");
+    assert_eq!(by_id(&batch[99]).fields["first_name"], "Batch");
+}
+
+/// Ack latency through `forcelink dev` over HTTP, sequential requests, fresh notifications
+/// each time. `cargo test --release -p forcelink-cli --test outbound -- --ignored --nocapture ack_latency`
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "a benchmark: run it explicitly (see BENCHMARKS.md)"]
+async fn ack_latency() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    let port = free_port();
+    let org = "00D5g000000AbCdEAK";
+    let (_deps, url) = setup(data, port, org).await;
+    let _dev = start_dev(data, port);
+    let http = reqwest::Client::new();
+    let mut next = 0usize;
+    for size in [1usize, 100] {
+        let rounds = if size == 1 { 2000 } else { 300 };
+        let mut lat = Vec::with_capacity(rounds);
+        let start = Instant::now();
+        for round in 0..rounds + 20 {
+            let notes: String = (0..size)
+                .map(|_| {
+                    next += 1;
+                    let nid = forcelink::domain::ids::to_18(&format!("04l5g{next:010}")).unwrap();
+                    let cid = forcelink::domain::ids::to_18(&format!("0035g{next:010}")).unwrap();
+                    format!("<Notification><Id>{nid}</Id><sObject xsi:type=\"sf:Contact\" xmlns:sf=\"urn:sobject.enterprise.soap.sforce.com\"><sf:Id>{cid}</sf:Id><sf:Email>p{next}@example.com</sf:Email><sf:FirstName>Ana</sf:FirstName><sf:Phone xsi:nil=\"true\"/><sf:SystemModstamp>2026-03-01T10:15:00.000Z</sf:SystemModstamp></sObject></Notification>")
+                })
+                .collect();
+            let body = format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?><soapenv:Envelope xmlns:soapenv=\"http://schemas.xmlsoap.org/soap/envelope/\" xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\"><soapenv:Body><notifications xmlns=\"http://soap.sforce.com/2005/09/outbound\"><OrganizationId>{org}</OrganizationId><ActionId>04k5g000000XyZaAAB</ActionId><SessionId xsi:nil=\"true\"/>{notes}</notifications></soapenv:Body></soapenv:Envelope>");
+            let t = Instant::now();
+            let resp = http.post(&url).header("content-type", "text/xml; charset=utf-8").body(body).send().await.unwrap();
+            let status = resp.status();
+            let text = resp.text().await.unwrap();
+            let took = t.elapsed();
+            assert!(status.is_success() && text.contains("<Ack>true</Ack>"), "{status} {text}");
+            if round >= 20 {
+                lat.push(took);
+            }
+        }
+        let wall = start.elapsed();
+        lat.sort();
+        let pct = |p: f64| lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)];
+        println!(
+            "ack latency, {size} notification(s)/message, {rounds} messages: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms; {:.0} notifications/s (sequential, one client)",
+            pct(0.50).as_secs_f64() * 1e3,
+            pct(0.99).as_secs_f64() * 1e3,
+            lat[lat.len() - 1].as_secs_f64() * 1e3,
+            ((rounds + 20) * size) as f64 / wall.as_secs_f64()
+        );
+    }
+}
