@@ -98,7 +98,7 @@ PY
 }
 param_sets=(
     ""
-    "TracingMode=Active FrontDoor=none SalesforceClientSecretRef=arn:aws:secretsmanager:us-east-1:123456789012:secret:forcelink-AbCdEf SesIdentityArns=arn:aws:ses:us-east-1:123456789012:identity/example.com AlarmTopicArn=arn:aws:sns:us-east-1:123456789012:alarms"
+    "TracingMode=Active FrontDoor=none Architecture=x86_64 SalesforceClientSecretRef=arn:aws:secretsmanager:us-east-1:123456789012:secret:forcelink-AbCdEf SesIdentityArns=arn:aws:ses:us-east-1:123456789012:identity/example.com AlarmTopicArn=arn:aws:sns:us-east-1:123456789012:alarms"
     "CustomDomainName=forcelink.example.com CustomDomainCertificateArn=arn:aws:acm:us-east-1:123456789012:certificate/00000000-0000-0000-0000-000000000000 RosterSyncState=DISABLED"
 )
 i=0

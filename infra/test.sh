@@ -2,7 +2,8 @@
 # Runs every test forcelink has, on a fresh machine too:
 #   formatting, clippy (-D warnings), the whole Rust suite (the AWS backends against moto's
 #   server, SMTP against aiosmtpd), the simulator's fidelity suite with simple-salesforce,
-#   and the SAM template lint.
+#   the SAM template lint, and the Salesforce metadata check (infra/salesforce/validate.sh,
+#   which installs the Salesforce CLI from npm into ~/.cache/forcelink-sf once).
 #
 # It installs the Python tools it needs into a virtualenv (FORCELINK_VENV, default
 # ~/.cache/forcelink-venv), starts moto and aiosmtpd on free loopback ports and stops them on
@@ -72,5 +73,8 @@ export SFSIM_BIN="$CARGO_TARGET_DIR/debug/sfsim"
 
 step "SAM template lint"
 bash infra/lint-template.sh "$venv"
+
+step "Salesforce metadata (XML checks, sf project convert source)"
+bash infra/salesforce/validate.sh
 
 step "all checks passed"

@@ -166,6 +166,10 @@ struct RosterConfig {
     hierarchy: crate::domain::sync::Hierarchy,
     #[serde(default = "crate::domain::sync::default_breaker")]
     max_deactivate_share: f64,
+    #[serde(default = "crate::domain::sync::default_full_every_hours")]
+    full_every_hours: u32,
+    #[serde(default)]
+    notify: crate::domain::sync::Notify,
 }
 
 #[derive(Debug, Deserialize)]
@@ -188,6 +192,14 @@ struct SoqlConfig {
     record_limit: Option<u32>,
     #[serde(default)]
     duplicates: crate::domain::sync::Duplicates,
+    #[serde(default)]
+    filter: Option<String>,
+    #[serde(default)]
+    redact: Vec<crate::domain::sync::Redaction>,
+    #[serde(default)]
+    substitute: Vec<crate::domain::sync::Substitution>,
+    #[serde(default)]
+    notify: crate::domain::sync::Notify,
 }
 
 /// A connection as configured; tokens and status are the store's, never the file's.
@@ -365,11 +377,13 @@ pub fn parse(file: &str, text: &str, env: &dyn Fn(&str) -> Option<String>) -> Re
                     every_minutes: r.every_minutes,
                     connection: r.connection,
                     enabled: r.enabled,
+                    notify: r.notify,
                     kind: SyncKind::Roster {
                         filter: r.filter,
                         tag_fields: r.tag_fields,
                         hierarchy: r.hierarchy,
                         max_deactivate_share: r.max_deactivate_share,
+                        full_every_hours: r.full_every_hours,
                     },
                 },
                 SyncConfig::Soql(q) => SyncJob {
@@ -378,6 +392,7 @@ pub fn parse(file: &str, text: &str, env: &dyn Fn(&str) -> Option<String>) -> Re
                     every_minutes: q.every_minutes,
                     connection: q.connection,
                     enabled: q.enabled,
+                    notify: q.notify,
                     kind: SyncKind::Soql {
                         query: q.query,
                         date_field: q.date_field,
@@ -385,6 +400,9 @@ pub fn parse(file: &str, text: &str, env: &dyn Fn(&str) -> Option<String>) -> Re
                         mapping: q.mapping,
                         record_limit: q.record_limit,
                         duplicates: q.duplicates,
+                        filter: q.filter,
+                        redact: q.redact,
+                        substitute: q.substitute,
                     },
                 },
             };

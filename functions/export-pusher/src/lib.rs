@@ -1,31 +1,46 @@
-//! export-pusher: pushes the platform's records (results, responses) from SQS into
-//! Salesforce objects, and runs historical backfills.
+//! export-pusher: pushes the platform's records (results, responses…) from SQS into
+//! Salesforce objects in real time, and replays a site's history through Bulk API 2.0.
+//!
+//! - [`event`] — the `forcelink.event/v1` schema and the message bodies that carry events.
+//! - [`transform`] — a site's mapping applied to an event: the Salesforce record.
+//! - [`ledger`] — every record's latest event and what was exported (stale-overwrite guard,
+//!   held and failed lists, the history a backfill replays).
+//! - [`continuous`] — one SQS batch through sObject Collections ([`collections`]).
+//! - [`historical`] — a site's ledger through Bulk API 2.0 ingest jobs ([`bulk`]), resumable.
+//! - [`replay`] — re-sending failed events, releasing held ones.
+//! - [`budget`] — one API budget per org; [`tuning`] — knobs; [`crash`] — crash injection.
 
-use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+pub mod budget;
+pub mod bulk;
+pub mod collections;
+pub mod continuous;
+pub mod crash;
+pub mod event;
+pub mod historical;
+pub mod ledger;
+pub mod replay;
+pub mod report;
+pub mod status;
+pub mod transform;
+pub mod tuning;
+
+use std::sync::OnceLock;
+
+use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use forcelink::Deps;
+
+pub use tuning::Tuning;
 
 /// The function's name, as in `template.yaml`.
 pub const NAME: &str = "export-pusher";
 
 /// Handles one SQS batch; the response lists exactly the messages to retry.
-///
-/// Export is not built yet: every message is reported as failed, so SQS keeps it (and
-/// dead-letters it after the redrive limit) rather than losing it.
-pub async fn handle(_deps: &Deps, event: SqsEvent) -> SqsBatchResponse {
-    let failures: Vec<BatchItemFailure> = event
-        .records
-        .into_iter()
-        .filter_map(|m| m.message_id)
-        .map(|id| {
-            let mut failure = BatchItemFailure::default();
-            failure.item_identifier = id;
-            failure
-        })
-        .collect();
-    if !failures.is_empty() {
-        tracing::warn!(held = failures.len(), "export is not implemented yet; messages stay queued");
-    }
-    let mut response = SqsBatchResponse::default();
-    response.batch_item_failures = failures;
-    response
+pub async fn handle(deps: &Deps, event: SqsEvent) -> SqsBatchResponse {
+    static TUNING: OnceLock<Tuning> = OnceLock::new();
+    continuous::handle(deps, TUNING.get_or_init(Tuning::from_env), event).await
+}
+
+/// As [`handle`] with explicit knobs (tests, benchmarks).
+pub async fn handle_with(deps: &Deps, tuning: &Tuning, event: SqsEvent) -> SqsBatchResponse {
+    continuous::handle(deps, tuning, event).await
 }

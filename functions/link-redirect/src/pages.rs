@@ -93,10 +93,7 @@ impl BadLink {
             ),
             BadLink::Revoked => (
                 "This link is no longer active",
-                &[
-                    "The sender has withdrawn this link.",
-                    "If you still need access, please contact the person or team who sent it to you.",
-                ],
+                &["The sender has withdrawn this link.", "If you still need access, please contact the person or team who sent it to you."],
             ),
             BadLink::Inactive => (
                 "This link is no longer active",
@@ -188,7 +185,9 @@ pub fn secure(mut resp: Response) -> Response {
     h.insert("x-robots-tag", HeaderValue::from_static("noindex, nofollow"));
     h.insert(
         header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"),
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        ),
     );
     h.insert("x-frame-options", HeaderValue::from_static("DENY"));
     resp

@@ -2,8 +2,8 @@
 //!
 //! The ticket is a short-lived signed token of its own (never the link's token) naming the
 //! site, the user and the target. A fresh link always goes to the directory user's address,
-//! never to one the request gives; each ticket works once, and each user gets at most one
-//! fresh link a minute.
+//! never to one the request gives; each ticket works once, and each person gets at most one
+//! fresh link a minute. Nothing is ever deleted.
 
 use forcelink::Deps;
 use forcelink::domain::record::{self, Versioned};
@@ -93,7 +93,10 @@ enum Sent {
 
 async fn send_fresh_link(deps: &Deps, ticket: &LinkClaims, now: i64) -> Result<Sent, RenewError> {
     let store = deps.store.as_ref();
-    if !clicks::take_once(store, &format!("renewal~{}", ticket.nonce), ticket.expires_at).await?
+    let ticket_key = format!("renewal~{}", ticket.nonce);
+    // The per-person cooldown (a conditional write) also serializes simultaneous requests; a
+    // failed send can be retried once it lapses. The ticket is marked only once the mail left.
+    if clicks::state(store, &ticket_key).await?.is_some()
         || !clicks::take_once(store, &format!("cooldown~{}~{}", ticket.site, ticket.user), now + COOLDOWN_SECS).await?
     {
         return Ok(Sent::Already);
@@ -110,6 +113,7 @@ async fn send_fresh_link(deps: &Deps, ticket: &LinkClaims, now: i64) -> Result<S
     let url = links::link_url(&deps.settings.public_url, &links::mint(deps.keys.as_ref(), &fresh));
     let email = fresh_link_email(deps, &site, &user, &url);
     deps.mailer.send(&email).await?;
+    clicks::take_once(store, &ticket_key, ticket.expires_at).await?;
     Ok(Sent::Now(user.email))
 }
 

@@ -44,9 +44,8 @@ const SCANNER_AGENTS: &[&str] = &[
 
 /// Whether a request is a prefetch or comes from a known scanner.
 pub fn is_prefetch_or_scanner(headers: &HeaderMap) -> bool {
-    let says = |name: &str, word: &str| {
-        headers.get_all(name).iter().any(|v| v.to_str().is_ok_and(|v| v.to_ascii_lowercase().contains(word)))
-    };
+    let says =
+        |name: &str, word: &str| headers.get_all(name).iter().any(|v| v.to_str().is_ok_and(|v| v.to_ascii_lowercase().contains(word)));
     if says("purpose", "prefetch") || says("sec-purpose", "prefetch") || says("x-purpose", "preview") || says("x-moz", "prefetch") {
         return true;
     }

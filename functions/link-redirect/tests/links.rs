@@ -237,7 +237,12 @@ async fn bad_link_pages_are_friendly_accessible_and_never_echo_the_token() {
         (expired.clone(), StatusCode::GONE, "This link has expired", true),
         (good[..good.len() - 10].to_string(), StatusCode::BAD_REQUEST, "This link", false),
         (unknown.clone(), StatusCode::NOT_FOUND, "recognize", false),
-        (format!("{}{}", &good[..40], if &good[40..41] == "A" { "B" } else { "A" }) + &good[41..], StatusCode::BAD_REQUEST, "This link", false),
+        (
+            format!("{}{}", &good[..40], if &good[40..41] == "A" { "B" } else { "A" }) + &good[41..],
+            StatusCode::BAD_REQUEST,
+            "This link",
+            false,
+        ),
     ];
     for (token, status, words, offers) in cases {
         let resp = w.get(&format!("/l/{token}")).await;
@@ -363,7 +368,9 @@ async fn open_redirect_and_tampering_attempts_are_all_refused() {
 
     // 2. A valid link with hostile query strings and headers: ignored.
     let (good, _) = w.token("acme", "plain", "/q/ok", FAR, false);
-    for q in ["?next=https://evil.com", "?target=//evil.com", "?url=https://evil.com&redirect=https://evil.com", "?c__target=https://evil.com"] {
+    for q in
+        ["?next=https://evil.com", "?target=//evil.com", "?url=https://evil.com&redirect=https://evil.com", "?c__target=https://evil.com"]
+    {
         attempts.push((format!("query {q}"), format!("/l/{good}{q}"), vec![], Ignored));
     }
     attempts.push(("Host header".into(), format!("/l/{good}"), vec![("host", "evil.com")], Ignored));

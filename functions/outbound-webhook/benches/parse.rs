@@ -40,7 +40,9 @@ fn bench(c: &mut Criterion) {
     assert_eq!(outbound_webhook::soap::parse(body.as_bytes()).map(|m| m.notifications.len()).ok(), Some(100));
     let mut g = c.benchmark_group("outbound_100_notifications");
     g.throughput(Throughput::Bytes(body.len() as u64));
-    g.bench_function("parse_and_validate", |b| b.iter(|| outbound_webhook::soap::parse(black_box(body.as_bytes())).map(|m| m.notifications.len())));
+    g.bench_function("parse_and_validate", |b| {
+        b.iter(|| outbound_webhook::soap::parse(black_box(body.as_bytes())).map(|m| m.notifications.len()))
+    });
     g.bench_function("quick_xml_tokenize", |b| b.iter(|| tokenize(black_box(body.as_bytes()))));
     g.finish();
 }

@@ -71,7 +71,10 @@ pub async fn receive(deps: &Deps, req: Request) -> Response {
         );
     }
     if let Some(bad) = message.notifications.iter().find(|n| ids::to_18(&n.id).is_none()) {
-        return reply::fault(FaultCode::Client, &format!("notification id {:?} is not a Salesforce id", bad.id.chars().take(40).collect::<String>()));
+        return reply::fault(
+            FaultCode::Client,
+            &format!("notification id {:?} is not a Salesforce id", bad.id.chars().take(40).collect::<String>()),
+        );
     }
     let target = Target { org: &org, site: &workflow.site, workflow: &workflow.name, workflow_id: &workflow.id };
     match persist::intake(deps, &target, &message.notifications).await {
@@ -142,14 +145,19 @@ async fn check_org(deps: &Deps, workflow: &Workflow, sent: &str) -> Result<Strin
         tracing::warn!(site = %workflow.site, connection = %name, "outbound message for a connection that is not connected");
         return Err(Box::new(reply::fault(
             FaultCode::Client,
-            &format!("connection {name} of site {} is not connected yet: connect it (forcelink connect {}), then Salesforce's retries will be accepted", workflow.site, workflow.site),
+            &format!(
+                "connection {name} of site {} is not connected yet: connect it (forcelink connect {}), then Salesforce's retries will be accepted",
+                workflow.site, workflow.site
+            ),
         )));
     };
     if !ids::same_id(sent, &org) {
         tracing::warn!(site = %workflow.site, connection = %name, sent_org = %sent, "outbound message from another org");
         return Err(Box::new(reply::fault(
             FaultCode::Client,
-            &format!("OrganizationId {sent} is not the org of connection {name} ({org}): this endpoint accepts messages from that org only"),
+            &format!(
+                "OrganizationId {sent} is not the org of connection {name} ({org}): this endpoint accepts messages from that org only"
+            ),
         )));
     }
     Ok(ids::to_18(&org).unwrap_or(org))

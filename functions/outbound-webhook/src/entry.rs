@@ -16,9 +16,10 @@ pub async fn run(deps: &Deps) -> Result<(), lambda_runtime::Error> {
 
 /// Whether a Lambda event is an SQS batch.
 pub fn is_sqs(payload: &Value) -> bool {
-    payload.get("Records").and_then(Value::as_array).is_some_and(|records| {
-        records.first().and_then(|r| r.get("eventSource")).and_then(Value::as_str) == Some("aws:sqs")
-    })
+    payload
+        .get("Records")
+        .and_then(Value::as_array)
+        .is_some_and(|records| records.first().and_then(|r| r.get("eventSource")).and_then(Value::as_str) == Some("aws:sqs"))
 }
 
 /// Handles one Lambda event of either shape.

@@ -67,9 +67,11 @@ mod tests {
         assert_eq!(a.status(), StatusCode::OK);
         assert_eq!(a.headers()[header::CONTENT_TYPE], "text/xml; charset=utf-8");
         let body = std::str::from_utf8(a.body()).unwrap();
-        assert!(body.contains(
-            "<notificationsResponse xmlns=\"http://soap.sforce.com/2005/09/outbound\"><Ack>true</Ack></notificationsResponse>"
-        ));
+        assert!(
+            body.contains(
+                "<notificationsResponse xmlns=\"http://soap.sforce.com/2005/09/outbound\"><Ack>true</Ack></notificationsResponse>"
+            )
+        );
     }
 
     #[test]

@@ -67,7 +67,8 @@ pub async fn run_notification(deps: &Deps, org: &str, notification: &str) -> Res
         return Ok(());
     }
     let site_pk = keys::site_pk(&note.site);
-    let workflow = record::load::<Workflow>(store, &site_pk, &format!("{}{}", keys::WORKFLOW_PREFIX, note.workflow)).await?.map(|v| v.record);
+    let workflow =
+        record::load::<Workflow>(store, &site_pk, &format!("{}{}", keys::WORKFLOW_PREFIX, note.workflow)).await?.map(|v| v.record);
     let site = record::load::<Site>(store, &site_pk, keys::SITE_SK).await?.map(|v| v.record);
     let mut report = RunReport {
         site: note.site.clone(),
@@ -121,12 +122,23 @@ pub async fn run_notification(deps: &Deps, org: &str, notification: &str) -> Res
     }
 }
 
-async fn run_tasks(deps: &Deps, note: &StoredNotification, workflow: &Workflow, site: &Site, report: &mut RunReport) -> Result<(), TaskError> {
+async fn run_tasks(
+    deps: &Deps,
+    note: &StoredNotification,
+    workflow: &Workflow,
+    site: &Site,
+    report: &mut RunReport,
+) -> Result<(), TaskError> {
     let mut failed: Option<TaskError> = None;
     for (index, task) in workflow.tasks.iter().enumerate() {
         let name = tasks::task_name(index, task);
         if failed.is_some() {
-            report.tasks.push(TaskOutcome { name, status: RunStatus::Skipped, output: None, error: Some("not run: an earlier task failed".into()) });
+            report.tasks.push(TaskOutcome {
+                name,
+                status: RunStatus::Skipped,
+                output: None,
+                error: Some("not run: an earlier task failed".into()),
+            });
             continue;
         }
         let ctx = Ctx { deps, note, workflow, site, index };

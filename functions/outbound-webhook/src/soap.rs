@@ -166,12 +166,10 @@ impl<'a> Parser<'a> {
 
     fn document(mut self) -> Result<OutboundMessage, SoapError> {
         // Prolog: declaration, comments, whitespace.
-        let root = loop {
-            match self.child()? {
-                Some(Child::Start(el)) => break el,
-                Some(Child::End) => return Err(unexpected("an end tag", "the SOAP Envelope")),
-                None => return Err(unexpected("the end of the document", "the SOAP Envelope")),
-            }
+        let root = match self.child()? {
+            Some(Child::Start(el)) => el,
+            Some(Child::End) => return Err(unexpected("an end tag", "the SOAP Envelope")),
+            None => return Err(unexpected("the end of the document", "the SOAP Envelope")),
         };
         if root.ns != Ns::SoapEnv || root.local != "Envelope" {
             return Err(SoapError::Unexpected { found: root.describe(), expected: "a SOAP 1.1 Envelope" });
@@ -237,7 +235,9 @@ impl<'a> Parser<'a> {
             let child = match self.expect_child("a notifications child")? {
                 Child::End => break,
                 Child::Start(c) if c.ns == Ns::Outbound => c,
-                Child::Start(c) => return Err(SoapError::Unexpected { found: c.describe(), expected: "an element of the outbound namespace" }),
+                Child::Start(c) => {
+                    return Err(SoapError::Unexpected { found: c.describe(), expected: "an element of the outbound namespace" });
+                }
             };
             match child.local.as_str() {
                 "OrganizationId" => once(&mut org, self.leaf(&child)?.map(trimmed), "OrganizationId")?,
@@ -252,7 +252,12 @@ impl<'a> Parser<'a> {
                     let n = self.notification(&child)?;
                     msg.notifications.push(n);
                 }
-                _ => return Err(SoapError::Unexpected { found: child.describe(), expected: "OrganizationId, ActionId, SessionId, EnterpriseUrl, PartnerUrl or Notification" }),
+                _ => {
+                    return Err(SoapError::Unexpected {
+                        found: child.describe(),
+                        expected: "OrganizationId, ActionId, SessionId, EnterpriseUrl, PartnerUrl or Notification",
+                    });
+                }
             }
         }
         msg.action_id = action.flatten();
@@ -276,7 +281,9 @@ impl<'a> Parser<'a> {
             let child = match self.expect_child("Id or sObject")? {
                 Child::End => break,
                 Child::Start(c) if c.ns == Ns::Outbound => c,
-                Child::Start(c) => return Err(SoapError::Unexpected { found: c.describe(), expected: "Id or sObject (outbound namespace)" }),
+                Child::Start(c) => {
+                    return Err(SoapError::Unexpected { found: c.describe(), expected: "Id or sObject (outbound namespace)" });
+                }
             };
             match child.local.as_str() {
                 "Id" => once(&mut id, self.leaf(&child)?.map(trimmed), "Notification Id")?,
@@ -310,7 +317,9 @@ impl<'a> Parser<'a> {
             let child = match self.expect_child("an sObject field")? {
                 Child::End => break,
                 Child::Start(c) if c.ns == Ns::SObject => c,
-                Child::Start(c) => return Err(SoapError::Unexpected { found: c.describe(), expected: "a field in the sObject's namespace" }),
+                Child::Start(c) => {
+                    return Err(SoapError::Unexpected { found: c.describe(), expected: "a field in the sObject's namespace" });
+                }
             };
             if fields.len() == MAX_FIELDS {
                 return Err(SoapError::Invalid(format!("an sObject has more than {MAX_FIELDS} fields")));
@@ -558,7 +567,10 @@ mod tests {
         let other = SAMPLE
             .replace("soapenv:", "S:")
             .replace("xmlns:soapenv=", "xmlns:S=")
-            .replace("<notifications xmlns=\"http://soap.sforce.com/2005/09/outbound\">", "<ob:notifications xmlns:ob=\"http://soap.sforce.com/2005/09/outbound\">")
+            .replace(
+                "<notifications xmlns=\"http://soap.sforce.com/2005/09/outbound\">",
+                "<ob:notifications xmlns:ob=\"http://soap.sforce.com/2005/09/outbound\">",
+            )
             .replace("</notifications>", "</ob:notifications>")
             .replace("sf:", "q:")
             .replace("xmlns:sf=", "xmlns:q=")
@@ -599,11 +611,7 @@ mod tests {
 
     #[test]
     fn dtds_are_refused() {
-        let evil = SAMPLE.replacen(
-            "<soapenv:Envelope",
-            "<!DOCTYPE x [<!ENTITY xxe SYSTEM \"file:///etc/passwd\">]>\n<soapenv:Envelope",
-            1,
-        );
+        let evil = SAMPLE.replacen("<soapenv:Envelope", "<!DOCTYPE x [<!ENTITY xxe SYSTEM \"file:///etc/passwd\">]>\n<soapenv:Envelope", 1);
         assert_eq!(parse(evil.as_bytes()), Err(SoapError::Dtd));
     }
 

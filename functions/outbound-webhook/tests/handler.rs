@@ -107,7 +107,7 @@ fn contact_fields(n: usize, stamp: &str, name: &str) -> Vec<(String, Option<Stri
         ("Id".into(), Some(cid(n))),
         ("Email".into(), Some(format!("p{n}@example.com"))),
         ("FirstName".into(), Some(name.into())),
-        ("MobilePhone".into(), if n % 2 == 0 { Some(format!("+1555000{n:04}")) } else { None }),
+        ("MobilePhone".into(), if n.is_multiple_of(2) { Some(format!("+1555000{n:04}")) } else { None }),
         ("Survey_Opt_In__c".into(), Some("true".into())),
         ("SystemModstamp".into(), Some(stamp.into())),
     ]

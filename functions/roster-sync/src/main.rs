@@ -1,4 +1,7 @@
-//! The roster-sync Lambda: a scheduled function over [`roster_sync::handle`].
+//! The roster-sync Lambda: a scheduled function over [`roster_sync::handle_until`], stopping in
+//! time for the invocation's deadline.
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use lambda_runtime::{LambdaEvent, service_fn};
@@ -7,7 +10,11 @@ use lambda_runtime::{LambdaEvent, service_fn};
 async fn main() -> Result<(), lambda_runtime::Error> {
     let deps = forcelink::lambda::start().await?;
     lambda_runtime::run(service_fn(|ev: LambdaEvent<EventBridgeEvent>| async {
-        roster_sync::handle(&deps, ev.payload).await.map_err(lambda_runtime::Error::from)
+        let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or_default();
+        let left = Duration::from_millis(ev.context.deadline.saturating_sub(now_ms));
+        let wake = roster_sync::handle_until(&deps, ev.payload, Instant::now() + left).await.map_err(lambda_runtime::Error::from)?;
+        tracing::info!(finished = wake.finished.len(), checkpointed = wake.checkpointed.len(), failed = wake.failed.len(), "roster-sync wake-up done");
+        Ok::<(), lambda_runtime::Error>(())
     }))
     .await
 }

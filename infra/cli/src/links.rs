@@ -44,7 +44,8 @@ pub async fn link(settings: Settings, args: LinkArgs) -> anyhow::Result<ExitCode
     let deps = Deps::from_settings(settings).await?;
     let site = load_site(&deps, &args.site).await?;
     let sk = format!("{}{}", keys::USER_PREFIX, args.user);
-    let Some(Versioned { record: user, .. }) = record::load::<DirectoryUser>(deps.store.as_ref(), &keys::directory_pk(&site.id), &sk).await?
+    let Some(Versioned { record: user, .. }) =
+        record::load::<DirectoryUser>(deps.store.as_ref(), &keys::directory_pk(&site.id), &sk).await?
     else {
         anyhow::bail!("no directory user {:?} in site {:?}", args.user, site.id);
     };
@@ -95,7 +96,8 @@ pub async fn verify(settings: Settings, args: VerifyArgs) -> anyhow::Result<Exit
         .with_context(|| format!("site {:?} cannot route its test link", site.id))?;
     let claims = LinkClaims::new(&site.id, &user.id, &args.target, deps.clock.epoch_secs() + VERIFY_TTL_SECS, false);
     let url = links::link_url(&deps.settings.public_url, &links::mint(deps.keys.as_ref(), &claims));
-    let message_id = deps.mailer.send(&invitation(&deps, &site, &user, &url, &expected)).await.context("the test invitation was not sent")?;
+    let message_id =
+        deps.mailer.send(&invitation(&deps, &site, &user, &url, &expected)).await.context("the test invitation was not sent")?;
     println!("sent      one-question test invitation to {} (message {message_id})", user.email);
     println!("expected  a click lands in {}", expected.kind.describe());
     if args.timeout == 0 {

@@ -85,7 +85,8 @@ async fn setup(data: &Path, port: u16, org: &str) -> (Deps, String) {
     let specs = config::parse("site.toml", SITE, &|_| None).unwrap();
     config::apply(deps.store.as_ref(), deps.keys.as_ref(), &specs).await.unwrap();
     let sk = format!("{}production", keys::CONNECTION_PREFIX);
-    let Versioned { record: mut conn, .. } = record::load::<Connection>(deps.store.as_ref(), &keys::site_pk("acme"), &sk).await.unwrap().unwrap();
+    let Versioned { record: mut conn, .. } =
+        record::load::<Connection>(deps.store.as_ref(), &keys::site_pk("acme"), &sk).await.unwrap().unwrap();
     conn.org_id = Some(org.into());
     conn.status = ConnectionStatus::Connected;
     record::save(deps.store.as_ref(), &conn, Cond::Always).await.unwrap();
@@ -233,7 +234,9 @@ async fn ack_latency() {
                     format!("<Notification><Id>{nid}</Id><sObject xsi:type=\"sf:Contact\" xmlns:sf=\"urn:sobject.enterprise.soap.sforce.com\"><sf:Id>{cid}</sf:Id><sf:Email>p{next}@example.com</sf:Email><sf:FirstName>Ana</sf:FirstName><sf:Phone xsi:nil=\"true\"/><sf:SystemModstamp>2026-03-01T10:15:00.000Z</sf:SystemModstamp></sObject></Notification>")
                 })
                 .collect();
-            let body = format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?><soapenv:Envelope xmlns:soapenv=\"http://schemas.xmlsoap.org/soap/envelope/\" xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\"><soapenv:Body><notifications xmlns=\"http://soap.sforce.com/2005/09/outbound\"><OrganizationId>{org}</OrganizationId><ActionId>04k5g000000XyZaAAB</ActionId><SessionId xsi:nil=\"true\"/>{notes}</notifications></soapenv:Body></soapenv:Envelope>");
+            let body = format!(
+                "<?xml version=\"1.0\" encoding=\"UTF-8\"?><soapenv:Envelope xmlns:soapenv=\"http://schemas.xmlsoap.org/soap/envelope/\" xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\"><soapenv:Body><notifications xmlns=\"http://soap.sforce.com/2005/09/outbound\"><OrganizationId>{org}</OrganizationId><ActionId>04k5g000000XyZaAAB</ActionId><SessionId xsi:nil=\"true\"/>{notes}</notifications></soapenv:Body></soapenv:Envelope>"
+            );
             let t = Instant::now();
             let resp = http.post(&url).header("content-type", "text/xml; charset=utf-8").body(body).send().await.unwrap();
             let status = resp.status();

@@ -62,3 +62,12 @@ impl Record for ExportMapping {
         format!("{}{}", keys::EXPORT_PREFIX, self.kind)
     }
 }
+
+/// Schema tag of the control message that releases a site's held export events, e.g. after
+/// the site connects: `{"schema":"forcelink.control/v1","action":"flush","site":"acme"}`.
+pub const CONTROL_SCHEMA: &str = "forcelink.control/v1";
+
+/// The export-queue message body that asks the export pusher to release `site`'s held events.
+pub fn flush_message(site: &str) -> String {
+    serde_json::json!({ "schema": CONTROL_SCHEMA, "action": "flush", "site": site }).to_string()
+}

@@ -88,3 +88,32 @@ pub fn refresh_lease_pk(site: &str, connection: &str) -> String {
 }
 /// Sort key of a refresh lease.
 pub const REFRESH_LEASE_SK: &str = "REFRESH";
+
+/// Partition of a site's export ledger: one item per platform record (`EV#{kind}#{id}`, the
+/// latest event and what was exported of it), the historical checkpoint and the org pause.
+pub fn export_ledger_pk(site: &str) -> String {
+    format!("EXPLEDGER#{site}")
+}
+/// Index key of a site's export events held (no live connection, paused org).
+pub fn export_held_index(site: &str) -> String {
+    format!("EXPHELD#{site}")
+}
+/// Index key of a site's export events that failed for good (replayable).
+pub fn export_failed_index(site: &str) -> String {
+    format!("EXPFAIL#{site}")
+}
+/// Partition of one org's export budget state (the pause after `REQUEST_LIMIT_EXCEEDED`).
+pub fn org_budget_pk(org_id: &str) -> String {
+    format!("ORGBUDGET#{org_id}")
+}
+
+/// Partition of a site's sync job state: `JOB#{job}` (schedule, watermark, last full pass),
+/// `LEASE#{job}` (the run lease, with a TTL), `CKPT#{job}` (an interrupted run's checkpoint)
+/// and `CKPT#{job}#{n}` (its chunks of ids).
+pub fn sync_state_pk(site: &str) -> String {
+    format!("SYNCSTATE#{site}")
+}
+/// Partition of a site's documents loaded by generic inbound jobs; sort key `{job}#{natural_id}`.
+pub fn document_pk(site: &str) -> String {
+    format!("DOC#{site}")
+}

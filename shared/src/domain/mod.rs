@@ -2,6 +2,7 @@
 
 pub mod connection;
 pub mod directory;
+pub mod document;
 pub mod export;
 pub mod ids;
 pub mod keys;
@@ -13,6 +14,7 @@ pub mod workflow;
 
 pub use connection::{Connection, ConnectionStatus, Environment};
 pub use directory::{Contact, DirectoryUser, Group, GroupKind};
+pub use document::Document;
 pub use export::{ExportMapping, FieldSource};
 pub use record::{Record, RecordError, Versioned};
 pub use report::{RunKind, RunReport, RunStatus, TaskOutcome};

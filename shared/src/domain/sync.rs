@@ -20,6 +20,65 @@ pub struct SyncJob {
     pub connection: Option<String>,
     #[serde(default = "yes")]
     pub enabled: bool,
+    /// Who hears about runs (the site's admin).
+    #[serde(default)]
+    pub notify: Notify,
+}
+
+/// When a sync job emails the site's admin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Notify {
+    pub on_failure: bool,
+    pub on_success: bool,
+    /// When the connection's credentials stop working (needs a new authorization).
+    pub on_credential_expiry: bool,
+}
+
+impl Default for Notify {
+    fn default() -> Self {
+        Self { on_failure: true, on_success: false, on_credential_expiry: true }
+    }
+}
+
+/// A redaction rule of a generic job: matching text in the record's values is masked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Redaction {
+    pub kind: RedactKind,
+    /// The regular expression, for `kind = "pattern"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pattern: Option<String>,
+    /// The replacement, for `kind = "pattern"` (default `***`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mask: Option<String>,
+    /// Only these fields (all text fields when empty).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fields: Vec<String>,
+}
+
+/// What a redaction rule masks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RedactKind {
+    /// Email addresses: `a***@example.com`.
+    Email,
+    /// Payment card numbers (13–19 digits passing the Luhn check): last four kept.
+    Card,
+    /// A regular expression.
+    Pattern,
+}
+
+/// A substitution rule of a generic job: a regular expression replaced in the record's values.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Substitution {
+    pub pattern: String,
+    /// The replacement (`$1` refers to a capture group).
+    pub replace: String,
+    /// Only these fields (all text fields when empty).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fields: Vec<String>,
 }
 
 fn yes() -> bool {
@@ -43,6 +102,9 @@ pub enum SyncKind {
         /// Largest share of users one run may deactivate without `--force` (0–1).
         #[serde(default = "default_breaker")]
         max_deactivate_share: f64,
+        /// Hours between full passes (which catch users who left the filter).
+        #[serde(default = "default_full_every_hours")]
+        full_every_hours: u32,
     },
     /// Any SOQL query → documents.
     Soql {
@@ -58,6 +120,13 @@ pub enum SyncKind {
         record_limit: Option<u32>,
         #[serde(default)]
         duplicates: Duplicates,
+        /// An extra SOQL condition ANDed to the query's own.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        filter: Option<String>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        redact: Vec<Redaction>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        substitute: Vec<Substitution>,
     },
 }
 
@@ -68,6 +137,11 @@ pub fn default_filter() -> String {
 /// The default share of users one run may deactivate.
 pub fn default_breaker() -> f64 {
     0.10
+}
+
+/// The default hours between full roster passes.
+pub fn default_full_every_hours() -> u32 {
+    24
 }
 
 /// Where the management hierarchy comes from.

@@ -153,6 +153,38 @@ impl SalesforceClient {
         Err(SfError::InvalidSession("refused again after a refresh".into()))
     }
 
+    /// As [`Self::send`] with a raw body and its content type (Bulk API 2.0 CSV uploads) and
+    /// an `Accept` header of the caller's choice (`text/csv` for Bulk results).
+    pub async fn send_raw(
+        &self,
+        method: Method,
+        path: &str,
+        content_type: Option<&str>,
+        accept: &str,
+        body: bytes::Bytes,
+    ) -> Result<SfResponse, SfError> {
+        let mut token = self.access().await?;
+        for attempt in 0..2 {
+            let url = self.resolve(&token.instance_url, path)?;
+            let mut req = self.deps.http.request(method.clone(), &url).bearer_auth(token.access_token.as_str());
+            req = req.header(http::header::ACCEPT, accept);
+            if let Some(ct) = content_type {
+                req = req.header(http::header::CONTENT_TYPE, ct).body(body.clone());
+            }
+            let resp = req.send().await.map_err(|e| SfError::from_reqwest(&e))?;
+            let status = resp.status();
+            let headers = resp.headers().clone();
+            let bytes = resp.bytes().await.map_err(|e| SfError::from_reqwest(&e))?;
+            self.note_limits(&headers).await;
+            if status == StatusCode::UNAUTHORIZED && attempt == 0 {
+                token = self.deps.salesforce.refresh(&self.deps, &self.site, &self.connection, Some(token.access_token.as_str())).await?;
+                continue;
+            }
+            return Ok(SfResponse { status, headers, body: bytes });
+        }
+        Err(SfError::InvalidSession("refused again after a refresh".into()))
+    }
+
     /// Sends a request and maps any non-2xx answer to an [`SfError`].
     pub async fn send_ok(&self, method: Method, path: &str, body: Option<&serde_json::Value>) -> Result<SfResponse, SfError> {
         let resp = self.send(method, path, body).await?;

@@ -406,3 +406,39 @@ impl Org {
         format!("api-usage={}/{}", self.api_used, self.api_limit())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn external_id_index_follows_updates_and_deletes() {
+        let ids = IdGen::new(1);
+        let mut o = Org::new(ids.next("00D", "5g"), &OrgSpec::default());
+        let ctx = WriteCtx { now: OffsetDateTime::UNIX_EPOCH, by: "", ids: &ids };
+        let m = |v: Value| v.as_object().cloned().unwrap_or_default();
+        let p = o.prepare_insert("Learning_Result__c", &m(json!({"External_Id__c": "Key-1"}))).expect("prep");
+        let (id, created) = o.commit("Learning_Result__c", p, &ctx).expect("commit");
+        assert!(created && id.starts_with("a00"));
+        let find = |o: &Org, k: &str| {
+            let (obj, t) = o.table("Learning_Result__c").expect("t");
+            t.find_ext(obj, "external_id__c", k)
+        };
+        assert_eq!(find(&o, "KEY-1"), vec![id.clone()]);
+        let p = o.prepare_update("Learning_Result__c", &id, &m(json!({"External_Id__c": "key-2", "Score__c": 5}))).expect("prep");
+        o.commit("Learning_Result__c", p, &ctx).expect("commit");
+        assert!(find(&o, "key-1").is_empty());
+        assert_eq!(find(&o, "Key-2"), vec![id.clone()]);
+        o.delete("Learning_Result__c", &id, &ctx).expect("delete");
+        assert!(find(&o, "key-2").is_empty());
+        let e = o.prepare_insert("Contact", &m(json!({"Email": "x@y"}))).expect_err("required");
+        assert_eq!(e.code, "REQUIRED_FIELD_MISSING");
+        let e = o.prepare_insert("Contact", &m(json!({"LastName": "x", "Bogus": 1}))).expect_err("field");
+        assert_eq!(e.code, "INVALID_FIELD");
+        let e = o.prepare_insert("Contact", &m(json!({"LastName": "x", "CreatedDate": "2020-01-01T00:00:00Z"}))).expect_err("ro");
+        assert_eq!(e.code, "INVALID_FIELD_FOR_INSERT_UPDATE");
+        let e = o.prepare_insert("Contact", &m(json!({"LastName": "x", "AccountId": "001000000000000AAA"}))).expect_err("ref");
+        assert_eq!(e.code, "INVALID_CROSS_REFERENCE_KEY");
+    }
+}

@@ -392,23 +392,42 @@ fn upsert_collection(core: &Core, c: &Call, obj: &str, field: &str, body: &Value
     }
     let failed = results.iter().any(Result::is_err);
     let ctx = WriteCtx { now: core.clock.now(), by: &c.user, ids: &core.ids };
-    let mut out = Vec::with_capacity(results.len());
-    for res in results {
+    let mut out: Vec<u8> = Vec::with_capacity(16 + results.len() * 72);
+    out.push(b'[');
+    for (i, res) in results.into_iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        let fail = |e: &ApiError, out: &mut Vec<u8>| {
+            let _ = serde_json::to_writer(out, &json!({"success": false, "errors": [row_error(e)]}));
+        };
         match res {
-            Err(e) => out.push(json!({"success": false, "errors": [row_error(&e)]})),
-            Ok(_) if all_or_none && failed => out.push(json!({"success": false, "errors": [{
-                "statusCode": "ALL_OR_NONE_OPERATION_ROLLED_BACK",
-                "message": "Record rolled back because not all records were valid and the request was using AllOrNone header",
-                "fields": []}]})),
+            Err(e) => fail(&e, &mut out),
+            Ok(_) if all_or_none && failed => fail(
+                &ApiError::bad(
+                    "ALL_OR_NONE_OPERATION_ROLLED_BACK",
+                    "Record rolled back because not all records were valid and the request was using AllOrNone header",
+                ),
+                &mut out,
+            ),
             Ok(p) => match org.commit(&objname, p, &ctx) {
-                Ok((id, created)) => out.push(json!({"id": id, "success": true, "errors": [], "created": created})),
-                Err(e) => out.push(json!({"success": false, "errors": [row_error(&e)]})),
+                Ok((id, created)) => {
+                    out.extend_from_slice(b"{\"id\":\"");
+                    out.extend_from_slice(id.as_bytes());
+                    out.extend_from_slice(if created {
+                        b"\",\"success\":true,\"errors\":[],\"created\":true}".as_slice()
+                    } else {
+                        b"\",\"success\":true,\"errors\":[],\"created\":false}".as_slice()
+                    });
+                }
+                Err(e) => fail(&e, &mut out),
             },
         }
     }
+    out.push(b']');
     drop(w);
     core.outbound_wake.notify_one();
-    Ok(json_resp(200, &Value::Array(out)))
+    Ok(json_bytes(200, out))
 }
 
 fn query(core: &Core, c: &Call, r: &Req, q: &str, all: bool) -> Result<Response<Body>, ApiError> {

@@ -211,10 +211,7 @@ impl ObjectDef {
 
     /// Finds a field by case-insensitive name.
     pub fn field(&self, name: &str) -> Option<&FieldDef> {
-        self.by_name
-            .get(name)
-            .or_else(|| self.by_lc.get(&name.to_ascii_lowercase()))
-            .map(|&i| &self.fields[i])
+        self.by_name.get(name).or_else(|| self.by_lc.get(&name.to_ascii_lowercase())).map(|&i| &self.fields[i])
     }
 
     /// Finds a reference field by its relationship name (`Manager` → `ManagerId`).

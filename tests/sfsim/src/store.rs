@@ -73,6 +73,14 @@ pub fn value_text(v: &Value) -> Option<String> {
 }
 
 impl Table {
+    fn ext_keys(obj: &ObjectDef, rec: &Record) -> Vec<Option<String>> {
+        obj.fields
+            .iter()
+            .filter(|f| f.external_id)
+            .map(|f| rec.fields.get(&f.name).and_then(value_text).map(|v| v.to_lowercase()))
+            .collect()
+    }
+
     fn index_add(&mut self, obj: &ObjectDef, rec: &Record) {
         for f in obj.fields.iter().filter(|f| f.external_id) {
             if let Some(v) = rec.fields.get(&f.name).and_then(value_text) {
@@ -99,10 +107,12 @@ impl Table {
     pub fn find_ext(&self, obj: &ObjectDef, field: &str, value: &str) -> Vec<String> {
         let Some(f) = obj.field(field) else { return Vec::new() };
         if f.external_id {
+            let key: std::borrow::Cow<'_, str> =
+                if value.chars().any(char::is_uppercase) { value.to_lowercase().into() } else { value.into() };
             return self
                 .ext
                 .get(&f.name)
-                .and_then(|m| m.get(&value.to_lowercase()))
+                .and_then(|m| m.get(key.as_ref()))
                 .map(|v| v.iter().filter(|id| self.records.get(*id).is_some_and(|r| !r.deleted)).cloned().collect())
                 .unwrap_or_default();
         }
@@ -124,11 +134,30 @@ impl Table {
 
     /// Changes a record in place, maintaining the index; false if absent.
     pub fn modify(&mut self, obj: &ObjectDef, id: &str, f: impl FnOnce(&mut Record)) -> bool {
-        let Some(mut rec) = self.records.remove(id) else { return false };
-        self.index_remove(obj, &rec);
-        f(&mut rec);
-        self.index_add(obj, &rec);
-        self.records.insert(rec.id.clone(), rec);
+        let Some(rec) = self.records.get(id) else { return false };
+        let before = Self::ext_keys(obj, rec);
+        let Some(rec) = self.records.get_mut(id) else { return false };
+        f(rec);
+        let after = Self::ext_keys(obj, rec);
+        let id = rec.id.clone();
+        let ext_fields = obj.fields.iter().filter(|f| f.external_id);
+        for ((f, b), a) in ext_fields.zip(before).zip(after) {
+            if b == a {
+                continue;
+            }
+            let m = self.ext.entry(f.name.clone()).or_default();
+            if let Some(b) = b
+                && let Some(list) = m.get_mut(&b)
+            {
+                list.retain(|i| *i != id);
+                if list.is_empty() {
+                    m.remove(&b);
+                }
+            }
+            if let Some(a) = a {
+                m.entry(a).or_default().push(id.clone());
+            }
+        }
         true
     }
 

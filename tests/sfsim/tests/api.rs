@@ -463,7 +463,9 @@ async fn admin_http_multi_org_and_login_hosts() {
         let c = c.clone();
         let url = format!("{}/{host}/services/Soap/u/64.0", sim.https_url());
         async move {
-            let body = format!("<env:Envelope xmlns:env=\"http://schemas.xmlsoap.org/soap/envelope/\"><env:Body><n1:login xmlns:n1=\"urn:partner.soap.sforce.com\"><n1:username>{user}</n1:username><n1:password>{pw}</n1:password></n1:login></env:Body></env:Envelope>");
+            let body = format!(
+                "<env:Envelope xmlns:env=\"http://schemas.xmlsoap.org/soap/envelope/\"><env:Body><n1:login xmlns:n1=\"urn:partner.soap.sforce.com\"><n1:username>{user}</n1:username><n1:password>{pw}</n1:password></n1:login></env:Body></env:Envelope>"
+            );
             let r = c.post(url).header("SOAPAction", "login").header("content-type", "text/xml").body(body).send().await.expect("login");
             (r.status().as_u16(), r.text().await.unwrap_or_default())
         }

@@ -10,11 +10,11 @@ pub mod invitation;
 pub mod pipe;
 
 use forcelink::Deps;
+use forcelink::domain::keys;
 use forcelink::domain::record::{self, Record};
 use forcelink::domain::report::{RunStatus, TaskOutcome};
 use forcelink::domain::site::Site;
 use forcelink::domain::workflow::{Task, Workflow};
-use forcelink::domain::keys;
 use forcelink::ports::StoreError;
 use serde::{Deserialize, Serialize};
 
@@ -80,7 +80,8 @@ impl Ctx<'_> {
     pub async fn completed(&self) -> Result<Option<TaskOutcome>, TaskError> {
         match self.deps.store.get(&keys::notification_pk(&self.note.org), &self.marker_sk()).await? {
             Some(item) => {
-                let mark: Marker = serde_json::from_str(&item.body).map_err(|e| TaskError::Permanent(format!("task marker does not parse: {e}")))?;
+                let mark: Marker =
+                    serde_json::from_str(&item.body).map_err(|e| TaskError::Permanent(format!("task marker does not parse: {e}")))?;
                 Ok(Some(mark.outcome))
             }
             None => Ok(None),

@@ -339,6 +339,13 @@ fn eval(org: &Org, rec: &Record, c: &CCond) -> bool {
     }
 }
 
+fn cmp_exact(a: Option<&Value>, b: Option<&Value>, nulls_last: bool) -> Ordering {
+    match (a, b) {
+        (Some(Value::String(x)), Some(Value::String(y))) => x.cmp(y),
+        _ => cmp_values(a, b, nulls_last),
+    }
+}
+
 fn cmp_values(a: Option<&Value>, b: Option<&Value>, nulls_last: bool) -> Ordering {
     match (a, b) {
         (None, None) => Ordering::Equal,
@@ -379,9 +386,12 @@ impl Compiled {
             let mut keyed: Vec<(Vec<Option<&Value>>, &Record)> =
                 rows.map(|r| (self.order.iter().map(|(p, _, _)| get(org, r, p)).collect(), r)).collect();
             keyed.sort_by(|(ka, _), (kb, _)| {
-                for (i, (_, desc, nulls_last)) in self.order.iter().enumerate() {
-                    // For DESC the comparison flips, and so does where nulls go.
-                    let o = if *desc { cmp_values(kb[i], ka[i], !*nulls_last) } else { cmp_values(ka[i], kb[i], *nulls_last) };
+                for (i, (r, desc, nulls_last)) in self.order.iter().enumerate() {
+                    // For DESC the comparison flips, and so does where nulls go. Ids sort by
+                    // their exact value, as `Id > '…'` compares them (keyset paging relies on it).
+                    let exact = matches!(r.ftype, FieldType::Id | FieldType::Reference);
+                    let cmp = |a, b, n| if exact { cmp_exact(a, b, n) } else { cmp_values(a, b, n) };
+                    let o = if *desc { cmp(kb[i], ka[i], !*nulls_last) } else { cmp(ka[i], kb[i], *nulls_last) };
                     if o != Ordering::Equal {
                         return o;
                     }
@@ -483,19 +493,20 @@ mod org_tests {
         };
         let ceo = add("UserRole", json!({"Name": "CEO"}));
         let rep = add("UserRole", json!({"Name": "Rep", "ParentRoleId": ceo}));
-        let boss = add("User", json!({"Username": "boss@x", "Email": "boss@x", "LastName": "Boss", "UserRoleId": ceo, "isQstreamUser__c": true}));
+        let boss =
+            add("User", json!({"Username": "boss@x", "Email": "boss@x", "LastName": "Boss", "UserRoleId": ceo, "isQstreamUser__c": true}));
         add("User", json!({"Username": "a@x", "Email": "a@x", "LastName": "Able", "ManagerId": boss, "UserRoleId": rep, "Title": "Rep"}));
-        add("User", json!({"Username": "b@x", "Email": "b@x", "LastName": "baker", "ManagerId": boss, "IsActive": false, "isQstreamUser__c": true}));
+        add(
+            "User",
+            json!({"Username": "b@x", "Email": "b@x", "LastName": "baker", "ManagerId": boss, "IsActive": false, "isQstreamUser__c": true}),
+        );
         o
     }
 
     fn run(o: &Org, q: &str) -> Vec<String> {
         let now = crate::clock::parse_datetime("2026-01-02T12:00:00Z").expect("t");
         let c = super::compile(o, &crate::soql::parse(q).expect("parse"), now).unwrap_or_else(|e| panic!("{q}: {e}"));
-        c.run(o, false)
-            .iter()
-            .map(|r| r.fields["Username"].as_str().unwrap_or("").to_string())
-            .collect()
+        c.run(o, false).iter().map(|r| r.fields["Username"].as_str().unwrap_or("").to_string()).collect()
     }
 
     #[test]
@@ -510,7 +521,10 @@ mod org_tests {
         assert_eq!(run(&o, "SELECT Username FROM User WHERE Title = null ORDER BY Title NULLS LAST, Username"), ["b@x", "boss@x"]);
         assert_eq!(run(&o, "SELECT Username FROM User WHERE Username IN ('a@x', 'b@x') AND Username NOT IN ('b@x')"), ["a@x"]);
         assert_eq!(run(&o, "SELECT Username FROM User WHERE LastName LIKE 'b%' ORDER BY Username"), ["b@x", "boss@x"]);
-        assert_eq!(run(&o, "SELECT Username FROM User WHERE SystemModstamp > 2026-01-02T00:30:00+01:00 ORDER BY Username"), ["a@x", "b@x", "boss@x"]);
+        assert_eq!(
+            run(&o, "SELECT Username FROM User WHERE SystemModstamp > 2026-01-02T00:30:00+01:00 ORDER BY Username"),
+            ["a@x", "b@x", "boss@x"]
+        );
         assert!(run(&o, "SELECT Username FROM User WHERE CreatedDate > 2026-01-02T00:00:00.000Z").is_empty());
         assert_eq!(run(&o, "SELECT Username FROM User WHERE CreatedDate = TODAY AND CreatedDate = LAST_N_DAYS:3").len(), 3);
         assert_eq!(run(&o, "SELECT Username FROM User ORDER BY Username OFFSET 2"), ["boss@x"]);
@@ -520,7 +534,8 @@ mod org_tests {
     fn renders_nested_relationships() {
         let o = org();
         let now = crate::clock::parse_datetime("2026-01-02T12:00:00Z").expect("t");
-        let q = crate::soql::parse("SELECT Id, Manager.Email, UserRole.ParentRoleId, Manager.LastName FROM User WHERE Username = 'a@x'").expect("parse");
+        let q = crate::soql::parse("SELECT Id, Manager.Email, UserRole.ParentRoleId, Manager.LastName FROM User WHERE Username = 'a@x'")
+            .expect("parse");
         let c = super::compile(&o, &q, now).expect("compile");
         let rows = c.run(&o, false);
         let mut out = Vec::new();

@@ -1,0 +1,58 @@
+//! [`SyncError`]: why a wake-up or a run failed.
+
+use forcelink::domain::record::RecordError;
+use forcelink::ports::StoreError;
+use forcelink::salesforce::SfError;
+
+/// A sync run or wake-up failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    /// Salesforce refused or failed (with the admin's hint when there is one).
+    #[error("{0}")]
+    Salesforce(#[from] SfError),
+    #[error("store: {0}")]
+    Store(String),
+    /// The job's configuration cannot run (an invalid query, an unknown field…).
+    #[error("{0}")]
+    Invalid(String),
+    /// The run would deactivate too many users; `--force` overrides.
+    #[error(
+        "breaker: the run would deactivate {would} of {active} active users ({share:.1}%, more than {max:.1}%); nothing was deactivated: check the filter, then run `forcelink sync run SITE JOB --force`"
+    )]
+    Breaker { would: u64, active: u64, share: f64, max: f64 },
+    /// Another invocation holds the job's lease.
+    #[error("sync job {0} is already running")]
+    Busy(String),
+    #[error("no sync job {job:?} on site {site:?}")]
+    UnknownJob { site: String, job: String },
+}
+
+impl From<StoreError> for SyncError {
+    fn from(e: StoreError) -> Self {
+        Self::Store(e.to_string())
+    }
+}
+
+impl From<RecordError> for SyncError {
+    fn from(e: RecordError) -> Self {
+        Self::Store(e.to_string())
+    }
+}
+
+impl SyncError {
+    /// The message with the admin's hint, for reports and emails.
+    pub fn explained(&self) -> String {
+        match self {
+            Self::Salesforce(e) => match e.admin_hint() {
+                Some(hint) => format!("{e}. {hint}"),
+                None => e.to_string(),
+            },
+            other => other.to_string(),
+        }
+    }
+
+    /// Whether the connection's credentials stopped working.
+    pub fn is_credential_expiry(&self) -> bool {
+        matches!(self, Self::Salesforce(SfError::NeedsReauth(_) | SfError::InvalidSession(_)))
+    }
+}
