@@ -58,3 +58,16 @@ shoot scanner "$good" -A "Mozilla/5.0 (compatible; BingPreview/1.0b)"
 ticket=$(grep -o 'name="ticket" value="[^"]*"' "$work/expired.html" | sed 's/.*value="//; s/"$//')
 shoot renewed "$base/l/renew" --data-urlencode "ticket=$ticket"
 echo "screenshots in $out"
+
+# oauth-callback's pages (connected and every error page), saved as HTML by its end-to-end
+# tests (`cargo test -p oauth-callback --test e2e`) into test-artifacts/oauth-callback/.
+if [[ ${SKIP_OAUTH:-0} != 1 ]]; then
+    cargo test -q -p oauth-callback --test e2e >/dev/null
+    for page in "$out"/oauth-callback/*.html; do
+        name=$(basename "$page" .html)
+        chromium --headless --no-sandbox --disable-gpu --disable-background-networking --disable-component-update \
+            --disable-sync --no-first-run --user-data-dir="$(mktemp -d)" --screenshot="$out/oauth-$name.png" \
+            --window-size=1000,700 "file://$page" >/dev/null 2>&1
+        echo "oauth-$name.png"
+    done
+fi

@@ -16,7 +16,10 @@ pub const MAX_RECORDS: usize = 200;
 /// The end of one record.
 #[derive(Debug, Clone, PartialEq)]
 pub enum RowOutcome {
-    Upserted { id: String, created: bool },
+    Upserted {
+        id: String,
+        created: bool,
+    },
     /// Refused for good (validation, missing field, bad value).
     Permanent(EventError),
     /// Still failing after every attempt: hand back to SQS.

@@ -24,6 +24,11 @@ use crate::report::{self, Tally};
 use crate::tuning::Tuning;
 use crate::{budget, crash, transform};
 
+/// (object, External ID field).
+type ObjectKey = (String, String);
+/// An event with its record.
+type Mapped = (Work, Map<String, Value>);
+
 /// One SQS message of the batch.
 struct Msg {
     id: String,
@@ -128,7 +133,14 @@ async fn dead_letter(deps: &Deps, body: String) -> bool {
 }
 
 /// Exports one site's events; returns the messages to retry and their delays.
-async fn export_site(deps: &Deps, tuning: &Tuning, site: &str, works: Vec<Work>, msgs: &[Msg], tally: &mut Tally) -> Vec<(usize, Duration)> {
+async fn export_site(
+    deps: &Deps,
+    tuning: &Tuning,
+    site: &str,
+    works: Vec<Work>,
+    msgs: &[Msg],
+    tally: &mut Tally,
+) -> Vec<(usize, Duration)> {
     let store = deps.store.as_ref();
     let mut retry: Vec<(usize, Duration)> = Vec::new();
     let transient = |w: &Work, retry: &mut Vec<(usize, Duration)>| {
@@ -151,7 +163,7 @@ async fn export_site(deps: &Deps, tuning: &Tuning, site: &str, works: Vec<Work>,
     for mut w in works {
         match ledger::admit(store, &w.event, now_ms).await {
             Ok(Admit::Export { entry, version }) => {
-                w.admitted = Some((entry, version));
+                w.admitted = Some((*entry, version));
                 admitted.push(w);
             }
             Ok(Admit::Stale) => tally.add("stale", 1),
@@ -203,7 +215,16 @@ async fn load_site(deps: &Deps, site: &str) -> Result<(Option<Site>, HashMap<Str
 
 /// Writes a permanent failure: ledger, dead-letter queue, report.
 #[allow(clippy::too_many_arguments)]
-async fn fail(deps: &Deps, w: Work, err: EventError, now_ms: i64, tally: &mut Tally, retry: &mut Vec<(usize, Duration)>, tuning: &Tuning, msgs: &[Msg]) {
+async fn fail(
+    deps: &Deps,
+    w: Work,
+    err: EventError,
+    now_ms: i64,
+    tally: &mut Tally,
+    retry: &mut Vec<(usize, Duration)>,
+    tuning: &Tuning,
+    msgs: &[Msg],
+) {
     tally.failed(&w.event.kind, &w.event.id, &err);
     let kept = dead_letter(deps, event::dead_letter(&w.event.raw, &err.code, &err.message)).await;
     if let Some((mut entry, version)) = w.admitted {
@@ -219,7 +240,15 @@ async fn fail(deps: &Deps, w: Work, err: EventError, now_ms: i64, tally: &mut Ta
 }
 
 /// Holds events: the ledger keeps them (listed as held) and their messages are deleted.
-async fn hold(deps: &Deps, works: Vec<Work>, now_ms: i64, tally: &mut Tally, retry: &mut Vec<(usize, Duration)>, tuning: &Tuning, msgs: &[Msg]) {
+async fn hold(
+    deps: &Deps,
+    works: Vec<Work>,
+    now_ms: i64,
+    tally: &mut Tally,
+    retry: &mut Vec<(usize, Duration)>,
+    tuning: &Tuning,
+    msgs: &[Msg],
+) {
     for w in works {
         let Some((mut entry, version)) = w.admitted else { continue };
         if entry.state == State::Held {
@@ -323,7 +352,7 @@ async fn export_connection(
         works = now;
     }
     // Records by object, keys deduped (the latest occurred_at wins).
-    let mut groups: BTreeMap<(String, String), Vec<(Work, Map<String, Value>)>> = BTreeMap::new();
+    let mut groups: BTreeMap<ObjectKey, Vec<Mapped>> = BTreeMap::new();
     for w in works {
         let Some(mapping) = mappings.get(&w.event.kind) else { continue };
         match transform::record(mapping, &w.event) {

@@ -28,6 +28,9 @@ use crate::report::Tally;
 use crate::tuning::Tuning;
 use crate::{budget, crash, replay, transform};
 
+/// A record as CSV (column, cell) pairs.
+type Cells = Vec<(String, String)>;
+
 /// Sort key of a site's historical checkpoint (in the ledger partition).
 pub const CHECKPOINT_SK: &str = "HIST#CHECKPOINT";
 
@@ -123,7 +126,13 @@ async fn save_checkpoint(store: &dyn Store, cp: &Checkpoint) -> Result<(), Histo
 }
 
 /// Runs (or resumes) the historical export of `site`.
-pub async fn run(deps: &Deps, tuning: &Tuning, site: &str, since: Option<OffsetDateTime>, progress: &dyn Progress) -> Result<Outcome, HistoricalError> {
+pub async fn run(
+    deps: &Deps,
+    tuning: &Tuning,
+    site: &str,
+    since: Option<OffsetDateTime>,
+    progress: &dyn Progress,
+) -> Result<Outcome, HistoricalError> {
     let store = deps.store.as_ref();
     let pk = keys::site_pk(site);
     let site_rec = record::load::<Site>(store, &pk, keys::SITE_SK).await?.map(|v| v.record);
@@ -157,9 +166,11 @@ pub async fn run(deps: &Deps, tuning: &Tuning, site: &str, since: Option<OffsetD
     // Which connection serves each mapping; the run needs them live.
     let mut clients: HashMap<String, (SalesforceClient, String)> = HashMap::new();
     for m in &mappings {
-        let name = m.connection.clone().or_else(|| conn_name.clone()).ok_or_else(|| {
-            HistoricalError::Setup(format!("mapping {:?} names no connection and the site has no default", m.kind))
-        })?;
+        let name = m
+            .connection
+            .clone()
+            .or_else(|| conn_name.clone())
+            .ok_or_else(|| HistoricalError::Setup(format!("mapping {:?} names no connection and the site has no default", m.kind)))?;
         if clients.contains_key(&name) {
             continue;
         }
@@ -202,7 +213,7 @@ pub async fn run(deps: &Deps, tuning: &Tuning, site: &str, since: Option<OffsetD
     }
 
     // 2. Build jobs from the ledger: every record not yet exported by this run.
-    let mut groups: BTreeMap<(String, String), Vec<(Entry, Vec<(String, String)>)>> = BTreeMap::new();
+    let mut groups: BTreeMap<(String, String), Vec<(Entry, Cells)>> = BTreeMap::new();
     let mut after = None;
     loop {
         let (entries, next) = ledger::page(store, site, after, 1000).await?;
@@ -239,7 +250,7 @@ pub async fn run(deps: &Deps, tuning: &Tuning, site: &str, since: Option<OffsetD
         }
     }
     let new_rows: u64 = groups.values().map(|v| v.len() as u64).sum();
-    cp.rows_total += new_rows;
+    cp.rows_total = cp.rows_done + new_rows;
     progress.total(cp.rows_total);
     progress.advance(cp.rows_done);
     for ((object, ext), rows) in groups {
@@ -285,11 +296,18 @@ pub async fn run(deps: &Deps, tuning: &Tuning, site: &str, since: Option<OffsetD
     }
     cp.done = true;
     save_state(store, &mut cp, &tally).await?;
-    let report = tally.report(site, RunKind::Historical, "historical", cp.started_at, deps.clock.now(), serde_json::json!({
-        "run_id": cp.run_id,
-        "since": cp.since.and_then(|s| s.format(&time::format_description::well_known::Rfc3339).ok()),
-        "jobs": cp.jobs.iter().map(|j| serde_json::json!({"object": j.object, "job_id": j.job_id, "rows": j.rows})).collect::<Vec<_>>(),
-    }));
+    let report = tally.report(
+        site,
+        RunKind::Historical,
+        "historical",
+        cp.started_at,
+        deps.clock.now(),
+        serde_json::json!({
+            "run_id": cp.run_id,
+            "since": cp.since.and_then(|s| s.format(&time::format_description::well_known::Rfc3339).ok()),
+            "jobs": cp.jobs.iter().map(|j| serde_json::json!({"object": j.object, "job_id": j.job_id, "rows": j.rows})).collect::<Vec<_>>(),
+        }),
+    );
     crate::report::save(store, &report).await;
     Ok(Outcome::Done(Box::new(report)))
 }
@@ -305,7 +323,13 @@ async fn over_budget(deps: &Deps, tuning: &Tuning, client: &SalesforceClient, or
     if let Ok(Some(p)) = budget::paused(deps.store.as_ref(), org).await {
         return Some(format!("org {org} is paused until {} ({})", p.until, p.reason));
     }
-    let usage = client.api_usage();
+    let mut usage = client.api_usage();
+    if budget::share(usage).is_some_and(|s| s >= tuning.budget_share) {
+        // The last reading may be old: one `limits` call refreshes it (its answer's header).
+        if client.get_json::<serde_json::Value>("limits").await.is_ok() {
+            usage = client.api_usage();
+        }
+    }
     match budget::share(usage) {
         Some(s) if s >= tuning.budget_share => {
             let (used, max) = usage.unwrap_or_default();
@@ -409,7 +433,9 @@ async fn finish_job(
                 entry.exported = Some(entry.occurred_at);
                 entry.sf_id = Some(id.clone());
                 entry.error = None;
-                if let Ok(ledger::Settled::Superseded { newer, newer_exported: true }) = ledger::settle(store, &entry, version, now_ms).await {
+                if let Ok(ledger::Settled::Superseded { newer, newer_exported: true }) =
+                    ledger::settle(store, &entry, version, now_ms).await
+                {
                     resend.push(newer.event);
                 }
             }
@@ -421,7 +447,8 @@ async fn finish_job(
             let (Some(key), Some(text)) = (row.get(k), row.get(ec)) else { continue };
             let (code, message) = text.split_once(':').unwrap_or(("ERROR", text.as_str()));
             let err = EventError { code: code.trim().into(), message: message.trim().into(), fields: Vec::new() };
-            let item = forcelink::salesforce::error::ApiErrorItem { message: err.message.clone(), error_code: err.code.clone(), fields: vec![] };
+            let item =
+                forcelink::salesforce::error::ApiErrorItem { message: err.message.clone(), error_code: err.code.clone(), fields: vec![] };
             let Some((entry, _)) = find(store, &cp.site, &job.kinds, key).await? else { continue };
             if SfError::from_item(400, item).is_transient() {
                 tally.add("requeued", 1);
@@ -437,7 +464,9 @@ async fn finish_job(
         let mut after = None;
         loop {
             let (entries, next) = ledger::page(store, &cp.site, after, 1000).await?;
-            for e in entries.into_iter().filter(|e| job.kinds.contains(&e.kind) && e.updated_ms <= job.built_ms && e.state != State::Exported) {
+            for e in
+                entries.into_iter().filter(|e| job.kinds.contains(&e.kind) && e.updated_ms <= job.built_ms && e.state != State::Exported)
+            {
                 if cp.since.is_none_or(|s| e.occurred_at >= s) {
                     fail_entry(deps, store, e, err.clone(), tally).await;
                 }

@@ -93,7 +93,7 @@ pub fn entry_sk(kind: &str, id: &str) -> String {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Admit {
     /// Export it; the entry is stored (pending) at this version.
-    Export { entry: Entry, version: u64 },
+    Export { entry: Box<Entry>, version: u64 },
     /// A newer event of this record was received already.
     Stale,
     /// This very event was exported already (a redelivery).
@@ -131,7 +131,7 @@ pub async fn admit(store: &dyn Store, event: &Event, now_ms: i64) -> Result<Admi
             updated_ms: now_ms,
         };
         match record::save(store, &entry, cond).await {
-            Ok(version) => return Ok(Admit::Export { entry, version }),
+            Ok(version) => return Ok(Admit::Export { entry: Box::new(entry), version }),
             Err(RecordError::Store(StoreError::ConditionFailed { .. })) => continue,
             Err(e) => return Err(e),
         }

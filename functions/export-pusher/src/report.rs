@@ -62,7 +62,15 @@ impl Tally {
     }
 
     /// The report.
-    pub fn report(&self, site: &str, kind: RunKind, name: &str, started_at: OffsetDateTime, now: OffsetDateTime, input: serde_json::Value) -> RunReport {
+    pub fn report(
+        &self,
+        site: &str,
+        kind: RunKind,
+        name: &str,
+        started_at: OffsetDateTime,
+        now: OffsetDateTime,
+        input: serde_json::Value,
+    ) -> RunReport {
         let ok = self.get("created") + self.get("updated");
         let status = match (ok, self.get("failed")) {
             (_, 0) => RunStatus::Succeeded,

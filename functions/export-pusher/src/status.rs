@@ -72,7 +72,8 @@ pub fn render(s: &ExportStatus) -> String {
         let _ = writeln!(t, "    org {} paused until {until}: {}", p.org_id, p.reason);
     }
     for (c, used, max) in &s.over_budget {
-        let _ = writeln!(t, "    {c}: API usage {used}/{max} past {:.0}%: backfill paused, continuous export slowed", s.budget_share * 100.0);
+        let _ =
+            writeln!(t, "    {c}: API usage {used}/{max} past {:.0}%: backfill paused, continuous export slowed", s.budget_share * 100.0);
     }
     if let Some(h) = &s.historical {
         let _ = writeln!(t, "    historical export {} stopped at {} of {} rows (rerun to resume)", h.run_id, h.rows_done, h.rows_total);

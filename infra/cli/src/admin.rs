@@ -50,6 +50,10 @@ struct SiteStatus {
     workflows: Vec<WorkflowStatus>,
     exports: Vec<ExportMapping>,
     sync: Vec<SyncJob>,
+    /// Held and failed export events, org pauses, API budget (`export_pusher::status`).
+    export: Option<export_pusher::status::ExportStatus>,
+    /// Credential warnings (`forcelink::salesforce::check_credentials`).
+    warnings: Vec<forcelink::salesforce::Warning>,
 }
 
 #[derive(serde::Serialize)]
@@ -70,6 +74,7 @@ pub async fn status(settings: Settings, only: Option<&str>, json: bool) -> anyho
         },
         None => record::list(store, Query::prefix(keys::SITES_PK, "").on_gsi1()).await?,
     };
+    let warnings = forcelink::salesforce::check_credentials(&deps).await;
     let mut out = Vec::with_capacity(sites.len());
     for site in sites {
         let pk = keys::site_pk(&site.id);
@@ -82,6 +87,8 @@ pub async fn status(settings: Settings, only: Option<&str>, json: bool) -> anyho
                 .collect(),
             exports: record::list(store, Query::prefix(&pk, keys::EXPORT_PREFIX)).await?,
             sync: record::list(store, Query::prefix(&pk, keys::SYNC_PREFIX)).await?,
+            export: export_pusher::status::of_site(&deps, &site.id).await.ok(),
+            warnings: warnings.iter().filter(|w| w.site == site.id).cloned().collect(),
             site,
         });
     }
@@ -134,6 +141,12 @@ fn render(s: &SiteStatus) -> String {
         if let Some(d) = c.expires_on {
             let _ = writeln!(t, "      expires {d} (warning {} days before)", c.warn_days);
         }
+        if let Some(at) = c.last_refreshed_at {
+            let _ = writeln!(t, "      last refreshed {at}");
+        }
+        for w in s.warnings.iter().filter(|w| w.connection == c.name) {
+            let _ = writeln!(t, "      WARNING {}", w.message);
+        }
     }
     let _ = writeln!(t, "  workflows ({}):", s.workflows.len());
     for w in &s.workflows {
@@ -144,6 +157,9 @@ fn render(s: &SiteStatus) -> String {
     let _ = writeln!(t, "  exports ({}):", s.exports.len());
     for e in &s.exports {
         let _ = writeln!(t, "    {} → {} by {}", e.kind, e.object, e.external_id_field);
+    }
+    if let Some(x) = &s.export {
+        t.push_str(&export_pusher::status::render(x));
     }
     let _ = writeln!(t, "  sync jobs ({}):", s.sync.len());
     for j in &s.sync {

@@ -25,6 +25,12 @@ pub struct DevArgs {
     /// Seconds between roster-sync wake-ups.
     #[arg(long, default_value_t = 300)]
     pub sync_every: u64,
+    /// Don't start the simulated Salesforce org: use the login hosts from the settings.
+    #[arg(long)]
+    pub no_sim: bool,
+    /// HTTPS port of the simulated org (0 picks a free one).
+    #[arg(long, default_value_t = 8443)]
+    pub sim_port: u16,
 }
 
 /// Largest request body the dev server accepts, as a Lambda Function URL does (6 MB).
@@ -34,12 +40,19 @@ const MAX_BODY: usize = 6 * 1024 * 1024;
 const FUNCTIONS: [&str; 3] = [oauth_callback::NAME, outbound_webhook::NAME, link_redirect::NAME];
 
 /// Runs the local stack until Ctrl-C.
-pub async fn run(settings: Settings, args: DevArgs) -> anyhow::Result<ExitCode> {
-    anyhow::ensure!(settings.data_dir().is_some(), "forcelink dev runs on the embedded backends: drop --table and FORCELINK_BACKEND=aws");
-    let deps = Arc::new(Deps::from_settings(settings).await?);
+pub async fn run(mut settings: Settings, args: DevArgs) -> anyhow::Result<ExitCode> {
+    let Some(data_dir) = settings.data_dir().map(std::path::Path::to_path_buf) else {
+        anyhow::bail!("forcelink dev runs on the embedded backends: drop --table and FORCELINK_BACKEND=aws");
+    };
     let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], args.port))).await?;
     let addr = listener.local_addr()?;
-    print_banner(&deps, addr);
+    if std::env::var_os("FORCELINK_PUBLIC_URL").is_none() {
+        settings.public_url = url::Url::parse(&format!("http://{addr}"))?;
+    }
+    let sim = if args.no_sim { None } else { Some(crate::dev_sim::start(&mut settings, &data_dir, args.sim_port).await?) };
+    let deps = Arc::new(Deps::from_settings(settings).await?);
+    let seeded = crate::dev_sim::seed_demo_site(&deps).await?;
+    print_banner(&deps, addr, sim.as_ref(), seeded);
 
     let shutdown = tokio_util_shutdown();
     let feeder = tokio::spawn(feed_export_pusher(deps.clone()));
@@ -54,14 +67,21 @@ pub async fn run(settings: Settings, args: DevArgs) -> anyhow::Result<ExitCode> 
     Ok(ExitCode::SUCCESS)
 }
 
-fn print_banner(deps: &Deps, addr: SocketAddr) {
+fn print_banner(deps: &Deps, addr: SocketAddr, sim: Option<&sfsim::SimHandle>, seeded: bool) {
     let base = format!("http://{addr}");
     println!("forcelink dev on {base}");
+    if let Some(sim) = sim {
+        println!("  simulated Salesforce  {} (users admin@acme.example, ana@acme.example; password `password`)", sim.https_url());
+        println!("  simulator CA          {}", sim.ca_pem_path().display());
+    }
+    if seeded {
+        println!("  seeded the demo site `acme` from infra/examples/acme.toml");
+    }
+    println!("  connect in a browser  {base}/oauth/start?site=acme&connection=production&env=production");
     if let Some(dir) = deps.settings.data_dir() {
         println!("  data       {}", dir.display());
     }
     println!("  health     {base}/healthz");
-    println!("  connect    {base}/oauth/start?site=SITE&connection=NAME&env=production");
     println!("  outbound   {base}/outbound/WORKFLOW_ID/SECRET  (forcelink status prints each)");
     println!("  links      {base}/l/TOKEN");
     println!("Ctrl-C stops.");

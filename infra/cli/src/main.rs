@@ -1,11 +1,16 @@
 //! `forcelink`: the local stack (`dev`), the simulator (`sim`) and the admin verbs.
 
 mod admin;
+mod connections;
 mod demo;
+mod demo_connect;
 mod demo_outbound;
 mod dev;
+mod dev_sim;
+mod export;
 mod links;
 mod runs;
+mod sync;
 mod target;
 
 use std::process::ExitCode;
@@ -28,6 +33,8 @@ struct Cli {
 enum Command {
     /// Run every function on one local port, on embedded backends under the data directory.
     Dev(dev::DevArgs),
+    /// Run the Salesforce simulator alone on loopback (HTTPS with its own CA, and HTTP).
+    Sim(sfsim::SimArgs),
     /// Load site configuration from a TOML file; prints each workflow's endpoint URL.
     Apply {
         /// The TOML file (see infra/examples/).
@@ -49,8 +56,33 @@ enum Command {
     Link(links::LinkArgs),
     /// Email the site's Salesforce admin a one-question test invitation; report the click.
     Verify(links::VerifyArgs),
+    /// Run sync jobs now: `sync run SITE [JOB] [--dry-run] [--force] [--full]`.
+    #[command(subcommand)]
+    Sync(sync::SyncCommand),
+    /// Export platform events: `export send FILE`, `historical SITE [--since D]`, `replay SITE`, `flush SITE`.
+    #[command(subcommand)]
+    Export(export::ExportCommand),
     /// Rotate the HMAC signing key (links, state, endpoint secrets); old keys keep verifying.
     RotateKeys,
+    /// Print the URL that starts authorizing a site's Salesforce connection (valid 24 h).
+    Connect {
+        site: String,
+        /// The connection (default: the site's default connection).
+        #[arg(long)]
+        connection: Option<String>,
+    },
+    /// Email a sync user an invitation to authorize a Salesforce connection.
+    Invite {
+        site: String,
+        #[arg(long)]
+        email: String,
+        /// The connection (default: the site's default connection).
+        #[arg(long)]
+        connection: Option<String>,
+    },
+    /// Rename, remove (revoking tokens) or make default a site's Salesforce connection.
+    #[command(subcommand)]
+    Connection(connections::ConnectionCommand),
 }
 
 fn main() -> ExitCode {
@@ -76,12 +108,21 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     forcelink::telemetry::init(settings.json_logs);
     match cli.command {
         Command::Dev(args) => dev::run(settings, args).await,
+        Command::Sim(args) => {
+            sfsim::run_cli(args).await?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Apply { file } => admin::apply(settings, &file).await,
         Command::Status { site, json } => admin::status(settings, site.as_deref(), json).await,
         Command::RotateKeys => admin::rotate_keys(settings).await,
+        Command::Connect { site, connection } => connections::connect(settings, &site, connection.as_deref()).await,
+        Command::Invite { site, email, connection } => connections::invite(settings, &site, &email, connection.as_deref()).await,
+        Command::Connection(command) => connections::run(settings, command).await,
         Command::Demo(args) => demo::run(args).await,
         Command::Link(args) => links::link(settings, args).await,
         Command::Verify(args) => links::verify(settings, args).await,
         Command::Runs(args) => runs::run(settings, args).await,
+        Command::Sync(cmd) => sync::run(settings, cmd).await,
+        Command::Export(cmd) => export::run(settings, cli.target.queue_url.clone(), cmd).await,
     }
 }

@@ -33,10 +33,9 @@ use crate::state::JobState;
 /// Rounds of manager lookups up the chain, at most.
 const LOOKUP_ROUNDS: usize = 16;
 
-struct Roster<'a> {
+struct Roster {
     site: String,
     owned: Owned,
-    tag_fields: &'a BTreeMap<String, String>,
     index: Index,
     seen: HashSet<String>,
     deferred: Vec<String>,
@@ -44,7 +43,7 @@ struct Roster<'a> {
     diff: Diff,
 }
 
-impl Roster<'_> {
+impl Roster {
     fn count(&mut self, key: &str, n: u64) {
         *self.counts.entry(key.into()).or_default() += n;
     }
@@ -117,7 +116,6 @@ pub async fn run(ctx: &mut Ctx<'_>, state: &JobState, resume: Option<(Checkpoint
     let mut r = Roster {
         site: ctx.job.site.clone(),
         owned,
-        tag_fields,
         index,
         seen: HashSet::new(),
         deferred: Vec::new(),

@@ -1,0 +1,403 @@
+//! End to end against the simulator: full roster sync with a 6-level hierarchy and custom
+//! fields, unchanged re-runs that write nothing, 1% changes that write only those, timestamp
+//! ties at page and run boundaries, an interrupted run that resumes, the breaker, managers
+//! outside the filter, the schedule and lease, and a generic SOQL job.
+//!
+//! `ROSTER_E2E_USERS` sets the big test's size (default 10,000; BENCHMARKS.md used 100,000).
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use async_trait::async_trait;
+use forcelink::domain::record;
+use forcelink::domain::report::{RunReport, RunStatus};
+use forcelink::domain::{DirectoryUser, Document, Group, GroupKind, keys};
+use forcelink::ports::{Cond, Item, ManualClock, Page, Query, Store, StoreError, WriteOp};
+use forcelink::{Deps, Settings, config};
+use roster_sync::{RunOptions, SyncError, run_job};
+use serde_json::{Map, Value, json};
+
+/// Counts the writes that reach the directory partitions.
+struct Counting {
+    inner: Arc<dyn Store>,
+    dir_writes: Arc<AtomicU64>,
+}
+
+impl Counting {
+    fn note(&self, pk: &str) {
+        if pk.starts_with("DIR#") {
+            self.dir_writes.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+}
+
+#[async_trait]
+impl Store for Counting {
+    async fn get(&self, pk: &str, sk: &str) -> Result<Option<Item>, StoreError> {
+        self.inner.get(pk, sk).await
+    }
+    async fn put(&self, item: Item, cond: Cond) -> Result<u64, StoreError> {
+        let pk = item.pk.clone();
+        let r = self.inner.put(item, cond).await;
+        if r.is_ok() {
+            self.note(&pk);
+        }
+        r
+    }
+    async fn delete(&self, pk: &str, sk: &str, cond: Cond) -> Result<(), StoreError> {
+        let r = self.inner.delete(pk, sk, cond).await;
+        if r.is_ok() {
+            self.note(pk);
+        }
+        r
+    }
+    async fn query(&self, query: &Query) -> Result<Page, StoreError> {
+        self.inner.query(query).await
+    }
+    async fn transact(&self, ops: Vec<WriteOp>) -> Result<(), StoreError> {
+        let pks: Vec<String> = ops.iter().map(|o| o.key().0.to_string()).collect();
+        let r = self.inner.transact(ops).await;
+        if r.is_ok() {
+            pks.iter().for_each(|pk| self.note(pk));
+        }
+        r
+    }
+}
+
+struct Env {
+    sim: sfsim::SimHandle,
+    deps: Deps,
+    writes: Arc<AtomicU64>,
+    _dir: tempfile::TempDir,
+}
+
+impl Env {
+    fn writes(&self) -> u64 {
+        self.writes.swap(0, Ordering::SeqCst)
+    }
+
+    async fn job(&self, name: &str) -> forcelink::domain::SyncJob {
+        roster_sync::runner::find_job(&self.deps, "acme", name).await.unwrap()
+    }
+
+    async fn run(&self, name: &str, opts: RunOptions) -> Result<roster_sync::RunOutcome, SyncError> {
+        run_job(&self.deps, &self.job(name).await, &opts).await
+    }
+
+    async fn users(&self) -> HashMap<String, DirectoryUser> {
+        let all: Vec<DirectoryUser> = record::list(self.deps.store.as_ref(), Query::prefix(keys::directory_pk("acme"), keys::USER_PREFIX).limit(1000)).await.unwrap();
+        all.into_iter().map(|u| (u.id.clone(), u)).collect()
+    }
+
+    async fn groups(&self) -> Vec<Group> {
+        record::list(self.deps.store.as_ref(), Query::prefix(keys::directory_pk("acme"), keys::GROUP_PREFIX).limit(1000)).await.unwrap()
+    }
+
+    fn sf_users(&self) -> Vec<Map<String, Value>> {
+        self.sim.records("acme", "User").unwrap().into_iter().map(|f| serde_json::to_value(f).unwrap().as_object().cloned().unwrap()).collect()
+    }
+}
+
+const SITE: &str = r#"
+[[sites]]
+id = "acme"
+name = "Acme"
+platform_url = "https://acme.platform.example"
+admin_email = "admin@acme.example"
+default_connection = "production"
+
+[[sites.connections]]
+name = "production"
+
+[[sites.sync]]
+name = "roster"
+type = "roster"
+every_minutes = 15
+tag_fields = { region = "Region__c", department = "Department" }
+notify = { on_success = true }
+"#;
+
+async fn env(extra: &str) -> Env {
+    let sim = sfsim::Sim::start(sfsim::SimConfig::default()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let vars: BTreeMap<&str, String> = [
+        ("FORCELINK_DATA_DIR", dir.path().display().to_string()),
+        ("FORCELINK_EXTRA_CA_FILE", sim.ca_pem_path().display().to_string()),
+    ]
+    .into();
+    let mut deps = Deps::from_settings(Settings::from_lookup(|k| vars.get(k).cloned()).unwrap()).await.unwrap();
+    let writes = Arc::new(AtomicU64::new(0));
+    deps.store = Arc::new(Counting { inner: deps.store.clone(), dir_writes: writes.clone() });
+    let specs = config::parse("site.toml", &format!("{SITE}{extra}"), &|_| None).unwrap();
+    config::apply(deps.store.as_ref(), deps.keys.as_ref(), &specs).await.unwrap();
+    let org = sim.org("acme").unwrap();
+    let token = sim.issue_token("admin@acme.example").unwrap();
+    roster_sync::testing::connect_with_token(&deps, "acme", "production", &org.id, &sim.https_url(), &token).await.unwrap();
+    Env { sim, deps, writes, _dir: dir }
+}
+
+fn spec(count: usize, qstream_share: f64, inactive_share: f64) -> sfsim::GenSpec {
+    let region: sfsim::FieldDef = serde_json::from_value(json!({"name": "Region__c", "type": "string"})).unwrap();
+    sfsim::GenSpec { count, depth: 6, roles: true, qstream_share, inactive_share, custom_fields: vec![region], domain: "gen.example".into() }
+}
+
+fn is_true(v: Option<&Value>) -> bool {
+    v.and_then(Value::as_bool).unwrap_or(false)
+}
+
+fn size() -> usize {
+    std::env::var("ROSTER_E2E_USERS").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000)
+}
+
+/// The big one: full sync, unchanged re-runs, 1% changed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_sync_then_unchanged_then_one_percent() {
+    let n = size();
+    let e = env("").await;
+    e.sim.generate_users("acme", spec(n, 0.9, 0.02)).unwrap();
+    let sf = e.sf_users();
+    let wanted: HashSet<String> =
+        sf.iter().filter(|u| is_true(u.get("isQstreamUser__c")) && is_true(u.get("IsActive"))).map(|u| u["Id"].as_str().unwrap().to_string()).collect();
+    let filtered = sf.iter().filter(|u| is_true(u.get("isQstreamUser__c"))).count() as u64;
+
+    let t = std::time::Instant::now();
+    let first = e.run("roster", RunOptions::default()).await.unwrap();
+    let r = &first.report;
+    eprintln!("full sync of {n} users: {:?} in {:?}: {:?}", r.status, t.elapsed(), r.counts);
+    assert_eq!(r.status, RunStatus::Succeeded, "{r:?}");
+    assert_eq!(r.counts["fetched"], filtered);
+    let pages = filtered.div_ceil(2000);
+    assert_eq!(r.counts["api_calls"], pages + r.counts.get("managers_looked_up").map_or(0, |m| m.div_ceil(200)), "{:?}", r.counts);
+    let users = e.users().await;
+    for id in &wanted {
+        let u = users.get(id).unwrap_or_else(|| panic!("{id} missing"));
+        assert!(u.active && u.is_salesforce_user() && u.tags["participant"] == "true", "{u:?}");
+        assert!(u.tags.contains_key("region") && u.tags.contains_key("department"), "{u:?}");
+    }
+    // Every active user's manager is in the directory (looked up when outside the filter).
+    let by_id: HashMap<&str, &Map<String, Value>> = sf.iter().map(|u| (u["Id"].as_str().unwrap(), u)).collect();
+    let mut outside = 0;
+    for u in users.values().filter(|u| u.active) {
+        if let Some(m) = &u.manager_id {
+            let mu = users.get(m).unwrap_or_else(|| panic!("manager {m} of {} not looked up", u.id));
+            if !is_true(by_id[m.as_str()].get("isQstreamUser__c")) {
+                assert_eq!(mu.tags["participant"], "false");
+                outside += 1;
+            }
+        }
+    }
+    assert!(outside > 0, "the 10% outside the filter include managers");
+    let groups = e.groups().await;
+    assert!(groups.iter().any(|g| g.kind == GroupKind::Senior) && groups.iter().any(|g| g.kind == GroupKind::Frontline));
+    // A manager who is a participant is in both roles.
+    let both = groups.iter().find(|g| users[&g.manager_id].tags["participant"] == "true" && users[&g.manager_id].manager_id.is_some()).unwrap();
+    let boss = users[&both.manager_id].manager_id.clone().unwrap();
+    assert!(groups.iter().any(|g| g.id == format!("frontline-{boss}") && g.members.contains(&both.manager_id)));
+    e.writes();
+
+    // Unchanged: an incremental re-run and a full one write nothing.
+    let again = e.run("roster", RunOptions::default()).await.unwrap().report;
+    assert_eq!((again.counts["directory_writes"], e.writes(), again.counts["api_calls"]), (0, 0, 1), "{:?}", again.counts);
+    let full = e.run("roster", RunOptions { full: true, ..RunOptions::default() }).await.unwrap().report;
+    assert_eq!((full.counts["directory_writes"], e.writes()), (0, 0), "{:?}", full.counts);
+    assert_eq!(full.counts.get("deactivated"), None);
+
+    // 1% changed: only those are written.
+    let changed: Vec<&String> = wanted.iter().take(n / 100).collect();
+    for (i, id) in changed.iter().enumerate() {
+        let mut m = Map::new();
+        m.insert("Region__c".into(), json!(format!("moved-{i}")));
+        e.sim.update_record("acme", "User", id, m).unwrap();
+    }
+    let inc = e.run("roster", RunOptions::default()).await.unwrap().report;
+    assert_eq!(inc.counts["updated"], changed.len() as u64, "{:?}", inc.counts);
+    assert_eq!((inc.counts["directory_writes"], e.writes()), (changed.len() as u64, changed.len() as u64), "{:?}", inc.counts);
+    let users = e.users().await;
+    assert_eq!(users[changed[0]].tags["region"], "moved-0");
+
+    // Every run left a report.
+    let reports: Vec<RunReport> = record::list(e.deps.store.as_ref(), Query::prefix(keys::runs_pk("acme"), "")).await.unwrap();
+    assert_eq!(reports.len(), 4);
+    assert!(std::fs::read_dir(e._dir.path().join("outbox")).is_ok_and(|d| d.count() == 4), "on_success mails the admin");
+}
+
+/// Timestamp ties at page and run boundaries, and a run interrupted twice that resumes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ties_and_interrupted_runs_lose_nothing() {
+    let e = env("").await;
+    e.sim.set_page_size(200);
+    e.sim.generate_users("acme", spec(1_000, 1.0, 0.0)).unwrap();
+    let stamps: HashSet<String> = e.sf_users().iter().map(|u| u["SystemModstamp"].as_str().unwrap().to_string()).collect();
+    assert!(stamps.len() <= 2, "generated users share one SystemModstamp: every page boundary is a tie");
+
+    let stop = RunOptions { max_pages: Some(2), ..RunOptions::default() };
+    let a = e.run("roster", stop.clone()).await.unwrap();
+    assert!(a.interrupted);
+    assert_eq!(e.users().await.len(), 400);
+    let b = e.run("roster", stop.clone()).await.unwrap();
+    assert!(b.interrupted && b.report.id == a.report.id, "one run across invocations");
+    let c = e.run("roster", RunOptions::default()).await.unwrap().report;
+    assert_eq!(c.id, a.report.id);
+    assert_eq!(c.status, RunStatus::Succeeded, "{c:?}");
+    assert_eq!((c.counts["fetched"], c.counts["added"]), (1_000, 1_000), "{:?}", c.counts);
+    assert_eq!(c.counts["api_calls"], 5, "5 pages over 3 invocations, none read twice");
+    let users = e.users().await;
+    assert_eq!(users.values().filter(|u| u.active).count(), 1_000);
+
+    // More users at one instant, read incrementally across an interruption inside the tie.
+    e.sim.generate_users("acme", spec(500, 1.0, 0.0)).unwrap();
+    let d = e.run("roster", RunOptions { max_pages: Some(1), ..RunOptions::default() }).await.unwrap();
+    assert!(d.interrupted);
+    let f = e.run("roster", RunOptions::default()).await.unwrap().report;
+    assert_eq!(f.counts["added"], 500, "{:?}", f.counts);
+    assert_eq!(e.users().await.len(), 1_500);
+}
+
+/// Leaving the filter, becoming inactive, the breaker, cycles.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deactivation_breaker_and_cycles() {
+    let e = env("").await;
+    e.sim.generate_users("acme", spec(300, 1.0, 0.0)).unwrap();
+    e.run("roster", RunOptions::default()).await.unwrap();
+    let ids: Vec<String> = {
+        let mut v: Vec<String> = e.users().await.into_values().filter(|u| u.manager_id.is_some() && u.tags["participant"] == "true").map(|u| u.id).collect();
+        v.sort();
+        v
+    };
+    let set = |id: &str, field: &str, v: Value| {
+        let mut m = Map::new();
+        m.insert(field.into(), v);
+        e.sim.update_record("acme", "User", id, m).unwrap();
+    };
+    // 20% leave the filter: the breaker refuses, nothing is deactivated.
+    let leavers: Vec<&String> = ids.iter().take(60).collect();
+    for id in &leavers {
+        set(id, "isQstreamUser__c", json!(false));
+    }
+    let err = e.run("roster", RunOptions { full: true, ..RunOptions::default() }).await.unwrap_err();
+    assert!(matches!(err, SyncError::Breaker { .. }), "{err}");
+    assert!(err.to_string().contains("--force"));
+    assert_eq!(e.users().await.values().filter(|u| u.active).count(), 300);
+    let failed: Vec<RunReport> = record::list(e.deps.store.as_ref(), Query::prefix(keys::runs_pk("acme"), "")).await.unwrap();
+    assert!(failed.iter().any(|r| r.status == RunStatus::Failed && r.error.as_deref().is_some_and(|m| m.contains("breaker"))));
+    // A dry run shows the diff and writes nothing.
+    e.writes();
+    let dry = e.run("roster", RunOptions { full: true, force: true, dry_run: true, ..RunOptions::default() }).await.unwrap();
+    assert_eq!(e.writes(), 0);
+    assert!(dry.diff.deactivated.count > 0 && dry.diff.deactivated.count <= 60, "{:?}", dry.diff.deactivated.count);
+    // Forced: leavers are deactivated (never deleted) unless still a manager, who stays as a non-participant.
+    let forced = e.run("roster", RunOptions { full: true, force: true, ..RunOptions::default() }).await.unwrap().report;
+    let users = e.users().await;
+    assert_eq!(users.len(), 300, "nobody deleted");
+    for id in &leavers {
+        let u = &users[*id];
+        let manages = users.values().any(|o| o.active && o.manager_id.as_deref() == Some(id.as_str()));
+        if manages {
+            assert!(u.active && u.tags["participant"] == "false", "{u:?}");
+        } else {
+            assert!(!u.active, "{u:?}");
+        }
+    }
+    assert_eq!(forced.counts["deactivated"], dry.diff.deactivated.count);
+    // An inactive user is deactivated by the incremental run.
+    let quitter = ids.iter().rev().find(|id| users[*id].active && !users.values().any(|o| o.manager_id.as_deref() == Some(id.as_str()))).unwrap();
+    set(quitter, "IsActive", json!(false));
+    let inc = e.run("roster", RunOptions::default()).await.unwrap().report;
+    assert_eq!(inc.counts["deactivated"], 1, "{:?}", inc.counts);
+    assert!(!e.users().await[quitter].active);
+
+    // A management cycle is broken and reported.
+    let (a, b) = (&ids[100], &ids[101]);
+    set(a, "ManagerId", json!(b));
+    set(b, "ManagerId", json!(a));
+    let cyc = e.run("roster", RunOptions::default()).await.unwrap().report;
+    assert_eq!(cyc.counts["cycles"], 1, "{:?}", cyc.counts);
+    assert!(cyc.tasks.iter().any(|t| t.output.as_deref().is_some_and(|o| o.contains("cycle"))));
+}
+
+/// The schedule: due jobs run once per cadence; the lease keeps a second run out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schedule_and_lease() {
+    let mut e = env("").await;
+    let clock = Arc::new(ManualClock::at(time::OffsetDateTime::now_utc()));
+    e.deps.clock = clock.clone();
+    e.sim.generate_users("acme", spec(50, 1.0, 0.0)).unwrap();
+    let event = aws_lambda_events::eventbridge::EventBridgeEvent::default();
+    let far = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let w = roster_sync::handle_until(&e.deps, event.clone(), far).await.unwrap();
+    assert_eq!(w.finished, ["acme/roster"]);
+    let w = roster_sync::handle_until(&e.deps, event.clone(), far).await.unwrap();
+    assert!(w.finished.is_empty(), "not due again before 15 minutes");
+    clock.advance(std::time::Duration::from_secs(16 * 60));
+    let now = e.deps.clock.epoch_secs();
+    let lease = roster_sync::due::acquire(e.deps.store.as_ref(), "acme", "roster", "someone-else", now, 60).await.unwrap().unwrap();
+    let w = roster_sync::handle_until(&e.deps, event.clone(), far).await.unwrap();
+    assert_eq!(w.busy, ["acme/roster"], "the lease keeps an overlapping wake-up out");
+    roster_sync::due::release(e.deps.store.as_ref(), lease).await;
+    let w = roster_sync::handle_until(&e.deps, event, far).await.unwrap();
+    assert_eq!(w.finished, ["acme/roster"]);
+}
+
+const SOQL_JOB: &str = r#"
+[[sites.sync]]
+name = "surveys"
+type = "soql"
+query = "SELECT Survey__c, Score__c, Comment__c, Submitted_At__c, Contact__r.Email FROM Survey_Response__c WHERE Score__c >= 0"
+date_field = "Submitted_At__c"
+api_version = "62.0"
+mapping = { score = "{Score__c}", feedback_type = "survey/{Survey__c}", who = "{Contact__r.Email}" }
+filter = "Survey__c != 'ignored'"
+record_limit = 30
+duplicates = "update"
+redact = [{ kind = "email" }, { kind = "card" }]
+"#;
+
+/// A generic SOQL job: validation, mapping, redaction, filter, record limit, increments.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn soql_job_loads_documents() {
+    let e = env(SOQL_JOB).await;
+    let contact = e.sim.insert_records("acme", "Contact", vec![json!({"LastName": "Silva", "Email": "ana@example.com"}).as_object().cloned().unwrap()]).unwrap();
+    let rows: Vec<Map<String, Value>> = (0..50)
+        .map(|i| {
+            json!({"Survey__c": if i % 10 == 9 { "ignored".to_string() } else { format!("s{}", i % 3) }, "Score__c": i,
+                "Comment__c": format!("call me at bob{i}@example.org, card 4111 1111 1111 1111"),
+                "Submitted_At__c": format!("2026-01-01T00:00:{:02}.000Z", i / 2), "Contact__c": contact[0]})
+            .as_object()
+            .cloned()
+            .unwrap()
+        })
+        .collect();
+    e.sim.insert_records("acme", "Survey_Response__c", rows).unwrap();
+    let first = e.run("surveys", RunOptions::default()).await.unwrap().report;
+    assert_eq!(first.status, RunStatus::Succeeded, "{first:?}");
+    assert_eq!(first.counts["added"], 30, "record limit per run: {:?}", first.counts);
+    let second = e.run("surveys", RunOptions::default()).await.unwrap().report;
+    assert_eq!(second.counts["added"], 15, "45 pass the filter; ties at the boundary lose nothing: {:?}", second.counts);
+    let third = e.run("surveys", RunOptions::default()).await.unwrap().report;
+    assert_eq!(third.counts.get("added"), None);
+    let docs: Vec<Document> = record::list(e.deps.store.as_ref(), Query::prefix(keys::document_pk("acme"), "surveys#")).await.unwrap();
+    assert_eq!(docs.len(), 45);
+    let d = &docs[0];
+    assert_eq!((d.feedback_provider.as_str(), d.job_name.as_str()), ("Salesforce", "surveys"));
+    assert!(d.feedback_type.starts_with("survey/s"), "{d:?}");
+    assert_eq!(d.fields["who"], "a***@example.com");
+    assert!(d.source_value.contains("b***@example.org") && d.source_value.contains("************1111"), "{}", d.source_value);
+    assert!(!d.source_value.contains("4111 1111"));
+    e.writes();
+    let full = e.run("surveys", RunOptions { full: true, ..RunOptions::default() }).await.unwrap().report;
+    assert_eq!(full.counts.get("document_writes"), Some(&0), "{:?}", full.counts);
+
+    // Validation: unknown fields from describe, GROUP BY refused.
+    let mut job = e.job("surveys").await;
+    if let forcelink::domain::sync::SyncKind::Soql { query, .. } = &mut job.kind {
+        *query = "SELECT Nope__c, Submitted_At__c FROM Survey_Response__c".into();
+    }
+    let err = run_job(&e.deps, &job, &RunOptions::default()).await.unwrap_err().to_string();
+    assert!(err.contains("unknown fields on Survey_Response__c: Nope__c"), "{err}");
+    if let forcelink::domain::sync::SyncKind::Soql { query, .. } = &mut job.kind {
+        *query = "SELECT Survey__c, Submitted_At__c FROM Survey_Response__c GROUP BY Survey__c".into();
+    }
+    let err = run_job(&e.deps, &job, &RunOptions::default()).await.unwrap_err().to_string();
+    assert!(err.contains("GROUP BY"), "{err}");
+}

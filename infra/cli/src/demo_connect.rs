@@ -1,0 +1,174 @@
+//! The `connect` flow of `forcelink demo`: a sync user's invitation connects a production org
+//! (the simulator auto-approves the invited login), `forcelink connect`'s URL connects a
+//! sandbox (login and Allow on the simulator's page), the REST client verifies both, an expired
+//! session is refreshed once for 20 concurrent callers with the rotated refresh token stored,
+//! and "Login with Salesforce" hands the platform a signed login token.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use anyhow::{Context, bail, ensure};
+use forcelink::domain::DirectoryUser;
+use forcelink::domain::record;
+use forcelink::ports::Cond;
+use forcelink::salesforce::{SalesforceClient, connections, session, sso};
+use forcelink::{Deps, Settings};
+use http::StatusCode;
+
+use crate::demo::Demo;
+
+const SITE: &str = "demo-connect";
+const CLIENT_ID: &str = "3MVG9sfsim.DefaultConsumerKey.forcelink";
+const CLIENT_SECRET: &str = "SFSIMSECRET0123456789";
+
+/// Runs the flow.
+pub async fn flow(d: &Demo) -> anyhow::Result<()> {
+    let uat = sfsim::OrgSpec {
+        name: "Acme UAT".into(),
+        my_domain: "acme--uat".into(),
+        sandbox: true,
+        install_apps: vec![CLIENT_ID.into()],
+        users: vec![sfsim::UserSpec { username: "admin@acme.example.uat".into(), ..sfsim::UserSpec::default() }],
+        ..sfsim::OrgSpec::default()
+    };
+    let sim = sfsim::Sim::start(sfsim::SimConfig { orgs: vec![uat], ..sfsim::SimConfig::default() }).await.context("cannot start the simulator")?;
+    let acme = sim.org("acme")?;
+    d.step(format!("simulated Salesforce: {} (production, {}) and Acme UAT (sandbox)", acme.name, acme.id));
+
+    // A stack of its own whose login hosts are the simulator's.
+    let dir = d.deps.settings.data_dir().context("the demo runs on embedded backends")?.join("connect");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let vars: BTreeMap<&str, String> = [
+        ("FORCELINK_DATA_DIR", dir.display().to_string()),
+        ("FORCELINK_PUBLIC_URL", base.clone()),
+        ("FORCELINK_EXTRA_CA_FILE", sim.ca_pem_path().display().to_string()),
+        ("FORCELINK_SF_CLIENT_ID", CLIENT_ID.into()),
+        ("FORCELINK_SF_CLIENT_SECRET", CLIENT_SECRET.into()),
+        ("FORCELINK_SF_LOGIN_URL", sim.https_url()),
+        ("FORCELINK_SF_SANDBOX_URL", format!("{}/test.salesforce.com", sim.https_url())),
+    ]
+    .into();
+    let deps = Arc::new(Deps::from_settings(Settings::from_lookup(|k| vars.get(k).cloned())?).await?);
+    let server = tokio::spawn(axum::serve(listener, crate::dev::router(deps.clone())).into_future());
+    let result = run(d, &sim, &deps, &base).await;
+    server.abort();
+    result
+}
+
+async fn run(d: &Demo, sim: &sfsim::SimHandle, deps: &Deps, base: &str) -> anyhow::Result<()> {
+    let toml = format!(
+        r#"[[sites]]
+id = "{SITE}"
+name = "Connect demo"
+platform_url = "https://demo.platform.example"
+platform_sso_url = "https://demo.platform.example/sso/salesforce"
+admin_email = "admin@demo.example"
+default_connection = "production"
+
+[[sites.connections]]
+name = "production"
+
+[[sites.connections]]
+name = "uat"
+environment = "sandbox"
+"#
+    );
+    let specs = forcelink::config::parse("demo-connect.toml", &toml, &|_| None)?;
+    forcelink::config::apply(deps.store.as_ref(), deps.keys.as_ref(), &specs).await?;
+    let ca = reqwest::Certificate::from_pem(sim.ca_pem()?.as_bytes())?;
+    let browser = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).add_root_certificate(ca).build()?;
+    let acme = sim.org("acme")?;
+
+    // 1. Invitation: email → link → Salesforce (auto-approved for the invited user) → callback.
+    let link = connections::invite(deps, SITE, Some("production"), "admin@acme.example").await?;
+    d.step(format!("invitation emailed to admin@acme.example: {}/oauth/invite/…", base));
+    let start = browser.get(&link).send().await?;
+    ensure!(start.status() == StatusCode::FOUND, "invitation link answered {}", start.status());
+    let authorize = location(&start)?;
+    ensure!(authorize.contains("code_challenge_method=S256"), "no PKCE in {authorize}");
+    d.step("invitation → 302 to Salesforce's authorize page (state + PKCE S256)");
+    let back = location(&browser.get(&authorize).send().await?)?;
+    let page = browser.get(&back).send().await?;
+    ensure!(page.status() == StatusCode::OK, "callback answered {}", page.status());
+    let text = page.text().await?;
+    ensure!(text.contains(&acme.id) && text.contains("admin@acme.example"), "the page does not name org and user");
+    d.step(format!("callback: \"Salesforce connected\" page naming org {} and admin@acme.example", acme.id));
+
+    // 2. `forcelink connect` URL for the sandbox: login and Allow on Salesforce's page.
+    let url = connections::connect_url(deps, SITE, Some("uat")).await?;
+    let authorize = location(&browser.get(&url).send().await?)?;
+    let parsed = url::Url::parse(&authorize)?;
+    let mut form: Vec<(String, String)> = parsed.query_pairs().into_owned().collect();
+    form.push(("username".into(), "admin@acme.example.uat".into()));
+    form.push(("action".into(), "approve".into()));
+    let post = authorize.split('?').next().unwrap_or_default().to_string();
+    let back = location(&browser.post(&post).form(&form).send().await?)?;
+    let page = browser.get(&back).send().await?;
+    ensure!(page.status() == StatusCode::OK, "sandbox callback answered {}", page.status());
+    d.step("forcelink connect SITE --connection uat: sandbox login and Allow → connected");
+
+    // 3. Verify: identity and a query through the REST client.
+    let sf = SalesforceClient::for_site(deps, SITE, None).await?;
+    let who = sf.identity().await?;
+    let users = sf.query_records("SELECT Id, Username FROM User").await?;
+    let (used, max) = sf.api_usage().unwrap_or_default();
+    d.step(format!("verified: identity {} · {} users by SOQL · API usage {used}/{max}", who.username, users.len()));
+    let uat = SalesforceClient::new(deps, SITE, "uat").identity().await?;
+    d.step(format!("verified: sandbox identity {}", uat.username));
+
+    // 4. Refresh: sessions expire; 20 concurrent callers; one refresh, rotated token stored.
+    let before = session::open_tokens(deps.keys.as_ref(), &session::load(deps, SITE, "production").await?.record).await?;
+    sim.expire_sessions(&acme.id)?;
+    sim.reset_calls(&acme.id)?;
+    let mut tasks = Vec::new();
+    for _ in 0..20 {
+        let sf = sf.clone();
+        tasks.push(tokio::spawn(async move { sf.get_json::<serde_json::Value>("limits").await }));
+    }
+    for t in tasks {
+        t.await??;
+    }
+    let refreshes = sim.calls(&acme.id)?.get("oauth_token").copied().unwrap_or(0);
+    ensure!(refreshes == 1, "{refreshes} refreshes for 20 callers");
+    let after = session::open_tokens(deps.keys.as_ref(), &session::load(deps, SITE, "production").await?.record).await?;
+    ensure!(after.refresh_token != before.refresh_token, "the rotated refresh token was not stored");
+    d.step("sessions expired: 20 concurrent calls → 401 → exactly 1 refresh; rotated refresh token sealed in the store");
+
+    // 5. Login with Salesforce: a directory user by Salesforce id → the platform's SSO URL.
+    let ana = acme.users.iter().find(|u| u.username == "ana@acme.example").context("no ana in the simulator")?;
+    let person = DirectoryUser {
+        site: SITE.into(),
+        id: "u-ana".into(),
+        email: "ana@acme.example".into(),
+        first_name: "Ana".into(),
+        last_name: "Silva".into(),
+        salesforce_id: Some(ana.id.clone()),
+        active: true,
+        tags: BTreeMap::from([("salesforce_user".to_string(), "true".to_string())]),
+        manager_id: None,
+        ui: None,
+    };
+    record::save(deps.store.as_ref(), &person, Cond::Always).await?;
+    let authorize = location(&browser.get(format!("{base}/sso/login?site={SITE}&next=/surveys/1")).send().await?)?;
+    let back = location(&browser.get(format!("{authorize}&login_hint=ana@acme.example")).send().await?)?;
+    let done = browser.get(&back).send().await?;
+    ensure!(done.status() == StatusCode::FOUND, "SSO callback answered {}", done.status());
+    let target = url::Url::parse(&location(&done)?)?;
+    let token = target.query_pairs().find(|(k, _)| k == "token").map(|(_, v)| v.into_owned()).context("no token")?;
+    let claims = sso::verify_login(deps.keys.as_ref(), &token, deps.clock.epoch_secs())?;
+    ensure!(claims.user == "u-ana", "logged in as {}", claims.user);
+    d.step(format!("Login with Salesforce: ana → {}?token=… (user u-ana, valid {} s)", target.path(), sso::LOGIN_TOKEN_SECS));
+
+    let warnings = forcelink::salesforce::check_credentials(deps).await;
+    if !warnings.is_empty() {
+        bail!("unexpected credential warnings: {warnings:?}");
+    }
+    d.step("credential check: no warnings");
+    Ok(())
+}
+
+fn location(resp: &reqwest::Response) -> anyhow::Result<String> {
+    ensure!(resp.status() == StatusCode::FOUND, "expected a redirect, got {}", resp.status());
+    Ok(resp.headers().get("location").and_then(|v| v.to_str().ok()).context("redirect without a location")?.to_string())
+}
