@@ -14,7 +14,7 @@ pub mod flow;
 mod pages;
 
 use forcelink::Deps;
-use forcelink::domain::connection::{AuthorizingUser, ConnectionStatus, Environment, CredentialHealth};
+use forcelink::domain::connection::{AuthorizingUser, ConnectionStatus, CredentialHealth, Environment};
 use forcelink::domain::directory::DirectoryUser;
 use forcelink::domain::ids;
 use forcelink::domain::keys;
@@ -76,7 +76,11 @@ async fn load_site(deps: &Deps, site: &str) -> Result<Site, Problem> {
     }
     match record::load::<Site>(deps.store.as_ref(), &keys::site_pk(site), keys::SITE_SK).await {
         Ok(Some(v)) => Ok(v.record),
-        Ok(None) => Err(Problem::new(StatusCode::NOT_FOUND, "Unknown site", "The address names no site forcelink knows. Check the link you were given.")),
+        Ok(None) => Err(Problem::new(
+            StatusCode::NOT_FOUND,
+            "Unknown site",
+            "The address names no site forcelink knows. Check the link you were given.",
+        )),
         Err(e) => Err(Problem::internal(&format!("store: {e}"))),
     }
 }
@@ -112,7 +116,10 @@ async fn start(
     let name = match connection.filter(|c| !c.is_empty()) {
         Some(c) => c.to_string(),
         None => site.default_connection.clone().ok_or_else(|| {
-            Problem::bad_request("No connection configured", "This site has no Salesforce connection yet. Add one to the site configuration first.")
+            Problem::bad_request(
+                "No connection configured",
+                "This site has no Salesforce connection yet. Add one to the site configuration first.",
+            )
         })?,
     };
     if let Some(ticket) = ticket {
@@ -123,7 +130,11 @@ async fn start(
         }
     }
     let conn = session::load(deps, &site.id, &name).await.map_err(|_| {
-        Problem::new(StatusCode::NOT_FOUND, "Unknown connection", &format!("Site {} has no Salesforce connection named \"{name}\".", site.name))
+        Problem::new(
+            StatusCode::NOT_FOUND,
+            "Unknown connection",
+            &format!("Site {} has no Salesforce connection named \"{name}\".", site.name),
+        )
     })?;
     let environment = match env.filter(|e| !e.is_empty()) {
         Some(text) => Environment::parse(text).ok_or_else(|| {
@@ -132,7 +143,10 @@ async fn start(
         None => conn.record.environment.clone(),
     };
     if !trusted_environment(deps, &environment) {
-        return Err(Problem::bad_request("Not a Salesforce login address", "A My Domain URL must be an https:// address on salesforce.com."));
+        return Err(Problem::bad_request(
+            "Not a Salesforce login address",
+            "A My Domain URL must be an https:// address on salesforce.com.",
+        ));
     }
     let app = session::app_credentials(deps, &conn.record).await.map_err(|e| Problem::internal(&e.to_string()))?;
     redirect_to_authorize(deps, Purpose::Connect, &site.id, &name, &environment, &app, login_hint, None).await
@@ -174,7 +188,9 @@ fn ticket_problem(e: &SignedError, site: &Site) -> Problem {
         None => "Ask your administrator for a new one.".into(),
     };
     match e {
-        SignedError::Expired => Problem::new(StatusCode::GONE, "This link has expired", &format!("Links to connect Salesforce work for a limited time. {ask}")),
+        SignedError::Expired => {
+            Problem::new(StatusCode::GONE, "This link has expired", &format!("Links to connect Salesforce work for a limited time. {ask}"))
+        }
         _ => Problem::bad_request("This link is not valid", &format!("The link may have been cut short in the email. {ask}")),
     }
 }
@@ -200,7 +216,8 @@ async fn invite(deps: &Deps, token: &str) -> Result<Response, Problem> {
 }
 
 async fn sso_login(deps: &Deps, site: Option<&str>, next: Option<&str>) -> Result<Response, Problem> {
-    let site_id = site.filter(|s| !s.is_empty()).ok_or_else(|| Problem::bad_request("Which site?", "The login link is missing its site."))?;
+    let site_id =
+        site.filter(|s| !s.is_empty()).ok_or_else(|| Problem::bad_request("Which site?", "The login link is missing its site."))?;
     let next = next.filter(|n| !n.is_empty()).unwrap_or("/");
     if !sso::safe_next(next) {
         return Err(Problem::bad_request("This login link is not valid", "The page to return to must be a page of the platform."));
@@ -250,7 +267,10 @@ async fn callback(deps: &Deps, params: &[(String, String)]) -> Result<Response, 
             Problem::new(
                 StatusCode::FORBIDDEN,
                 "Access was not allowed",
-                &format!("Salesforce says: {}. Nothing was changed. To connect, start again and choose Allow.", nonempty(description, "access denied")),
+                &format!(
+                    "Salesforce says: {}. Nothing was changed. To connect, start again and choose Allow.",
+                    nonempty(description, "access denied")
+                ),
             )
         } else {
             Problem::new(
@@ -261,7 +281,10 @@ async fn callback(deps: &Deps, params: &[(String, String)]) -> Result<Response, 
         });
     }
     let Some(code) = get("code") else {
-        return Err(Problem::bad_request("This sign-in is incomplete", "Salesforce sent no authorization code. Start again from your link."));
+        return Err(Problem::bad_request(
+            "This sign-in is incomplete",
+            "Salesforce sent no authorization code. Start again from your link.",
+        ));
     };
     let conn = session::load(deps, &flow.site, &flow.connection).await.map_err(|e| Problem::internal(&e.to_string()))?.record;
     let app = session::app_credentials(deps, &conn).await.map_err(|e| Problem::internal(&e.to_string()))?;
@@ -309,15 +332,35 @@ async fn callback(deps: &Deps, params: &[(String, String)]) -> Result<Response, 
         }
     };
     let (Some(org_id), Some(user_id)) = (ids::to_18(&identity.organization_id), ids::to_18(&identity.user_id)) else {
-        return Err(Problem::new(StatusCode::BAD_GATEWAY, "Salesforce did not say who you are", "The identity answer had no valid org or user id."));
+        return Err(Problem::new(
+            StatusCode::BAD_GATEWAY,
+            "Salesforce did not say who you are",
+            "The identity answer had no valid org or user id.",
+        ));
     };
     if oauth::ids_from_identity_url(&fields.id).is_some_and(|(o, u)| o != org_id || u != user_id) {
-        return Err(Problem::new(StatusCode::BAD_GATEWAY, "Salesforce's answer is inconsistent", "The identity does not match the token. Nothing was changed."));
+        return Err(Problem::new(
+            StatusCode::BAD_GATEWAY,
+            "Salesforce's answer is inconsistent",
+            "The identity does not match the token. Nothing was changed.",
+        ));
     }
     let instance = fields.instance_url.trim_end_matches('/').to_string();
     match flow.purpose {
         Purpose::Connect => {
-            finish_connect(deps, &flow, &conn, &login, token.refresh_token().map(|r| r.secret().clone()), access, &identity, &org_id, &user_id, &instance).await
+            finish_connect(
+                deps,
+                &flow,
+                &conn,
+                &login,
+                token.refresh_token().map(|r| r.secret().clone()),
+                access,
+                &identity,
+                &org_id,
+                &user_id,
+                &instance,
+            )
+            .await
         }
         Purpose::Sso => finish_sso(deps, &flow, &identity, &org_id, &user_id).await,
     }
@@ -356,7 +399,9 @@ async fn finish_connect(
         ));
     }
     let bundle = TokenBundle { access_token: access.to_string(), refresh_token: refresh };
-    let sealed = session::seal_tokens(deps.keys.as_ref(), &flow.site, &flow.connection, &bundle).await.map_err(|e| Problem::internal(&e.to_string()))?;
+    let sealed = session::seal_tokens(deps.keys.as_ref(), &flow.site, &flow.connection, &bundle)
+        .await
+        .map_err(|e| Problem::internal(&e.to_string()))?;
     let now = deps.clock.now();
     let user = AuthorizingUser { id: user_id.to_string(), username: identity.username.clone(), email: identity.email.clone() };
     let saved = session::update_connection(deps, &flow.site, &flow.connection, |c| {

@@ -1,1 +1,157 @@
-fn main() {}
+//! Roster benchmark: a full sync of N users (default 100,000) against the simulator running
+//! as a separate process (so this process's peak memory is the sync's alone), an unchanged
+//! re-run, and a re-run with 1% of users changed. Prints Salesforce calls, wall time, peak
+//! memory (VmHWM) and directory writes.
+//!
+//! ```sh
+//! export CARGO_TARGET_DIR=$HOME/.cache/forcelink-target
+//! cargo build --release -p sfsim --bin sfsim
+//! cargo run --release -p roster-sync --example roster_bench -- 100000
+//! ```
+//! `SFSIM_BIN` overrides the simulator binary (default `$CARGO_TARGET_DIR/release/sfsim`).
+
+use std::collections::BTreeMap;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use forcelink::domain::record;
+use forcelink::domain::{DirectoryUser, keys};
+use forcelink::ports::Query;
+use forcelink::{Deps, Settings, config};
+use roster_sync::RunOptions;
+use serde_json::{Value, json};
+
+const SITE: &str = r#"
+[[sites]]
+id = "acme"
+name = "Acme"
+platform_url = "https://acme.platform.example"
+default_connection = "production"
+
+[[sites.connections]]
+name = "production"
+
+[[sites.sync]]
+name = "roster"
+type = "roster"
+every_minutes = 15
+tag_fields = { region = "Region__c", department = "Department", title = "Title" }
+"#;
+
+fn peak_rss_mb() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+struct Child(std::process::Child);
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let n: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(100_000);
+    let dir = tempfile::tempdir()?;
+    let target = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into());
+    let bin = std::env::var("SFSIM_BIN").unwrap_or_else(|_| format!("{target}/release/sfsim"));
+    let info_path = dir.path().join("sim.json");
+    let _sim = Child(
+        Command::new(&bin)
+            .args(["--https-port", "0", "--http-port", "0", "--ca-dir"])
+            .arg(dir.path().join("ca"))
+            .arg("--info-file")
+            .arg(&info_path)
+            .stdout(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("cannot start {bin}: {e} (cargo build --release -p sfsim)"))?,
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let info: Value = loop {
+        if let Some(v) = std::fs::read(&info_path).ok().and_then(|b| serde_json::from_slice(&b).ok()) {
+            break v;
+        }
+        if Instant::now() > deadline {
+            return Err("the simulator did not start".into());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let https = info["urls"]["https"].as_str().ok_or("no https url")?.to_string();
+    let admin = info["urls"]["http"].as_str().ok_or("no http url")?.to_string();
+    let ca = info["urls"]["ca_pem_path"].as_str().ok_or("no CA")?.to_string();
+    let org_id = info["orgs"][0]["id"].as_str().ok_or("no org")?.to_string();
+    let http = reqwest::Client::new();
+
+    let t = Instant::now();
+    let spec = json!({"count": n, "depth": 6, "roles": true, "qstream_share": 1.0, "inactive_share": 0.0,
+        "custom_fields": [{"name": "Region__c", "type": "string"}], "domain": "bench.example"});
+    http.post(format!("{admin}/_sim/orgs/acme/generate")).json(&spec).send().await?.error_for_status()?;
+    eprintln!("simulator: {n} users generated in {:?}", t.elapsed());
+    let token: Value = http.post(format!("{admin}/_sim/token")).json(&json!({"username": "admin@acme.example"})).send().await?.json().await?;
+    let token = token["access_token"].as_str().ok_or("no token")?.to_string();
+
+    let data = dir.path().join("data");
+    let vars: BTreeMap<&str, String> = [("FORCELINK_DATA_DIR", data.display().to_string()), ("FORCELINK_EXTRA_CA_FILE", ca)].into();
+    let deps = Deps::from_settings(Settings::from_lookup(|k| vars.get(k).cloned())?).await?;
+    let specs = config::parse("bench.toml", SITE, &|_| None)?;
+    config::apply(deps.store.as_ref(), deps.keys.as_ref(), &specs).await?;
+    roster_sync::testing::connect_with_token(&deps, "acme", "production", &org_id, &https, &token).await?;
+    let job = roster_sync::runner::find_job(&deps, "acme", "roster").await?;
+    http.post(format!("{admin}/_sim/orgs/acme/calls/reset")).send().await?;
+    let before = peak_rss_mb();
+
+    let mut rows = Vec::new();
+    let mut run = |label: &'static str, r: &roster_sync::RunOutcome, wall: Duration, calls: Value| {
+        let c = &r.report.counts;
+        let get = |k: &str| c.get(k).copied().unwrap_or_default();
+        rows.push(format!(
+            "| {label} | {} | {} | {:.1} s | {:.0} MB | {} | {} | {} |",
+            get("api_calls"),
+            calls["query"].as_u64().unwrap_or_default() + calls["query_more"].as_u64().unwrap_or_default(),
+            wall.as_secs_f64(),
+            peak_rss_mb(),
+            get("directory_writes"),
+            get("added") + get("updated"),
+            get("groups_added") + get("groups_changed"),
+        ));
+    };
+    let calls = |http: reqwest::Client, admin: String| async move {
+        let v: Value = http.get(format!("{admin}/_sim/orgs/acme/calls")).send().await?.json().await?;
+        http.post(format!("{admin}/_sim/orgs/acme/calls/reset")).send().await?;
+        Ok::<Value, reqwest::Error>(v)
+    };
+
+    let t = Instant::now();
+    let full = roster_sync::run_job(&deps, &job, &RunOptions::default()).await?;
+    run("full sync", &full, t.elapsed(), calls(http.clone(), admin.clone()).await?);
+    let t = Instant::now();
+    let same = roster_sync::run_job(&deps, &job, &RunOptions::default()).await?;
+    run("unchanged re-run (incremental)", &same, t.elapsed(), calls(http.clone(), admin.clone()).await?);
+    let t = Instant::now();
+    let same_full = roster_sync::run_job(&deps, &job, &RunOptions { full: true, ..RunOptions::default() }).await?;
+    run("unchanged re-run (full pass)", &same_full, t.elapsed(), calls(http.clone(), admin.clone()).await?);
+
+    let users: Vec<DirectoryUser> = record::list(deps.store.as_ref(), Query::prefix(keys::directory_pk("acme"), keys::USER_PREFIX).limit(1000)).await?;
+    for (i, u) in users.iter().step_by(100).enumerate() {
+        http.patch(format!("{admin}/_sim/orgs/acme/records/User/{}", u.id)).json(&json!({"Region__c": format!("moved-{i}")})).send().await?.error_for_status()?;
+    }
+    drop(users);
+    calls(http.clone(), admin.clone()).await?;
+    let t = Instant::now();
+    let one = roster_sync::run_job(&deps, &job, &RunOptions::default()).await?;
+    run("1% changed (incremental)", &one, t.elapsed(), calls(http.clone(), admin.clone()).await?);
+
+    println!("roster sync of {n} users (6-level hierarchy, 3 tag fields), simulator in a separate process; RSS before the first run {before:.0} MB");
+    println!("| run | Salesforce calls (counted) | query calls (simulator) | wall | peak RSS so far | directory writes | users written | groups written |");
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
+    for r in rows {
+        println!("{r}");
+    }
+    Ok(())
+}

@@ -49,7 +49,9 @@ pub async fn run(settings: Settings, command: ConnectionCommand) -> anyhow::Resu
             if revoked {
                 println!("connection {site}/{name} removed; its tokens are revoked at Salesforce");
             } else {
-                println!("connection {site}/{name} removed; Salesforce could not be reached to revoke its tokens: revoke the app's access in Salesforce Setup");
+                println!(
+                    "connection {site}/{name} removed; Salesforce could not be reached to revoke its tokens: revoke the app's access in Salesforce Setup"
+                );
             }
         }
         ConnectionCommand::Default { site, name } => {

@@ -55,12 +55,12 @@ type FlowFuture<'a> = Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send + '
 type Flow = for<'a> fn(&'a Demo) -> FlowFuture<'a>;
 
 /// Every flow, in order.
-pub const FLOWS: &[(&str, Flow)] =
-    &[
-        ("links", |d| Box::pin(links_flow(d))),
-        ("outbound", |d| Box::pin(crate::demo_outbound::flow(d))),
-        ("connect", |d| Box::pin(crate::demo_connect::flow(d))),
-    ];
+pub const FLOWS: &[(&str, Flow)] = &[
+    ("links", |d| Box::pin(links_flow(d))),
+    ("outbound", |d| Box::pin(crate::demo_outbound::flow(d))),
+    ("connect", |d| Box::pin(crate::demo_connect::flow(d))),
+    ("roster", |d| Box::pin(crate::demo_roster::flow(d))),
+];
 
 /// Runs the flows.
 pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {

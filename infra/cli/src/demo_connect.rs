@@ -31,7 +31,9 @@ pub async fn flow(d: &Demo) -> anyhow::Result<()> {
         users: vec![sfsim::UserSpec { username: "admin@acme.example.uat".into(), ..sfsim::UserSpec::default() }],
         ..sfsim::OrgSpec::default()
     };
-    let sim = sfsim::Sim::start(sfsim::SimConfig { orgs: vec![uat], ..sfsim::SimConfig::default() }).await.context("cannot start the simulator")?;
+    let sim = sfsim::Sim::start(sfsim::SimConfig { orgs: vec![uat], ..sfsim::SimConfig::default() })
+        .await
+        .context("cannot start the simulator")?;
     let acme = sim.org("acme")?;
     d.step(format!("simulated Salesforce: {} (production, {}) and Acme UAT (sandbox)", acme.name, acme.id));
 

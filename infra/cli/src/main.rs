@@ -5,6 +5,7 @@ mod connections;
 mod demo;
 mod demo_connect;
 mod demo_outbound;
+mod demo_roster;
 mod dev;
 mod dev_sim;
 mod export;

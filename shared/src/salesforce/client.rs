@@ -78,9 +78,8 @@ impl SalesforceClient {
                     .map_err(session::store_err)?
                     .ok_or_else(|| SfError::NotConnected(format!("no site {site:?}")))?
                     .record;
-                let name = site_rec
-                    .default_connection
-                    .ok_or_else(|| SfError::NotConnected(format!("site {site:?} has no default connection")))?;
+                let name =
+                    site_rec.default_connection.ok_or_else(|| SfError::NotConnected(format!("site {site:?} has no default connection")))?;
                 Ok(Self::new(deps, site, &name))
             }
         }

@@ -61,12 +61,8 @@ pub async fn pick(deps: &Deps, site: &str, connection: Option<&str>) -> Result<C
 /// The URL `forcelink connect` prints: `/oauth/start` with a signed ticket (valid 24 h).
 pub async fn connect_url(deps: &Deps, site: &str, connection: Option<&str>) -> Result<String, SfError> {
     let conn = pick(deps, site, connection).await?;
-    let claims = InviteClaims {
-        site: site.into(),
-        connection: conn.name.clone(),
-        email: None,
-        exp: deps.clock.epoch_secs() + CONNECT_HOURS * 3600,
-    };
+    let claims =
+        InviteClaims { site: site.into(), connection: conn.name.clone(), email: None, exp: deps.clock.epoch_secs() + CONNECT_HOURS * 3600 };
     let ticket = signed::mint(deps.keys.as_ref(), Purpose::Connect, &claims);
     let base = deps.settings.public_url.as_str().trim_end_matches('/');
     let query = serde_urlencoded::to_string([
@@ -158,7 +154,8 @@ pub async fn rename(deps: &Deps, site: &str, from: &str, to: &str) -> Result<(),
         ops.push(WriteOp::Put { item: site_rec.to_item().map_err(session::store_err)?, cond: Cond::Version(site_version) });
     }
     for prefix in [keys::WORKFLOW_PREFIX, keys::EXPORT_PREFIX, keys::SYNC_PREFIX] {
-        let items = record::all_items(deps.store.as_ref(), Query::prefix(&pk, prefix)).await.map_err(|e| SfError::Internal(e.to_string()))?;
+        let items =
+            record::all_items(deps.store.as_ref(), Query::prefix(&pk, prefix)).await.map_err(|e| SfError::Internal(e.to_string()))?;
         for mut item in items {
             let Ok(mut value) = serde_json::from_str::<serde_json::Value>(&item.body) else { continue };
             if value.get("connection").and_then(|v| v.as_str()) == Some(from) {

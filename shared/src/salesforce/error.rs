@@ -72,10 +72,7 @@ pub struct ApiErrorItem {
 impl SfError {
     /// Whether retrying the same call later may succeed.
     pub fn is_transient(&self) -> bool {
-        matches!(
-            self,
-            Self::Transient(_) | Self::UnableToLockRow(_) | Self::RequestLimitExceeded { kind: LimitKind::Concurrent, .. }
-        )
+        matches!(self, Self::Transient(_) | Self::UnableToLockRow(_) | Self::RequestLimitExceeded { kind: LimitKind::Concurrent, .. })
     }
 
     /// What an admin should do, in plain words, when it is theirs to fix.
@@ -91,7 +88,9 @@ impl SfError {
                 "A field forcelink uses does not exist or is not visible to the connected user: check the field's API name in the mapping and its field-level security."
             }
             Self::MalformedQuery(_) => "The SOQL query is not valid: check the sync job's query in the site configuration.",
-            Self::QueryTimeout(_) => "The query ran too long in Salesforce: narrow it with a selective filter (an indexed field, a date range).",
+            Self::QueryTimeout(_) => {
+                "The query ran too long in Salesforce: narrow it with a selective filter (an indexed field, a date range)."
+            }
             Self::RequestLimitExceeded { kind: LimitKind::Daily, .. } => {
                 "The org used up its daily API requests: forcelink pauses this org's work until usage drops; consider buying more API calls or lowering sync frequency."
             }
@@ -107,9 +106,8 @@ impl SfError {
 
     /// Maps an HTTP error answer (status and body) of the REST API.
     pub fn from_response(status: u16, body: &[u8]) -> Self {
-        let items: Vec<ApiErrorItem> = serde_json::from_slice(body)
-            .or_else(|_| serde_json::from_slice::<ApiErrorItem>(body).map(|i| vec![i]))
-            .unwrap_or_default();
+        let items: Vec<ApiErrorItem> =
+            serde_json::from_slice(body).or_else(|_| serde_json::from_slice::<ApiErrorItem>(body).map(|i| vec![i])).unwrap_or_default();
         match items.into_iter().find(|i| !i.error_code.is_empty()) {
             Some(item) => Self::from_item(status, item),
             None if status >= 500 => Self::Transient(format!("HTTP {status}")),
@@ -134,9 +132,10 @@ impl SfError {
             "MALFORMED_QUERY" | "INVALID_QUERY_FILTER_OPERATOR" | "INVALID_QUERY_LOCATOR" => Self::MalformedQuery(message),
             "QUERY_TIMEOUT" => Self::QueryTimeout(message),
             "API_DISABLED_FOR_ORG" | "API_CURRENTLY_DISABLED" | "FUNCTIONALITY_NOT_ENABLED" => Self::ApiDisabled(message),
-            "INVALID_TYPE" | "INSUFFICIENT_ACCESS" | "INSUFFICIENT_ACCESS_OR_READONLY" | "INSUFFICIENT_ACCESS_ON_CROSS_REFERENCE_ENTITY" => {
-                Self::InsufficientAccess(message)
-            }
+            "INVALID_TYPE"
+            | "INSUFFICIENT_ACCESS"
+            | "INSUFFICIENT_ACCESS_OR_READONLY"
+            | "INSUFFICIENT_ACCESS_ON_CROSS_REFERENCE_ENTITY" => Self::InsufficientAccess(message),
             code if code.starts_with("INSUFFICIENT_ACCESS") => Self::InsufficientAccess(message),
             "SERVER_UNAVAILABLE" | "UNKNOWN_EXCEPTION" => Self::Transient(message),
             _ if status >= 500 => Self::Transient(message),
@@ -183,9 +182,7 @@ mod tests {
             }),
             (400, r#"[{"message":"unexpected token","errorCode":"MALFORMED_QUERY"}]"#, |e| matches!(e, SfError::MalformedQuery(_))),
             (400, r#"[{"message":"too long","errorCode":"QUERY_TIMEOUT"}]"#, |e| matches!(e, SfError::QueryTimeout(_))),
-            (403, r#"[{"message":"no","errorCode":"INSUFFICIENT_ACCESS_OR_READONLY"}]"#, |e| {
-                matches!(e, SfError::InsufficientAccess(_))
-            }),
+            (403, r#"[{"message":"no","errorCode":"INSUFFICIENT_ACCESS_OR_READONLY"}]"#, |e| matches!(e, SfError::InsufficientAccess(_))),
             (403, r#"[{"message":"API is not enabled for this Organization or Partner","errorCode":"API_DISABLED_FOR_ORG"}]"#, |e| {
                 matches!(e, SfError::ApiDisabled(_)) && e.admin_hint().is_some_and(|h| h.contains("API Enabled"))
             }),

@@ -290,7 +290,8 @@ async fn refresh_shared(deps: &Deps, site: &str, connection: &str, stale: Option
             }
         }
         let now = deps.clock.epoch_secs();
-        let lease = Item::new(&pk, keys::REFRESH_LEASE_SK, format!("{{\"owner\":\"{}\"}}", uuid::Uuid::new_v4())).with_expiry(now + LEASE_SECS);
+        let lease =
+            Item::new(&pk, keys::REFRESH_LEASE_SK, format!("{{\"owner\":\"{}\"}}", uuid::Uuid::new_v4())).with_expiry(now + LEASE_SECS);
         let lease_version = match deps.store.put(lease, Cond::NotExists).await {
             Ok(v) => Some(v),
             Err(StoreError::ConditionFailed { .. }) => None,
@@ -336,7 +337,8 @@ async fn refresh_under_lease(deps: &Deps, site: &str, connection: &str, stale: O
     let login = oauth::login_base(&deps.settings, &conn.environment);
     let client = oauth::client(&deps.settings, &login, &app)?;
     let started = Instant::now();
-    let answer = client.exchange_refresh_token(&RefreshToken::new(refresh_token.clone())).request_async(&OAuthHttp(deps.http.clone())).await;
+    let answer =
+        client.exchange_refresh_token(&RefreshToken::new(refresh_token.clone())).request_async(&OAuthHttp(deps.http.clone())).await;
     let response = match answer.map_err(oauth::token_error) {
         Ok(r) => r,
         Err(TokenError::ConcurrentRefresh) => {

@@ -83,14 +83,19 @@ pub fn warnings_for(conn: &Connection, now: OffsetDateTime) -> Vec<Warning> {
                 let left = (IDLE_EXPIRY_DAYS - idle).max(0);
                 warn(
                     WarningKind::IdleRefreshToken,
-                    format!("The refresh token has been idle {idle} days; Salesforce expires idle tokens after {IDLE_EXPIRY_DAYS} days ({left} left). If refreshing keeps failing, {reconnect}."),
+                    format!(
+                        "The refresh token has been idle {idle} days; Salesforce expires idle tokens after {IDLE_EXPIRY_DAYS} days ({left} left). If refreshing keeps failing, {reconnect}."
+                    ),
                 );
             }
         }
         if conn.health.invalid_grants >= INVALID_GRANT_WARN {
             warn(
                 WarningKind::RepeatedInvalidGrant,
-                format!("Salesforce answered invalid_grant {} times in a row to refreshes: another system may be using the same authorization; if it persists, {reconnect}.", conn.health.invalid_grants),
+                format!(
+                    "Salesforce answered invalid_grant {} times in a row to refreshes: another system may be using the same authorization; if it persists, {reconnect}.",
+                    conn.health.invalid_grants
+                ),
             );
         }
     }
@@ -107,7 +112,10 @@ pub fn warnings_for(conn: &Connection, now: OffsetDateTime) -> Vec<Warning> {
     {
         warn(
             WarningKind::OrgChanged,
-            format!("The org id changed from {} to {} (a sandbox refresh?): check the connection still points at the right org.", c.from, c.to),
+            format!(
+                "The org id changed from {} to {} (a sandbox refresh?): check the connection still points at the right org.",
+                c.from, c.to
+            ),
         );
     }
     if let Some(c) = &conn.health.instance_changed
@@ -115,7 +123,10 @@ pub fn warnings_for(conn: &Connection, now: OffsetDateTime) -> Vec<Warning> {
     {
         warn(
             WarningKind::InstanceChanged,
-            format!("The org moved from {} to {}; forcelink follows it. Update any allow-lists or tab URLs that name the old host.", c.from, c.to),
+            format!(
+                "The org moved from {} to {}; forcelink follows it. Update any allow-lists or tab URLs that name the old host.",
+                c.from, c.to
+            ),
         );
     }
     out
