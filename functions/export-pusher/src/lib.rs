@@ -9,6 +9,7 @@
 //! - [`historical`] — a site's ledger through Bulk API 2.0 ingest jobs ([`bulk`]), resumable.
 //! - [`replay`] — re-sending failed events, releasing held ones.
 //! - [`budget`] — one API budget per org; [`tuning`] — knobs; [`crash`] — crash injection.
+//! - [`local`] — the SQS event source mapping on the embedded queue (dev, demo, tests, benches).
 
 pub mod budget;
 pub mod bulk;
@@ -18,6 +19,7 @@ pub mod crash;
 pub mod event;
 pub mod historical;
 pub mod ledger;
+pub mod local;
 pub mod replay;
 pub mod report;
 pub mod status;

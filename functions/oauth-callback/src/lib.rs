@@ -419,6 +419,10 @@ async fn finish_connect(
     .map_err(|e| Problem::internal(&e.to_string()))?;
     deps.salesforce.forget(&flow.site, &flow.connection);
     tracing::info!(site = %flow.site, connection = %flow.connection, org = %org_id, user = %user_id, "connection authorized");
+    // Export events held while the site had no live connection flow now.
+    if let Err(e) = deps.queue.send(forcelink::domain::export::flush_message(&flow.site)).await {
+        tracing::warn!(site = %flow.site, error = %e, "held export events not released now; `forcelink export flush` releases them");
+    }
     let who = identity.display_name.clone().filter(|d| !d.is_empty()).unwrap_or_else(|| identity.username.clone());
     let host = url::Url::parse(instance).ok().and_then(|u| u.host_str().map(str::to_string)).unwrap_or_else(|| instance.to_string());
     Ok(pages::connected(&saved, &who, &identity.username, &host))

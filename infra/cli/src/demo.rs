@@ -60,6 +60,7 @@ pub const FLOWS: &[(&str, Flow)] = &[
     ("outbound", |d| Box::pin(crate::demo_outbound::flow(d))),
     ("connect", |d| Box::pin(crate::demo_connect::flow(d))),
     ("roster", |d| Box::pin(crate::demo_roster::flow(d))),
+    ("export", |d| Box::pin(crate::demo_export::flow(d))),
 ];
 
 /// Runs the flows.

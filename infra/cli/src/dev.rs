@@ -7,11 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_lambda_events::eventbridge::EventBridgeEvent;
-use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
 use axum::body::Body;
 use bytes::Bytes;
 use clap::Args;
-use forcelink::ports::Receive;
 use forcelink::web::{self, Request, Response};
 use forcelink::{Deps, Settings};
 use http::StatusCode;
@@ -150,32 +148,11 @@ fn into_axum(resp: Response) -> axum::response::Response {
 }
 
 /// Feeds the export pusher from the embedded queue, as the SQS event source mapping does:
-/// batches of up to 10, deleting only the messages the handler did not report as failed.
+/// batches of up to `BatchSize` (200) gathered within the batching window (1 s), deleting only
+/// the messages the handler did not report as failed (`FORCELINK_EXPORT_BATCH_*` override).
 async fn feed_export_pusher(deps: Arc<Deps>) {
-    loop {
-        let batch = match deps.queue.receive(Receive { wait: Duration::from_secs(1), ..Receive::default() }).await {
-            Ok(batch) => batch,
-            Err(e) => {
-                tracing::error!(error = %e, "export queue receive failed");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                continue;
-            }
-        };
-        if batch.is_empty() {
-            continue;
-        }
-        let mut event = SqsEvent::default();
-        event.records = batch.iter().map(to_sqs_message).collect();
-        let response = export_pusher::handle(&deps, event).await;
-        for message in &batch {
-            if response.batch_item_failures.iter().any(|f| f.item_identifier == message.id) {
-                continue;
-            }
-            if let Err(e) = deps.queue.delete(&message.receipt_handle).await {
-                tracing::error!(error = %e, message_id = %message.id, "export queue delete failed");
-            }
-        }
-    }
+    let feed = export_pusher::local::Feed::from_env();
+    export_pusher::local::run(&deps, &export_pusher::Tuning::from_env(), &feed).await;
 }
 
 /// Runs workflow tasks from the embedded `workflow` queue, as the SQS event source mapping
@@ -188,16 +165,6 @@ async fn feed_workflow_runner(deps: Arc<Deps>) {
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
     }
-}
-
-fn to_sqs_message(m: &forcelink::ports::Message) -> SqsMessage {
-    let mut msg = SqsMessage::default();
-    msg.message_id = Some(m.id.clone());
-    msg.receipt_handle = Some(m.receipt_handle.clone());
-    msg.body = Some(m.body.clone());
-    msg.attributes.insert("ApproximateReceiveCount".into(), m.receive_count.to_string());
-    msg.event_source = Some("forcelink:dev-queue".into());
-    msg
 }
 
 /// Wakes the roster sync on a timer, as the schedule does on AWS.

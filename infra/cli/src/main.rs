@@ -4,6 +4,7 @@ mod admin;
 mod connections;
 mod demo;
 mod demo_connect;
+mod demo_export;
 mod demo_outbound;
 mod demo_roster;
 mod dev;

@@ -166,7 +166,8 @@ mod tests {
 
     #[test]
     fn maps_documented_error_arrays() {
-        let cases: &[(u16, &str, fn(&SfError) -> bool)] = &[
+        type Check = fn(&SfError) -> bool;
+        let cases: &[(u16, &str, Check)] = &[
             (401, r#"[{"message":"Session expired or invalid","errorCode":"INVALID_SESSION_ID"}]"#, |e| {
                 matches!(e, SfError::InvalidSession(_))
             }),

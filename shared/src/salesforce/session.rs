@@ -162,10 +162,13 @@ impl Session {
     }
 }
 
+/// Sessions by site, then connection name (two lookups by `&str`, no allocation).
+type BySite = HashMap<String, HashMap<String, Arc<Session>>>;
+
 /// Every connection's session in this process (`Deps.salesforce`).
 #[derive(Clone, Default)]
 pub struct Sessions {
-    inner: Arc<RwLock<HashMap<String, HashMap<String, Arc<Session>>>>>,
+    inner: Arc<RwLock<BySite>>,
 }
 
 impl Sessions {

@@ -21,33 +21,51 @@ pub struct Stack {
     pub sim: sfsim::SimHandle,
     pub deps: Deps,
     pub org: sfsim::OrgInfo,
-    _dir: tempfile::TempDir,
+    /// The settings as environment variables (a child process opens the same stack with them).
+    pub vars: Vec<(String, String)>,
+    dir: tempfile::TempDir,
+}
+
+impl Stack {
+    /// The embedded backends' data directory.
+    pub fn data_dir(&self) -> &std::path::Path {
+        self.dir.path()
+    }
 }
 
 /// Starts the simulator and embedded backends, applies `toml` (a site named `acme`).
 pub async fn stack(toml: &str) -> Stack {
-    let sim = sfsim::Sim::start(sfsim::SimConfig { bulk_delay_ms: 200, ..sfsim::SimConfig::default() }).await.expect("sim");
+    stack_with(toml, sfsim::SimConfig { bulk_delay_ms: 200, ..sfsim::SimConfig::default() }).await
+}
+
+/// As [`stack`] with a simulator configuration.
+pub async fn stack_with(toml: &str, config: sfsim::SimConfig) -> Stack {
+    let sim = sfsim::Sim::start(config).await.expect("sim");
     let org = sim.org("acme").expect("org");
     let dir = tempfile::tempdir().expect("tempdir");
-    let data = dir.path().display().to_string();
-    let ca = sim.ca_pem_path().display().to_string();
-    let login = sim.https_url();
-    let settings = Settings::from_lookup(|k| match k {
-        "FORCELINK_BACKEND" => Some("embedded".into()),
-        "FORCELINK_DATA_DIR" => Some(data.clone()),
-        "FORCELINK_PUBLIC_URL" => Some("http://127.0.0.1:9".into()),
-        "FORCELINK_EXTRA_CA_FILE" => Some(ca.clone()),
-        "FORCELINK_SF_LOGIN_URL" => Some(login.clone()),
-        "FORCELINK_SF_CLIENT_ID" => Some("3MVG9sfsim.DefaultConsumerKey.forcelink".into()),
-        "FORCELINK_SF_CLIENT_SECRET" => Some("SFSIMSECRET0123456789".into()),
-        "FORCELINK_QUEUE_MAX_RECEIVES" => Some("8".into()),
-        _ => None,
-    })
-    .expect("settings");
-    let deps = Deps::from_settings(settings).await.expect("deps");
+    let vars: Vec<(String, String)> = [
+        ("FORCELINK_BACKEND", "embedded".to_string()),
+        ("FORCELINK_DATA_DIR", dir.path().display().to_string()),
+        ("FORCELINK_PUBLIC_URL", "http://127.0.0.1:9".into()),
+        ("FORCELINK_EXTRA_CA_FILE", sim.ca_pem_path().display().to_string()),
+        ("FORCELINK_SF_LOGIN_URL", sim.https_url()),
+        ("FORCELINK_SF_CLIENT_ID", "3MVG9sfsim.DefaultConsumerKey.forcelink".into()),
+        ("FORCELINK_SF_CLIENT_SECRET", "SFSIMSECRET0123456789".into()),
+        ("FORCELINK_QUEUE_MAX_RECEIVES", "8".into()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    let deps = open(&vars).await;
     let specs = forcelink::config::parse("test.toml", toml, &|_| None).expect("config");
     forcelink::config::apply(deps.store.as_ref(), deps.keys.as_ref(), &specs).await.expect("apply");
-    Stack { sim, deps, org, _dir: dir }
+    Stack { sim, deps, org, vars, dir }
+}
+
+/// Opens the embedded stack these settings name.
+pub async fn open(vars: &[(String, String)]) -> Deps {
+    let settings = Settings::from_lookup(|k| vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())).expect("settings");
+    Deps::from_settings(settings).await.expect("deps")
 }
 
 /// Authorizes `connection` through the OAuth web server flow with PKCE against the simulator
