@@ -21,7 +21,7 @@ trap cleanup EXIT
 
 fl apply infra/examples/acme.toml >/dev/null
 fl verify acme --email lms-admin@acme.example --timeout 0 >/dev/null
-fl dev --port "$port" >"$work/dev.log" 2>&1 &
+fl dev --no-sim --port "$port" >"$work/dev.log" 2>&1 &
 dev=$!
 for _ in $(seq 1 100); do curl -sf "$base/healthz" >/dev/null && break; sleep 0.1; done
 

@@ -22,7 +22,7 @@ trap cleanup EXIT
 fl apply infra/examples/acme.toml >/dev/null
 fl verify acme --email lms-admin@acme.example --timeout 0 >/dev/null
 url=$(fl link acme --user lms-admin@acme.example --target /surveys/onboarding 2>/dev/null)
-fl dev --port "$port" >"$work/dev.log" 2>&1 &
+fl dev --no-sim --port "$port" >"$work/dev.log" 2>&1 &
 dev=$!
 for _ in $(seq 1 100); do curl -sf "$base/healthz" >/dev/null && break; sleep 0.1; done
 [[ $(curl -s -o /dev/null -w '%{http_code}' "$url") == 302 ]] || { echo "the link does not redirect" >&2; exit 1; }

@@ -308,6 +308,9 @@ enum Refused {
     Ignored,
 }
 
+/// One attempt: its name, the request path, extra headers, and how it must be refused.
+type Attempt = (String, String, Vec<(&'static str, &'static str)>, Refused);
+
 #[tokio::test]
 async fn open_redirect_and_tampering_attempts_are_all_refused() {
     use Refused::*;
@@ -357,7 +360,7 @@ async fn open_redirect_and_tampering_attempts_are_all_refused() {
         "/%",
         "/%zz",
     ];
-    let mut attempts: Vec<(String, String, Vec<(&str, &str)>, Refused)> = Vec::new();
+    let mut attempts: Vec<Attempt> = Vec::new();
     for t in hostile_targets {
         let (token, _) = w.token("acme", "plain", t, FAR, false);
         attempts.push((format!("target {t:?}"), format!("/l/{token}"), vec![], bad));

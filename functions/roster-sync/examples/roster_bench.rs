@@ -93,7 +93,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "custom_fields": [{"name": "Region__c", "type": "string"}], "domain": "bench.example"});
     http.post(format!("{admin}/_sim/orgs/acme/generate")).json(&spec).send().await?.error_for_status()?;
     eprintln!("simulator: {n} users generated in {:?}", t.elapsed());
-    let token: Value = http.post(format!("{admin}/_sim/token")).json(&json!({"username": "admin@acme.example"})).send().await?.json().await?;
+    let token: Value =
+        http.post(format!("{admin}/_sim/token")).json(&json!({"username": "admin@acme.example"})).send().await?.json().await?;
     let token = token["access_token"].as_str().ok_or("no token")?.to_string();
 
     let data = dir.path().join("data");
@@ -137,9 +138,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let same_full = roster_sync::run_job(&deps, &job, &RunOptions { full: true, ..RunOptions::default() }).await?;
     run("unchanged re-run (full pass)", &same_full, t.elapsed(), calls(http.clone(), admin.clone()).await?);
 
-    let users: Vec<DirectoryUser> = record::list(deps.store.as_ref(), Query::prefix(keys::directory_pk("acme"), keys::USER_PREFIX).limit(1000)).await?;
+    let users: Vec<DirectoryUser> =
+        record::list(deps.store.as_ref(), Query::prefix(keys::directory_pk("acme"), keys::USER_PREFIX).limit(1000)).await?;
     for (i, u) in users.iter().step_by(100).enumerate() {
-        http.patch(format!("{admin}/_sim/orgs/acme/records/User/{}", u.id)).json(&json!({"Region__c": format!("moved-{i}")})).send().await?.error_for_status()?;
+        http.patch(format!("{admin}/_sim/orgs/acme/records/User/{}", u.id))
+            .json(&json!({"Region__c": format!("moved-{i}")}))
+            .send()
+            .await?
+            .error_for_status()?;
     }
     drop(users);
     calls(http.clone(), admin.clone()).await?;
@@ -147,8 +153,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let one = roster_sync::run_job(&deps, &job, &RunOptions::default()).await?;
     run("1% changed (incremental)", &one, t.elapsed(), calls(http.clone(), admin.clone()).await?);
 
-    println!("roster sync of {n} users (6-level hierarchy, 3 tag fields), simulator in a separate process; RSS before the first run {before:.0} MB");
-    println!("| run | Salesforce calls (counted) | query calls (simulator) | wall | peak RSS so far | directory writes | users written | groups written |");
+    println!(
+        "roster sync of {n} users (6-level hierarchy, 3 tag fields), simulator in a separate process; RSS before the first run {before:.0} MB"
+    );
+    println!(
+        "| run | Salesforce calls (counted) | query calls (simulator) | wall | peak RSS so far | directory writes | users written | groups written |"
+    );
     println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
     for r in rows {
         println!("{r}");

@@ -99,7 +99,15 @@ impl Ctx<'_> {
     }
 
     /// A checkpoint of this run.
-    pub fn checkpoint(&self, full: bool, cursor: Option<Cursor>, counts: BTreeMap<String, u64>, errors: Vec<String>, deferred: Vec<String>, invocations: u32) -> Checkpoint {
+    pub fn checkpoint(
+        &self,
+        full: bool,
+        cursor: Option<Cursor>,
+        counts: BTreeMap<String, u64>,
+        errors: Vec<String>,
+        deferred: Vec<String>,
+        invocations: u32,
+    ) -> Checkpoint {
         Checkpoint {
             site: self.job.site.clone(),
             job: self.job.name.clone(),
@@ -206,8 +214,18 @@ async fn run_leased(deps: &Deps, job: &SyncJob, opts: &RunOptions, now: OffsetDa
     };
     report.counts = pass.counts.clone();
     *report.counts.entry("api_calls".into()).or_default() += calls;
-    report.tasks.extend(pass.notes.iter().map(|n| TaskOutcome { name: "note".into(), status: RunStatus::Succeeded, output: Some(n.clone()), error: None }));
-    report.tasks.extend(pass.errors.iter().take(100).map(|e| TaskOutcome { name: "error".into(), status: RunStatus::Failed, output: None, error: Some(e.clone()) }));
+    report.tasks.extend(pass.notes.iter().map(|n| TaskOutcome {
+        name: "note".into(),
+        status: RunStatus::Succeeded,
+        output: Some(n.clone()),
+        error: None,
+    }));
+    report.tasks.extend(pass.errors.iter().take(100).map(|e| TaskOutcome {
+        name: "error".into(),
+        status: RunStatus::Failed,
+        output: None,
+        error: Some(e.clone()),
+    }));
     if opts.dry_run {
         report.status = if pass.errors.is_empty() { RunStatus::Succeeded } else { RunStatus::Partial };
         report.finished_at = Some(deps.clock.now());
@@ -247,7 +265,14 @@ fn next_due(job: &SyncJob, now: OffsetDateTime) -> Option<OffsetDateTime> {
     job.every_minutes.map(|m| now + Duration::from_secs(u64::from(m) * 60))
 }
 
-async fn finish_failed(deps: &Deps, job: &SyncJob, opts: &RunOptions, st: &mut JobState, mut report: RunReport, e: SyncError) -> Result<RunOutcome, SyncError> {
+async fn finish_failed(
+    deps: &Deps,
+    job: &SyncJob,
+    opts: &RunOptions,
+    st: &mut JobState,
+    mut report: RunReport,
+    e: SyncError,
+) -> Result<RunOutcome, SyncError> {
     let now = deps.clock.now();
     report.status = RunStatus::Failed;
     report.error = Some(e.explained());

@@ -9,7 +9,14 @@ use forcelink::salesforce::session::{self, TokenBundle};
 
 /// Stores `access_token` (sealed) for `site`/`connection`, with its org and instance, and marks
 /// the connection connected. The connection must exist (e.g. from `forcelink apply`).
-pub async fn connect_with_token(deps: &Deps, site: &str, connection: &str, org_id: &str, instance_url: &str, access_token: &str) -> Result<(), SfError> {
+pub async fn connect_with_token(
+    deps: &Deps,
+    site: &str,
+    connection: &str,
+    org_id: &str,
+    instance_url: &str,
+    access_token: &str,
+) -> Result<(), SfError> {
     let bundle = TokenBundle { access_token: access_token.to_string(), refresh_token: None };
     let sealed = session::seal_tokens(deps.keys.as_ref(), site, connection, &bundle).await?;
     session::update_connection(deps, site, connection, |c| {

@@ -86,7 +86,8 @@ impl Env {
     }
 
     async fn users(&self) -> HashMap<String, DirectoryUser> {
-        let all: Vec<DirectoryUser> = record::list(self.deps.store.as_ref(), Query::prefix(keys::directory_pk("acme"), keys::USER_PREFIX).limit(1000)).await.unwrap();
+        let all: Vec<DirectoryUser> =
+            record::list(self.deps.store.as_ref(), Query::prefix(keys::directory_pk("acme"), keys::USER_PREFIX).limit(1000)).await.unwrap();
         all.into_iter().map(|u| (u.id.clone(), u)).collect()
     }
 
@@ -95,7 +96,12 @@ impl Env {
     }
 
     fn sf_users(&self) -> Vec<Map<String, Value>> {
-        self.sim.records("acme", "User").unwrap().into_iter().map(|f| serde_json::to_value(f).unwrap().as_object().cloned().unwrap()).collect()
+        self.sim
+            .records("acme", "User")
+            .unwrap()
+            .into_iter()
+            .map(|f| serde_json::to_value(f).unwrap().as_object().cloned().unwrap())
+            .collect()
     }
 }
 
@@ -121,11 +127,9 @@ notify = { on_success = true }
 async fn env(extra: &str) -> Env {
     let sim = sfsim::Sim::start(sfsim::SimConfig::default()).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let vars: BTreeMap<&str, String> = [
-        ("FORCELINK_DATA_DIR", dir.path().display().to_string()),
-        ("FORCELINK_EXTRA_CA_FILE", sim.ca_pem_path().display().to_string()),
-    ]
-    .into();
+    let vars: BTreeMap<&str, String> =
+        [("FORCELINK_DATA_DIR", dir.path().display().to_string()), ("FORCELINK_EXTRA_CA_FILE", sim.ca_pem_path().display().to_string())]
+            .into();
     let mut deps = Deps::from_settings(Settings::from_lookup(|k| vars.get(k).cloned()).unwrap()).await.unwrap();
     let writes = Arc::new(AtomicU64::new(0));
     deps.store = Arc::new(Counting { inner: deps.store.clone(), dir_writes: writes.clone() });
@@ -139,7 +143,15 @@ async fn env(extra: &str) -> Env {
 
 fn spec(count: usize, qstream_share: f64, inactive_share: f64) -> sfsim::GenSpec {
     let region: sfsim::FieldDef = serde_json::from_value(json!({"name": "Region__c", "type": "string"})).unwrap();
-    sfsim::GenSpec { count, depth: 6, roles: true, qstream_share, inactive_share, custom_fields: vec![region], domain: "gen.example".into() }
+    sfsim::GenSpec {
+        count,
+        depth: 6,
+        roles: true,
+        qstream_share,
+        inactive_share,
+        custom_fields: vec![region],
+        domain: "gen.example".into(),
+    }
 }
 
 fn is_true(v: Option<&Value>) -> bool {
@@ -155,10 +167,16 @@ fn size() -> usize {
 async fn full_sync_then_unchanged_then_one_percent() {
     let n = size();
     let e = env("").await;
+    let t0 = std::time::Instant::now();
     e.sim.generate_users("acme", spec(n, 0.9, 0.02)).unwrap();
+    eprintln!("generated at {:?}", t0.elapsed());
     let sf = e.sf_users();
-    let wanted: HashSet<String> =
-        sf.iter().filter(|u| is_true(u.get("isQstreamUser__c")) && is_true(u.get("IsActive"))).map(|u| u["Id"].as_str().unwrap().to_string()).collect();
+    eprintln!("read back at {:?}", t0.elapsed());
+    let wanted: HashSet<String> = sf
+        .iter()
+        .filter(|u| is_true(u.get("isQstreamUser__c")) && is_true(u.get("IsActive")))
+        .map(|u| u["Id"].as_str().unwrap().to_string())
+        .collect();
     let filtered = sf.iter().filter(|u| is_true(u.get("isQstreamUser__c"))).count() as u64;
 
     let t = std::time::Instant::now();
@@ -180,7 +198,7 @@ async fn full_sync_then_unchanged_then_one_percent() {
     let by_id: HashMap<&str, &Map<String, Value>> = sf.iter().map(|u| (u["Id"].as_str().unwrap(), u)).collect();
     let mut outside = 0;
     for u in users.values().filter(|u| u.active) {
-        if let Some(m) = &u.manager_id {
+        if let Some(m) = u.manager_id.as_ref().filter(|m| is_true(by_id[m.as_str()].get("IsActive"))) {
             let mu = users.get(m).unwrap_or_else(|| panic!("manager {m} of {} not looked up", u.id));
             if !is_true(by_id[m.as_str()].get("isQstreamUser__c")) {
                 assert_eq!(mu.tags["participant"], "false");
@@ -192,11 +210,13 @@ async fn full_sync_then_unchanged_then_one_percent() {
     let groups = e.groups().await;
     assert!(groups.iter().any(|g| g.kind == GroupKind::Senior) && groups.iter().any(|g| g.kind == GroupKind::Frontline));
     // A manager who is a participant is in both roles.
-    let both = groups.iter().find(|g| users[&g.manager_id].tags["participant"] == "true" && users[&g.manager_id].manager_id.is_some()).unwrap();
+    let both =
+        groups.iter().find(|g| users[&g.manager_id].tags["participant"] == "true" && users[&g.manager_id].manager_id.is_some()).unwrap();
     let boss = users[&both.manager_id].manager_id.clone().unwrap();
     assert!(groups.iter().any(|g| g.id == format!("frontline-{boss}") && g.members.contains(&both.manager_id)));
     e.writes();
 
+    eprintln!("checked the directory at {:?}", t.elapsed());
     // Unchanged: an incremental re-run and a full one write nothing.
     let again = e.run("roster", RunOptions::default()).await.unwrap().report;
     assert_eq!((again.counts["directory_writes"], e.writes(), again.counts["api_calls"]), (0, 0, 1), "{:?}", again.counts);
@@ -204,6 +224,7 @@ async fn full_sync_then_unchanged_then_one_percent() {
     assert_eq!((full.counts["directory_writes"], e.writes()), (0, 0), "{:?}", full.counts);
     assert_eq!(full.counts.get("deactivated"), None);
 
+    eprintln!("unchanged re-runs done at {:?}", t.elapsed());
     // 1% changed: only those are written.
     let changed: Vec<&String> = wanted.iter().take(n / 100).collect();
     for (i, id) in changed.iter().enumerate() {
@@ -211,6 +232,7 @@ async fn full_sync_then_unchanged_then_one_percent() {
         m.insert("Region__c".into(), json!(format!("moved-{i}")));
         e.sim.update_record("acme", "User", id, m).unwrap();
     }
+    eprintln!("1% changed at {:?}", t.elapsed());
     let inc = e.run("roster", RunOptions::default()).await.unwrap().report;
     assert_eq!(inc.counts["updated"], changed.len() as u64, "{:?}", inc.counts);
     assert_eq!((inc.counts["directory_writes"], e.writes()), (changed.len() as u64, changed.len() as u64), "{:?}", inc.counts);
@@ -241,10 +263,11 @@ async fn ties_and_interrupted_runs_lose_nothing() {
     let c = e.run("roster", RunOptions::default()).await.unwrap().report;
     assert_eq!(c.id, a.report.id);
     assert_eq!(c.status, RunStatus::Succeeded, "{c:?}");
-    assert_eq!((c.counts["fetched"], c.counts["added"]), (1_000, 1_000), "{:?}", c.counts);
-    assert_eq!(c.counts["api_calls"], 5, "5 pages over 3 invocations, none read twice");
+    // The simulator's 4 seeded users are flagged too.
+    assert_eq!((c.counts["fetched"], c.counts["added"]), (1_004, 1_004), "{:?}", c.counts);
+    assert_eq!(c.counts["api_calls"], 6, "6 pages over 3 invocations, none read twice");
     let users = e.users().await;
-    assert_eq!(users.values().filter(|u| u.active).count(), 1_000);
+    assert_eq!(users.values().filter(|u| u.active).count(), 1_004);
 
     // More users at one instant, read incrementally across an interruption inside the tie.
     e.sim.generate_users("acme", spec(500, 1.0, 0.0)).unwrap();
@@ -252,7 +275,7 @@ async fn ties_and_interrupted_runs_lose_nothing() {
     assert!(d.interrupted);
     let f = e.run("roster", RunOptions::default()).await.unwrap().report;
     assert_eq!(f.counts["added"], 500, "{:?}", f.counts);
-    assert_eq!(e.users().await.len(), 1_500);
+    assert_eq!(e.users().await.len(), 1_504);
 }
 
 /// Leaving the filter, becoming inactive, the breaker, cycles.
@@ -261,25 +284,28 @@ async fn deactivation_breaker_and_cycles() {
     let e = env("").await;
     e.sim.generate_users("acme", spec(300, 1.0, 0.0)).unwrap();
     e.run("roster", RunOptions::default()).await.unwrap();
-    let ids: Vec<String> = {
-        let mut v: Vec<String> = e.users().await.into_values().filter(|u| u.manager_id.is_some() && u.tags["participant"] == "true").map(|u| u.id).collect();
-        v.sort();
-        v
-    };
+    let all = e.users().await;
+    let manages = |id: &str| all.values().any(|o| o.manager_id.as_deref() == Some(id));
+    let mut ids: Vec<String> =
+        all.values().filter(|u| u.manager_id.is_some() && u.email.ends_with("gen.example")).map(|u| u.id.clone()).collect();
+    ids.sort();
+    let (mut leaves, managers): (Vec<String>, Vec<String>) = ids.iter().cloned().partition(|id| !manages(id));
+    leaves.truncate(55);
+    leaves.extend(managers.into_iter().take(5));
     let set = |id: &str, field: &str, v: Value| {
         let mut m = Map::new();
         m.insert(field.into(), v);
         e.sim.update_record("acme", "User", id, m).unwrap();
     };
     // 20% leave the filter: the breaker refuses, nothing is deactivated.
-    let leavers: Vec<&String> = ids.iter().take(60).collect();
+    let leavers: Vec<&String> = leaves.iter().collect();
     for id in &leavers {
         set(id, "isQstreamUser__c", json!(false));
     }
     let err = e.run("roster", RunOptions { full: true, ..RunOptions::default() }).await.unwrap_err();
     assert!(matches!(err, SyncError::Breaker { .. }), "{err}");
     assert!(err.to_string().contains("--force"));
-    assert_eq!(e.users().await.values().filter(|u| u.active).count(), 300);
+    assert_eq!(e.users().await.values().filter(|u| u.active).count(), 304);
     let failed: Vec<RunReport> = record::list(e.deps.store.as_ref(), Query::prefix(keys::runs_pk("acme"), "")).await.unwrap();
     assert!(failed.iter().any(|r| r.status == RunStatus::Failed && r.error.as_deref().is_some_and(|m| m.contains("breaker"))));
     // A dry run shows the diff and writes nothing.
@@ -290,7 +316,7 @@ async fn deactivation_breaker_and_cycles() {
     // Forced: leavers are deactivated (never deleted) unless still a manager, who stays as a non-participant.
     let forced = e.run("roster", RunOptions { full: true, force: true, ..RunOptions::default() }).await.unwrap().report;
     let users = e.users().await;
-    assert_eq!(users.len(), 300, "nobody deleted");
+    assert_eq!(users.len(), 304, "nobody deleted");
     for id in &leavers {
         let u = &users[*id];
         let manages = users.values().any(|o| o.active && o.manager_id.as_deref() == Some(id.as_str()));
@@ -302,14 +328,14 @@ async fn deactivation_breaker_and_cycles() {
     }
     assert_eq!(forced.counts["deactivated"], dry.diff.deactivated.count);
     // An inactive user is deactivated by the incremental run.
-    let quitter = ids.iter().rev().find(|id| users[*id].active && !users.values().any(|o| o.manager_id.as_deref() == Some(id.as_str()))).unwrap();
+    let quitter = ids.iter().rev().find(|id| users[*id].active && !manages(id)).unwrap();
     set(quitter, "IsActive", json!(false));
     let inc = e.run("roster", RunOptions::default()).await.unwrap().report;
     assert_eq!(inc.counts["deactivated"], 1, "{:?}", inc.counts);
     assert!(!e.users().await[quitter].active);
 
     // A management cycle is broken and reported.
-    let (a, b) = (&ids[100], &ids[101]);
+    let (a, b) = (&ids[150], &ids[151]);
     set(a, "ManagerId", json!(b));
     set(b, "ManagerId", json!(a));
     let cyc = e.run("roster", RunOptions::default()).await.unwrap().report;
@@ -358,7 +384,10 @@ redact = [{ kind = "email" }, { kind = "card" }]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn soql_job_loads_documents() {
     let e = env(SOQL_JOB).await;
-    let contact = e.sim.insert_records("acme", "Contact", vec![json!({"LastName": "Silva", "Email": "ana@example.com"}).as_object().cloned().unwrap()]).unwrap();
+    let contact = e
+        .sim
+        .insert_records("acme", "Contact", vec![json!({"LastName": "Silva", "Email": "ana@example.com"}).as_object().cloned().unwrap()])
+        .unwrap();
     let rows: Vec<Map<String, Value>> = (0..50)
         .map(|i| {
             json!({"Survey__c": if i % 10 == 9 { "ignored".to_string() } else { format!("s{}", i % 3) }, "Score__c": i,

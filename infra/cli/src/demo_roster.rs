@@ -23,16 +23,21 @@ pub async fn flow(d: &Demo) -> anyhow::Result<()> {
     let sim = sfsim::Sim::start(sfsim::SimConfig::default()).await.context("cannot start the simulator")?;
     let org = sim.org("acme")?;
     let region: sfsim::FieldDef = serde_json::from_value(json!({"name": "Region__c", "type": "string"}))?;
-    let spec = sfsim::GenSpec { count: USERS, depth: 6, roles: true, qstream_share: 0.9, inactive_share: 0.02, custom_fields: vec![region], domain: "demo.example".into() };
+    let spec = sfsim::GenSpec {
+        count: USERS,
+        depth: 6,
+        roles: true,
+        qstream_share: 0.9,
+        inactive_share: 0.02,
+        custom_fields: vec![region],
+        domain: "demo.example".into(),
+    };
     sim.generate_users("acme", spec)?;
     d.step(format!("simulated org {} with {USERS} generated users: 6-level manager tree, Region__c, 90% flagged isQstreamUser__c", org.id));
 
     let dir = d.deps.settings.data_dir().context("the demo runs on embedded backends")?.join("roster");
-    let vars: BTreeMap<&str, String> = [
-        ("FORCELINK_DATA_DIR", dir.display().to_string()),
-        ("FORCELINK_EXTRA_CA_FILE", sim.ca_pem_path().display().to_string()),
-    ]
-    .into();
+    let vars: BTreeMap<&str, String> =
+        [("FORCELINK_DATA_DIR", dir.display().to_string()), ("FORCELINK_EXTRA_CA_FILE", sim.ca_pem_path().display().to_string())].into();
     let deps = Deps::from_settings(Settings::from_lookup(|k| vars.get(k).cloned())?).await?;
     let toml = format!(
         r#"[[sites]]
@@ -78,12 +83,21 @@ redact = [{{ kind = "email" }}]
     }
 
     let full = roster_sync::run_job(&deps, &job, &RunOptions::default()).await?.report;
-    ensure!(full.counts.get("added") == Some(&diff.added.count), "the run added {:?}, the dry run said {}", full.counts.get("added"), diff.added.count);
+    ensure!(
+        full.counts.get("added") == Some(&diff.added.count),
+        "the run added {:?}, the dry run said {}",
+        full.counts.get("added"),
+        diff.added.count
+    );
     d.step(format!("full sync: {}", counts(&full.counts)));
-    let groups: Vec<Group> = record::list(deps.store.as_ref(), Query::prefix(keys::directory_pk(SITE), keys::GROUP_PREFIX).limit(1000)).await?;
+    let groups: Vec<Group> =
+        record::list(deps.store.as_ref(), Query::prefix(keys::directory_pk(SITE), keys::GROUP_PREFIX).limit(1000)).await?;
     let senior = groups.iter().filter(|g| g.kind == GroupKind::Senior).count();
     ensure!(senior > 0, "no senior manager groups");
-    d.step(format!("hierarchy: {} frontline groups (direct reports), {senior} senior groups (managers of managers)", groups.len() - senior));
+    d.step(format!(
+        "hierarchy: {} frontline groups (direct reports), {senior} senior groups (managers of managers)",
+        groups.len() - senior
+    ));
     if let Some(g) = groups.iter().find(|g| g.kind == GroupKind::Senior) {
         d.step(format!("    e.g. {:?}: {} managers below", g.name, g.members.len()));
     }
@@ -114,7 +128,11 @@ redact = [{{ kind = "email" }}]
     let loaded = roster_sync::run_job(&deps, &soql, &RunOptions::default()).await?.report;
     let docs: Vec<Document> = record::list(deps.store.as_ref(), Query::prefix(keys::document_pk(SITE), "users-soql#")).await?;
     ensure!(docs.len() == 100 && docs.iter().all(|d| d.source_value.contains("***@")), "documents: {}", docs.len());
-    d.step(format!("SOQL job: {} documents (record limit 100), emails masked, e.g. {:?}", loaded.counts.get("added").copied().unwrap_or_default(), docs[0].source_value));
+    d.step(format!(
+        "SOQL job: {} documents (record limit 100), emails masked, e.g. {:?}",
+        loaded.counts.get("added").copied().unwrap_or_default(),
+        docs[0].source_value
+    ));
     Ok(())
 }
 

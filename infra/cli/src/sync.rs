@@ -5,10 +5,10 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Args, Subcommand};
+use forcelink::domain::keys;
 use forcelink::domain::record;
 use forcelink::domain::report::RunStatus;
 use forcelink::domain::sync::SyncJob;
-use forcelink::domain::keys;
 use forcelink::ports::Query;
 use forcelink::{Deps, Settings};
 use indicatif::{ProgressBar, ProgressStyle};

@@ -37,11 +37,15 @@ impl Drop for Dev {
 }
 
 fn start_dev(data: &Path, port: u16) -> Dev {
-    let mut child =
-        forcelink(data, port).args(["dev", "--port", &port.to_string()]).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+    let mut child = forcelink(data, port)
+        .args(["dev", "--no-sim", "--port", &port.to_string()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let first = lines.next().unwrap().unwrap();
-    assert!(first.contains(&format!("127.0.0.1:{port}")), "{first}");
+    let banner = lines.by_ref().map_while(Result::ok).find(|l| l.starts_with("forcelink dev on")).expect("forcelink dev did not start");
+    assert!(banner.contains(&format!("127.0.0.1:{port}")), "{banner}");
     std::thread::spawn(move || for _ in lines {});
     Dev(child)
 }

@@ -76,13 +76,13 @@ impl Table {
     fn ext_keys(obj: &ObjectDef, rec: &Record) -> Vec<Option<String>> {
         obj.fields
             .iter()
-            .filter(|f| f.external_id)
+            .filter(|f| f.external_id || f.unique)
             .map(|f| rec.fields.get(&f.name).and_then(value_text).map(|v| v.to_lowercase()))
             .collect()
     }
 
     fn index_add(&mut self, obj: &ObjectDef, rec: &Record) {
-        for f in obj.fields.iter().filter(|f| f.external_id) {
+        for f in obj.fields.iter().filter(|f| f.external_id || f.unique) {
             if let Some(v) = rec.fields.get(&f.name).and_then(value_text) {
                 self.ext.entry(f.name.clone()).or_default().entry(v.to_lowercase()).or_default().push(rec.id.clone());
             }
@@ -90,7 +90,7 @@ impl Table {
     }
 
     fn index_remove(&mut self, obj: &ObjectDef, rec: &Record) {
-        for f in obj.fields.iter().filter(|f| f.external_id) {
+        for f in obj.fields.iter().filter(|f| f.external_id || f.unique) {
             if let Some(v) = rec.fields.get(&f.name).and_then(value_text)
                 && let Some(m) = self.ext.get_mut(&f.name)
                 && let Some(list) = m.get_mut(&v.to_lowercase())
@@ -106,7 +106,8 @@ impl Table {
     /// Live records whose external-id field equals `value` (case-insensitive).
     pub fn find_ext(&self, obj: &ObjectDef, field: &str, value: &str) -> Vec<String> {
         let Some(f) = obj.field(field) else { return Vec::new() };
-        if f.external_id {
+        // Unique fields (Username) are indexed too, so lookups by them stay O(1).
+        if f.external_id || f.unique {
             let key: std::borrow::Cow<'_, str> =
                 if value.chars().any(char::is_uppercase) { value.to_lowercase().into() } else { value.into() };
             return self
@@ -140,7 +141,7 @@ impl Table {
         f(rec);
         let after = Self::ext_keys(obj, rec);
         let id = rec.id.clone();
-        let ext_fields = obj.fields.iter().filter(|f| f.external_id);
+        let ext_fields = obj.fields.iter().filter(|f| f.external_id || f.unique);
         for ((f, b), a) in ext_fields.zip(before).zip(after) {
             if b == a {
                 continue;

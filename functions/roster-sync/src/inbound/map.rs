@@ -12,7 +12,8 @@ use serde_json::Value;
 use crate::soql::text_at;
 
 /// The default document fields a mapping may override.
-pub const DEFAULTS: [&str; 7] = ["natural_id", "document_date", "feedback_provider", "source_value", "feedback_type", "job_name", "load_date"];
+pub const DEFAULTS: [&str; 7] =
+    ["natural_id", "document_date", "feedback_provider", "source_value", "feedback_type", "job_name", "load_date"];
 
 /// What a job maps with.
 pub struct Mapper<'a> {

@@ -39,7 +39,8 @@ fn path(version: Option<&str>, rest: &str) -> String {
 
 /// Runs a generic job.
 pub async fn run(ctx: &mut Ctx<'_>, state: &JobState, resume: Option<(Checkpoint, Vec<String>)>) -> Result<Pass, SyncError> {
-    let SyncKind::Soql { query, date_field, api_version, mapping, record_limit, duplicates, filter, redact, substitute } = &ctx.job.kind else {
+    let SyncKind::Soql { query, date_field, api_version, mapping, record_limit, duplicates, filter, redact, substitute } = &ctx.job.kind
+    else {
         return Err(SyncError::Invalid("not a SOQL job".into()));
     };
     let version = api_version.as_deref();
@@ -64,7 +65,8 @@ pub async fn run(ctx: &mut Ctx<'_>, state: &JobState, resume: Option<(Checkpoint
     if let Some(c) = &cursor {
         conds.push(soql::after(date_field, c).ok_or_else(|| SyncError::Invalid(format!("bad watermark {:?}", c.stamp)))?);
     }
-    let mut soql = format!("SELECT {} FROM {} WHERE {} ORDER BY {date_field}, Id", parsed.fields.join(", "), parsed.object, conds.join(" AND "));
+    let mut soql =
+        format!("SELECT {} FROM {} WHERE {} ORDER BY {date_field}, Id", parsed.fields.join(", "), parsed.object, conds.join(" AND "));
     if let Some(n) = record_limit {
         let left = u64::from(*n).saturating_sub(counts.get("fetched").copied().unwrap_or(0));
         soql.push_str(&format!(" LIMIT {}", left.max(1)));

@@ -99,13 +99,9 @@ fn mask_card(text: &str) -> String {
 }
 
 fn luhn(digits: &[u32]) -> bool {
-    let sum: u32 = digits
-        .iter()
-        .rev()
-        .enumerate()
-        .map(|(i, &d)| if i % 2 == 1 { if d * 2 > 9 { d * 2 - 9 } else { d * 2 } } else { d })
-        .sum();
-    (13..=19).contains(&digits.len()) && sum % 10 == 0
+    let sum: u32 =
+        digits.iter().rev().enumerate().map(|(i, &d)| if i % 2 == 1 { if d * 2 > 9 { d * 2 - 9 } else { d * 2 } } else { d }).sum();
+    (13..=19).contains(&digits.len()) && sum.is_multiple_of(10)
 }
 
 #[cfg(test)]
@@ -118,7 +114,12 @@ mod tests {
             &[
                 Redaction { kind: RedactKind::Email, pattern: None, mask: None, fields: vec![] },
                 Redaction { kind: RedactKind::Card, pattern: None, mask: None, fields: vec![] },
-                Redaction { kind: RedactKind::Pattern, pattern: Some(r"\d{3}-\d{2}-\d{4}".into()), mask: Some("[ssn]".into()), fields: vec!["Notes".into()] },
+                Redaction {
+                    kind: RedactKind::Pattern,
+                    pattern: Some(r"\d{3}-\d{2}-\d{4}".into()),
+                    mask: Some("[ssn]".into()),
+                    fields: vec!["Notes".into()],
+                },
             ],
             &[Substitution { pattern: r"(?i)\bacme\b".into(), replace: "Customer".into(), fields: vec![] }],
         )

@@ -97,7 +97,12 @@ pub fn parse(query: &str, date_field: &str) -> Result<Parsed, SyncError> {
         None => None,
         Some((_, "WHERE")) => {
             let start = ws[from + 2].0 + 5;
-            let end = ["FOR", "WITH", "USING"].iter().filter_map(|k| ws.iter().skip(from + 3).find(|w| w.1 == *k)).map(|w| w.0).min().unwrap_or(query.len());
+            let end = ["FOR", "WITH", "USING"]
+                .iter()
+                .filter_map(|k| ws.iter().skip(from + 3).find(|w| w.1 == *k))
+                .map(|w| w.0)
+                .min()
+                .unwrap_or(query.len());
             Some(query[start..end].trim().to_string()).filter(|c| !c.is_empty())
         }
         Some((_, other)) => return bad(format!("unexpected {other} after FROM {object}")),
@@ -166,7 +171,8 @@ mod tests {
 
     #[test]
     fn shapes() {
-        let p = parse("SELECT Subject, CreatedDate, Account.Name FROM Case WHERE Status = 'New' AND Subject != 'group by'", "CreatedDate").unwrap();
+        let p = parse("SELECT Subject, CreatedDate, Account.Name FROM Case WHERE Status = 'New' AND Subject != 'group by'", "CreatedDate")
+            .unwrap();
         assert_eq!(p.fields, ["Id", "Subject", "CreatedDate", "Account.Name"]);
         assert_eq!(p.object, "Case");
         assert_eq!(p.condition.as_deref(), Some("Status = 'New' AND Subject != 'group by'"));

@@ -68,7 +68,9 @@ impl<'a> Writer<'a> {
         };
         match r {
             Ok(()) => self.writes += 1,
-            Err(StoreError::ConditionFailed { .. }) => self.conflicts.push(format!("{key} changed while the run wrote it; the next run retries")),
+            Err(StoreError::ConditionFailed { .. }) => {
+                self.conflicts.push(format!("{key} changed while the run wrote it; the next run retries"))
+            }
             Err(e) => return Err(e.into()),
         }
         Ok(())

@@ -120,7 +120,8 @@ pub async fn load_index(store: &dyn Store, site: &str, owned: &Owned) -> Result<
 
 /// The index entry of a stored user.
 pub fn existing_of(user: &DirectoryUser, version: u64, owned: &Owned) -> Existing {
-    let foreign: BTreeMap<String, String> = user.tags.iter().filter(|(k, _)| !owned.contains(k)).map(|(k, v)| (k.clone(), v.clone())).collect();
+    let foreign: BTreeMap<String, String> =
+        user.tags.iter().filter(|(k, _)| !owned.contains(k)).map(|(k, v)| (k.clone(), v.clone())).collect();
     let kept = (user.ui.is_some() || !foreign.is_empty()).then(|| Box::new(Kept { ui: user.ui, tags: foreign }));
     Existing {
         version,
@@ -159,10 +160,7 @@ pub fn group_hash(group: &Group) -> u64 {
 
 /// The directory user for a Salesforce user (owned fields only; see [`with_kept`]).
 pub fn build(site: &str, u: &SfUser, participant: bool) -> DirectoryUser {
-    let mut tags = BTreeMap::from([
-        (SALESFORCE_USER.to_string(), "true".to_string()),
-        (PARTICIPANT.to_string(), participant.to_string()),
-    ]);
+    let mut tags = BTreeMap::from([(SALESFORCE_USER.to_string(), "true".to_string()), (PARTICIPANT.to_string(), participant.to_string())]);
     if let Some(role) = &u.role {
         tags.insert(ROLE_TAG.into(), role.clone());
     }

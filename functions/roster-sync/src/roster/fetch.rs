@@ -9,7 +9,8 @@ use crate::error::SyncError;
 use crate::soql::{self, Cursor};
 
 /// User fields every roster reads.
-pub const BASE_FIELDS: [&str; 9] = ["Id", "Username", "Email", "FirstName", "LastName", "IsActive", "ManagerId", "UserRoleId", "SystemModstamp"];
+pub const BASE_FIELDS: [&str; 9] =
+    ["Id", "Username", "Email", "FirstName", "LastName", "IsActive", "ManagerId", "UserRoleId", "SystemModstamp"];
 
 /// Ids per manager lookup query (`WHERE Id IN (…)`).
 pub const LOOKUP_IDS: usize = 200;
@@ -53,9 +54,9 @@ pub fn fields(tag_fields: &BTreeMap<String, String>) -> Vec<String> {
 /// Checks a tag field's name: an API name or a relationship path of API names.
 pub fn check_field(path: &str) -> Result<(), SyncError> {
     let ok = !path.is_empty()
-        && path.split('.').all(|p| {
-            p.chars().next().is_some_and(|c| c.is_ascii_alphabetic()) && p.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-        });
+        && path
+            .split('.')
+            .all(|p| p.chars().next().is_some_and(|c| c.is_ascii_alphabetic()) && p.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'));
     if ok { Ok(()) } else { Err(SyncError::Invalid(format!("tag field {path:?} is not a Salesforce field name"))) }
 }
 

@@ -158,7 +158,13 @@ mod tests {
     #[test]
     fn frontline_and_senior_groups() {
         // ceo ← vp ← (ana, ben); ceo ← cto (no reports)
-        let i = index(&[("ceo", None, None), ("vp", Some("ceo"), None), ("ana", Some("vp"), None), ("ben", Some("vp"), None), ("cto", Some("ceo"), None)]);
+        let i = index(&[
+            ("ceo", None, None),
+            ("vp", Some("ceo"), None),
+            ("ana", Some("vp"), None),
+            ("ben", Some("vp"), None),
+            ("cto", Some("ceo"), None),
+        ]);
         let m = managers_by_id(&i);
         let g = groups("acme", &i, &m);
         let ids: Vec<&str> = g.iter().map(|g| g.id.as_str()).collect();
@@ -171,7 +177,13 @@ mod tests {
 
     #[test]
     fn cycles_are_broken_and_reported() {
-        let i = index(&[("a", Some("c"), None), ("b", Some("a"), None), ("c", Some("b"), None), ("d", Some("a"), None), ("e", Some("e"), None)]);
+        let i = index(&[
+            ("a", Some("c"), None),
+            ("b", Some("a"), None),
+            ("c", Some("b"), None),
+            ("d", Some("a"), None),
+            ("e", Some("e"), None),
+        ]);
         let mut m = managers_by_id(&i);
         assert!(!m.contains_key("e"), "a self-manager is no manager");
         let cycles = break_cycles(&mut m);
@@ -183,7 +195,13 @@ mod tests {
 
     #[test]
     fn role_hierarchy() {
-        let i = index(&[("ceo", None, Some("r0")), ("m2", None, Some("r1")), ("m1", None, Some("r1")), ("rep", None, Some("r2")), ("x", None, Some("r3"))]);
+        let i = index(&[
+            ("ceo", None, Some("r0")),
+            ("m2", None, Some("r1")),
+            ("m1", None, Some("r1")),
+            ("rep", None, Some("r2")),
+            ("x", None, Some("r3")),
+        ]);
         let parents = HashMap::from([
             ("r0".to_string(), None),
             ("r1".to_string(), Some("r0".to_string())),

@@ -52,13 +52,22 @@ impl Roster {
     fn take(&mut self, w: &mut Writer<'_>, u: SfUser, participant: bool) -> Result<(), SyncError> {
         let name = u.display_name();
         let existing = self.index.users.get(&u.id).map(|e| (e.active, e.hash, e.version, e.kept.clone()));
+        // An inactive user seen for the first time is kept, inactive (never shown as active,
+        // and a manager of someone active is not looked up again by every run).
+        if !u.active && existing.is_none() {
+            let user = diff::build(&self.site, &u, participant);
+            w.put(&user, Cond::NotExists)?;
+            self.count("added_inactive", 1);
+            let hash = diff::user_hash(&user, &self.owned);
+            self.index.users.insert(u.id.clone(), self.entry(&u, 1, hash, participant, None));
+            return Ok(());
+        }
         if !u.active {
             match existing {
                 Some((true, ..)) => {
                     self.deferred.push(u.id.clone());
                 }
-                Some(_) => self.count("unchanged", 1),
-                None => self.count("skipped_inactive", 1),
+                _ => self.count("unchanged", 1),
             }
             return Ok(());
         }
@@ -82,20 +91,22 @@ impl Roster {
                 return Ok(());
             }
         };
-        self.index.users.insert(
-            u.id.clone(),
-            diff::Existing {
-                version,
-                hash,
-                active: true,
-                participant,
-                manager: u.manager.as_deref().map(Into::into),
-                role: u.role.as_deref().map(Into::into),
-                name: name.into(),
-                kept,
-            },
-        );
+        let entry = self.entry(&u, version, hash, participant, kept);
+        self.index.users.insert(u.id.clone(), entry);
         Ok(())
+    }
+
+    fn entry(&self, u: &SfUser, version: u64, hash: u64, participant: bool, kept: Option<Box<diff::Kept>>) -> diff::Existing {
+        diff::Existing {
+            version,
+            hash,
+            active: u.active,
+            participant,
+            manager: u.manager.as_deref().map(Into::into),
+            role: u.role.as_deref().map(Into::into),
+            name: u.display_name().into(),
+            kept,
+        }
     }
 }
 
@@ -232,7 +243,8 @@ pub async fn run(ctx: &mut Ctx<'_>, state: &JobState, resume: Option<(Checkpoint
     // 3. Deactivations: inactive users, and (full pass) users the filter no longer selects.
     let mut deactivate: Vec<String> = std::mem::take(&mut r.deferred);
     if full {
-        let mut missing: Vec<String> = r.index.users.iter().filter(|(id, u)| u.active && !r.seen.contains(*id)).map(|(id, _)| id.clone()).collect();
+        let mut missing: Vec<String> =
+            r.index.users.iter().filter(|(id, u)| u.active && !r.seen.contains(*id)).map(|(id, _)| id.clone()).collect();
         missing.sort();
         deactivate.extend(missing);
     }
