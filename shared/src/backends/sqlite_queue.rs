@@ -67,9 +67,9 @@ fn now_ms() -> i64 {
 
 /// Whether a receipt handle has the shape this queue issues: `{message id}:{32 hex digits}`.
 fn well_formed_receipt(handle: &str) -> bool {
-    handle.rsplit_once(':').is_some_and(|(id, nonce)| {
-        uuid::Uuid::parse_str(id).is_ok() && nonce.len() == 32 && nonce.bytes().all(|b| b.is_ascii_hexdigit())
-    })
+    handle
+        .rsplit_once(':')
+        .is_some_and(|(id, nonce)| uuid::Uuid::parse_str(id).is_ok() && nonce.len() == 32 && nonce.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 /// How often a long poll re-reads the file for messages sent by other processes.

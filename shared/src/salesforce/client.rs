@@ -143,7 +143,7 @@ impl SalesforceClient {
             let bytes = resp.bytes().await.map_err(|e| SfError::from_reqwest(&e))?;
             self.note_limits(&headers).await;
             if status == StatusCode::UNAUTHORIZED && attempt == 0 {
-                tracing::info!(site = %self.site, connection = %self.connection, "session refused (401); refreshing");
+                tracing::debug!(site = %self.site, connection = %self.connection, "session refused (401); refreshing");
                 token = self.deps.salesforce.refresh(&self.deps, &self.site, &self.connection, Some(token.access_token.as_str())).await?;
                 continue;
             }
