@@ -33,6 +33,7 @@ fn env_num(name: &str, default: u64) -> u64 {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
+    forcelink::telemetry::init(false);
     let n = env_num("FORCELINK_BENCH_EVENTS", 10_000) as usize;
     let s = stack_with(TOML, sfsim::SimConfig::default()).await;
     connect(&s, "production").await;
