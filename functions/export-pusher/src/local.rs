@@ -65,11 +65,16 @@ pub async fn receive(queue: &dyn Queue, feed: &Feed) -> Result<Vec<Message>, Que
     let deadline = tokio::time::Instant::now() + feed.window;
     while batch.len() < feed.batch_size {
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-        let more = queue.receive(ask(feed.batch_size - batch.len(), left)).await?;
-        if more.is_empty() {
-            break;
+        // A failed receive here must not drop the messages already received: they would stay
+        // invisible for the whole visibility timeout. Hand over what we have.
+        match queue.receive(ask(feed.batch_size - batch.len(), left)).await {
+            Ok(more) if !more.is_empty() => batch.extend(more),
+            Ok(_) => break,
+            Err(e) => {
+                tracing::warn!(error = %e, received = batch.len(), "export queue receive failed while filling a batch; handling what was received");
+                break;
+            }
         }
-        batch.extend(more);
     }
     Ok(batch)
 }

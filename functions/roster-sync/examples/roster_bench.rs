@@ -38,6 +38,11 @@ every_minutes = 15
 tag_fields = { region = "Region__c", department = "Department", title = "Title" }
 "#;
 
+/// Resets the peak RSS (VmHWM) so the next reading is one run's.
+fn reset_peak() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
 fn peak_rss_mb() -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     status
@@ -128,27 +133,36 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         Ok::<Value, reqwest::Error>(v)
     };
 
+    reset_peak();
     let t = Instant::now();
     let full = roster_sync::run_job(&deps, &job, &RunOptions::default()).await?;
     run("full sync", &full, t.elapsed(), calls(http.clone(), admin.clone()).await?);
+    reset_peak();
     let t = Instant::now();
     let same = roster_sync::run_job(&deps, &job, &RunOptions::default()).await?;
     run("unchanged re-run (incremental)", &same, t.elapsed(), calls(http.clone(), admin.clone()).await?);
+    reset_peak();
     let t = Instant::now();
     let same_full = roster_sync::run_job(&deps, &job, &RunOptions { full: true, ..RunOptions::default() }).await?;
     run("unchanged re-run (full pass)", &same_full, t.elapsed(), calls(http.clone(), admin.clone()).await?);
 
-    let users: Vec<DirectoryUser> =
-        record::list(deps.store.as_ref(), Query::prefix(keys::directory_pk("acme"), keys::USER_PREFIX).limit(1000)).await?;
-    for (i, u) in users.iter().step_by(100).enumerate() {
-        http.patch(format!("{admin}/_sim/orgs/acme/records/User/{}", u.id))
-            .json(&json!({"Region__c": format!("moved-{i}")}))
-            .send()
-            .await?
-            .error_for_status()?;
+    let mut query = Query::prefix(keys::directory_pk("acme"), keys::USER_PREFIX).limit(1000);
+    let mut i = 0;
+    loop {
+        let page = deps.store.as_ref().query(&query).await?;
+        for item in page.items.iter().step_by(100) {
+            let u: DirectoryUser = record::decode(item)?;
+            let body = json!({"Region__c": format!("moved-{i}")});
+            http.patch(format!("{admin}/_sim/orgs/acme/records/User/{}", u.id)).json(&body).send().await?.error_for_status()?;
+            i += 1;
+        }
+        match page.next {
+            Some(next) => query.after = Some(next),
+            None => break,
+        }
     }
-    drop(users);
     calls(http.clone(), admin.clone()).await?;
+    reset_peak();
     let t = Instant::now();
     let one = roster_sync::run_job(&deps, &job, &RunOptions::default()).await?;
     run("1% changed (incremental)", &one, t.elapsed(), calls(http.clone(), admin.clone()).await?);
@@ -157,7 +171,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "roster sync of {n} users (6-level hierarchy, 3 tag fields), simulator in a separate process; RSS before the first run {before:.0} MB"
     );
     println!(
-        "| run | Salesforce calls (counted) | query calls (simulator) | wall | peak RSS so far | directory writes | users written | groups written |"
+        "| run | Salesforce calls (counted) | query calls (simulator) | wall | peak RSS of the run | directory writes | users written | groups written |"
     );
     println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
     for r in rows {

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, TransactionBehavior, params};
 use tokio::sync::Notify;
 
 use crate::backends::sqlite_store::open_connection;
@@ -102,7 +102,7 @@ impl SqliteQueue {
         let now = now_ms();
         let visibility = req.visibility.unwrap_or(self.config.visibility).as_millis() as i64;
         self.with(|conn| {
-            let tx = conn.transaction().map_err(backend)?;
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(backend)?;
             let mut out = Vec::with_capacity(req.max);
             {
                 let mut ready = tx
@@ -151,7 +151,7 @@ impl Queue for SqliteQueue {
         let now = now_ms();
         let visible_at = now + delay.as_millis() as i64;
         let ids = self.with(|conn| {
-            let tx = conn.transaction().map_err(backend)?;
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(backend)?;
             let mut ids = Vec::with_capacity(bodies.len());
             {
                 let mut insert = tx

@@ -1,7 +1,9 @@
 //! The embedded `Store`: one SQLite file in WAL mode.
 //!
-//! Every write is its own transaction, so a `kill -9` leaves the last committed state
-//! intact; several processes (`forcelink dev` and an admin verb) may share the file.
+//! Every write is its own transaction, begun IMMEDIATE (it takes the write lock first, so two
+//! processes wait for each other instead of failing on a read-to-write upgrade); a `kill -9`
+//! leaves the last committed state intact. Several processes (`forcelink dev` and an admin
+//! verb) may share the file.
 //! Semantics match the DynamoDB backend: versions, conditions, TTL on read, prefix queries,
 //! and atomic multi-item writes.
 
@@ -11,7 +13,7 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
-use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
 use crate::ports::store::{Cond, Index, Item, Page, Query, Store, StoreError, WriteOp, validate_transaction};
 
@@ -180,7 +182,7 @@ impl Store for SqliteStore {
     async fn put(&self, item: Item, cond: Cond) -> Result<u64, StoreError> {
         let now = now_secs();
         self.with(|conn| {
-            let tx = conn.transaction().map_err(backend)?;
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(backend)?;
             let version = apply(&tx, &WriteOp::Put { item, cond }, now)?;
             tx.commit().map_err(backend)?;
             Ok(version)
@@ -190,7 +192,7 @@ impl Store for SqliteStore {
     async fn delete(&self, pk: &str, sk: &str, cond: Cond) -> Result<(), StoreError> {
         let now = now_secs();
         self.with(|conn| {
-            let tx = conn.transaction().map_err(backend)?;
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(backend)?;
             apply(&tx, &WriteOp::Delete { pk: pk.into(), sk: sk.into(), cond }, now)?;
             tx.commit().map_err(backend)
         })
@@ -240,7 +242,7 @@ impl Store for SqliteStore {
         validate_transaction(&ops)?;
         let now = now_secs();
         self.with(|conn| {
-            let tx = conn.transaction().map_err(backend)?;
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(backend)?;
             for op in &ops {
                 apply(&tx, op, now)?;
             }
