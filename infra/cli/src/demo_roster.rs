@@ -98,7 +98,7 @@ redact = [{{ kind = "email" }}]
         "hierarchy: {} frontline groups (direct reports), {senior} senior groups (managers of managers)",
         groups.len() - senior
     ));
-    if let Some(g) = groups.iter().find(|g| g.kind == GroupKind::Senior) {
+    if let Some(g) = groups.iter().filter(|g| g.kind == GroupKind::Senior).max_by_key(|g| g.members.len()) {
         d.step(format!("    e.g. {:?}: {} managers below", g.name, g.members.len()));
     }
 
