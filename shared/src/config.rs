@@ -140,12 +140,32 @@ struct ExportConfig {
     connection: Option<String>,
 }
 
-/// A sync job entry: `type = "roster"` or `type = "soql"`, with the job's fields beside it.
+/// A sync job entry: `type = "roster"`, `"soql"` or `"reconcile"`, with the job's fields beside it.
 #[derive(Debug, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 enum SyncConfig {
     Roster(RosterConfig),
     Soql(SoqlConfig),
+    Reconcile(ReconcileConfig),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReconcileConfig {
+    name: String,
+    #[serde(default)]
+    every_minutes: Option<u32>,
+    #[serde(default)]
+    connection: Option<String>,
+    #[serde(default = "yes")]
+    enabled: bool,
+    workflow: String,
+    #[serde(default)]
+    filter: Option<String>,
+    #[serde(default)]
+    fields: Vec<String>,
+    #[serde(default)]
+    notify: crate::domain::sync::Notify,
 }
 
 #[derive(Debug, Deserialize)]
@@ -405,6 +425,20 @@ pub fn parse(file: &str, text: &str, env: &dyn Fn(&str) -> Option<String>) -> Re
                         substitute: q.substitute,
                     },
                 },
+                SyncConfig::Reconcile(r) => {
+                    let Some(workflow) = workflows.iter().find(|w| w.name == r.workflow) else {
+                        return Err(at(span, format!("workflow {:?} is not defined in this site", r.workflow)));
+                    };
+                    SyncJob {
+                        site: id.clone(),
+                        name: r.name,
+                        every_minutes: r.every_minutes,
+                        connection: r.connection.or_else(|| workflow.connection.clone()),
+                        enabled: r.enabled,
+                        notify: r.notify,
+                        kind: SyncKind::Reconcile { workflow: r.workflow, filter: r.filter, fields: r.fields },
+                    }
+                }
             };
             if !jobs.insert(job.name.clone()) {
                 return Err(at(span, format!("sync job {:?} appears twice", job.name)));
@@ -481,6 +515,14 @@ fn check_sync(kind: &SyncKind) -> Result<(), String> {
             }
             if !(0.0..=1.0).contains(max_deactivate_share) {
                 return Err("max_deactivate_share: expected 0 to 1".into());
+            }
+        }
+        SyncKind::Reconcile { fields, filter, .. } => {
+            if let Some(bad) = fields.iter().find(|f| !f.split('.').all(is_api_name)) {
+                return Err(format!("fields: {bad:?} is not a field API name"));
+            }
+            if filter.as_deref().is_some_and(|f| f.trim().is_empty()) {
+                return Err("filter is empty: leave it out to reconcile every record of the object".into());
             }
         }
         SyncKind::Soql { query, date_field, .. } => {
@@ -662,6 +704,9 @@ type = "roster"
             ),
             ("type = \"roster\"", "type = \"soql\"\nquery = \"SELECT Id FROM Case\"\ndate_field = \"CreatedDate\"", "date_field"),
             ("id = \"acme\"", "id = \"Acme Corp\"", "site id"),
+            ("type = \"roster\"", "type = \"reconcile\"\nworkflow = \"nope\"", "workflow \"nope\" is not defined"),
+            ("type = \"roster\"", "type = \"reconcile\"\nworkflow = \"w\"\nfields = [\"Bad Name\"]", "not a field API name"),
+            ("type = \"roster\"", "type = \"reconcile\"\nworkflow = \"w\"\nfilter = \" \"", "filter is empty"),
         ] {
             let err = parse_text(&GOOD.replacen(from, to, 1)).unwrap_err();
             assert!(err.message.contains(says), "{from} → {err}");
@@ -689,5 +734,7 @@ type = "roster"
         let text = include_str!("../../infra/examples/acme.toml");
         let specs = parse("acme.toml", text, &|_| None).unwrap();
         assert_eq!(specs[0].workflows.len(), 1);
+        let reconcile = specs[0].sync.iter().find(|j| matches!(j.kind, SyncKind::Reconcile { .. })).unwrap();
+        assert_eq!(reconcile.connection.as_deref(), Some("production"), "the workflow's connection");
     }
 }

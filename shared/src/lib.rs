@@ -7,6 +7,7 @@ pub mod config;
 pub mod deps;
 pub mod domain;
 pub mod http_client;
+pub mod intake;
 #[cfg(feature = "lambda")]
 pub mod lambda;
 pub mod links;

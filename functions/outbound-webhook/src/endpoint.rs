@@ -13,9 +13,9 @@ use forcelink::ports::Query;
 use forcelink::web::{Request, Response};
 use http::{Method, header};
 
-use crate::persist::{self, Target};
 use crate::reply::{self, FaultCode};
 use crate::soap;
+use forcelink::intake::{self, Source, Target};
 
 /// Largest outbound message accepted (1 MiB); larger ones get `413`.
 pub const MAX_BODY: usize = 1024 * 1024;
@@ -76,8 +76,9 @@ pub async fn receive(deps: &Deps, req: Request) -> Response {
             &format!("notification id {:?} is not a Salesforce id", bad.id.chars().take(40).collect::<String>()),
         );
     }
-    let target = Target { org: &org, site: &workflow.site, workflow: &workflow.name, workflow_id: &workflow.id };
-    match persist::intake(deps, &target, &message.notifications).await {
+    let target =
+        Target { org: &org, site: &workflow.site, workflow: &workflow.name, workflow_id: &workflow.id, source: Source::OutboundMessage };
+    match intake::intake(deps, &target, &message.notifications).await {
         Ok(intake) => {
             tracing::info!(
                 site = %workflow.site,

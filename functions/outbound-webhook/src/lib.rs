@@ -8,7 +8,6 @@
 
 pub mod endpoint;
 pub mod entry;
-pub mod persist;
 pub mod reply;
 pub mod runner;
 pub mod soap;

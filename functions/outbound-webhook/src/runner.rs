@@ -18,8 +18,10 @@ use forcelink::domain::site::Site;
 use forcelink::domain::workflow::Workflow;
 use forcelink::ports::Cond;
 
-use crate::persist::{RunRequest, StoredNotification};
-use crate::tasks::{self, Ctx, TaskError, pipe};
+use forcelink::domain::piped;
+use forcelink::intake::{self, RunRequest, StoredNotification};
+
+use crate::tasks::{self, Ctx, TaskError};
 
 /// Handles one batch from the workflow queue; the response lists the messages to retry.
 pub async fn handle_batch(deps: &Deps, event: SqsEvent) -> SqsBatchResponse {
@@ -66,6 +68,7 @@ pub async fn run_notification(deps: &Deps, org: &str, notification: &str) -> Res
     if note.done {
         return Ok(());
     }
+    intake::mark_seen(store, &note, deps.clock.now()).await?;
     let site_pk = keys::site_pk(&note.site);
     let workflow =
         record::load::<Workflow>(store, &site_pk, &format!("{}{}", keys::WORKFLOW_PREFIX, note.workflow)).await?.map(|v| v.record);
@@ -99,7 +102,7 @@ pub async fn run_notification(deps: &Deps, org: &str, notification: &str) -> Res
             report.error = Some("the workflow is disabled".into());
             Ok(())
         }
-        (Some(w), Some(site)) => match pipe::check(&w.conditions, &note.fields) {
+        (Some(w), Some(site)) => match piped::check(&w.conditions, &note.fields) {
             Err(why) => {
                 report.status = RunStatus::Skipped;
                 report.error = Some(why);

@@ -9,6 +9,7 @@
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
+pub use forcelink::intake::Notification;
 use quick_xml::NsReader;
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::name::{QName, ResolveResult};
@@ -21,7 +22,7 @@ pub const OUTBOUND_NS: &str = "http://soap.sforce.com/2005/09/outbound";
 pub const XSI_NS: &str = "http://www.w3.org/2001/XMLSchema-instance";
 
 /// Salesforce sends 1 to 100 notifications per message.
-pub const MAX_NOTIFICATIONS: usize = 100;
+pub const MAX_NOTIFICATIONS: usize = forcelink::intake::MAX_PER_MESSAGE;
 /// Fields per sObject we accept (Salesforce objects have at most 800 custom fields).
 pub const MAX_FIELDS: usize = 1000;
 /// Nesting allowed inside an ignored `soapenv:Header`.
@@ -50,17 +51,6 @@ impl std::fmt::Debug for OutboundMessage {
             .field("notifications", &self.notifications)
             .finish()
     }
-}
-
-/// One notification: its id and the record's selected fields (`None` for `xsi:nil`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Notification {
-    /// `04l…` notification id.
-    pub id: String,
-    /// The sObject type from `xsi:type`, e.g. `Contact` (local part of the QName).
-    pub object: String,
-    /// Field API name (exactly as sent) → value.
-    pub fields: BTreeMap<String, Option<String>>,
 }
 
 /// Why a message was refused. Every variant is safe to show to the sender.

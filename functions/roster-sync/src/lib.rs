@@ -8,12 +8,14 @@
 //!
 //! - [`roster`]: Users → directory users and hierarchy groups.
 //! - [`inbound`]: any SOQL query → documents.
+//! - [`reconcile`]: a workflow's record changes whose outbound messages Salesforce dropped.
 
 pub mod checkpoint;
 pub mod due;
 pub mod error;
 pub mod inbound;
 pub mod notify;
+pub mod reconcile;
 pub mod roster;
 pub mod runner;
 pub mod soql;

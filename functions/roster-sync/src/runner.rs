@@ -18,7 +18,7 @@ use crate::error::SyncError;
 use crate::roster::diff::Diff;
 use crate::soql::Cursor;
 use crate::state::{self, JobState};
-use crate::{due, inbound, notify, roster};
+use crate::{due, inbound, notify, reconcile, roster};
 
 /// A run stops this long before its deadline, to save its checkpoint in time.
 pub const SAFETY: Duration = Duration::from_secs(30);
@@ -200,6 +200,7 @@ async fn run_leased(deps: &Deps, job: &SyncJob, opts: &RunOptions, now: OffsetDa
     let pass = match &job.kind {
         SyncKind::Roster { .. } => roster::run(&mut ctx, &st, resume).await,
         SyncKind::Soql { .. } => inbound::run(&mut ctx, &st, resume).await,
+        SyncKind::Reconcile { .. } => reconcile::run(&mut ctx, &st, resume).await,
     };
     let calls = ctx.calls;
     let pass = match pass {

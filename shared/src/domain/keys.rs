@@ -54,6 +54,12 @@ pub fn notification_pk(org_id: &str) -> String {
     format!("OBN#{org_id}")
 }
 
+/// Partition of the latest record changes a site's workflow has seen (sort key: record Id),
+/// which the reconciliation poll compares with Salesforce's `SystemModstamp`.
+pub fn seen_change_pk(site: &str, workflow: &str) -> String {
+    format!("OBSEEN#{site}#{workflow}")
+}
+
 /// Partition of a site's SMS outbox (there is no SMS provider: messages wait here).
 pub fn sms_pk(site: &str) -> String {
     format!("SMS#{site}")

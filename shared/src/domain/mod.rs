@@ -6,6 +6,7 @@ pub mod document;
 pub mod export;
 pub mod ids;
 pub mod keys;
+pub mod piped;
 pub mod record;
 pub mod report;
 pub mod site;

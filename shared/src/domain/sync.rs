@@ -128,6 +128,20 @@ pub enum SyncKind {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         substitute: Vec<Substitution>,
     },
+    /// The reconciliation poll of a workflow: finds the record changes whose outbound
+    /// messages Salesforce dropped (it gives up after 24 h of retries) and runs the workflow
+    /// for them, exactly as if the message had arrived.
+    Reconcile {
+        /// The workflow (of the same site) to run.
+        workflow: String,
+        /// The outbound message's rule criteria as a SOQL condition: only matching records
+        /// are reconciled (e.g. `Survey_Opt_In__c = true`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        filter: Option<String>,
+        /// Fields to select beside the ones the workflow's conditions and tasks name.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        fields: Vec<String>,
+    },
 }
 
 /// The roster's default user filter.

@@ -7,8 +7,8 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use serde::{Deserialize, Serialize};
 
-use super::keys;
 use super::record::Record;
+use super::{keys, piped};
 use crate::ports::keyring::KeyRing;
 
 /// A workflow of a site.
@@ -89,6 +89,34 @@ pub struct SmsSettings {
     pub sender: String,
 }
 
+/// The placeholder an invitation fills with its signed link (not a record field).
+pub const LINK_PLACEHOLDER: &str = "link";
+
+impl Workflow {
+    /// The record fields the workflow reads: `Id`, `SystemModstamp`, the conditions' fields,
+    /// the tasks' placeholders and SMS phone fields; each once (ignoring case), in order.
+    pub fn fields(&self) -> Vec<String> {
+        let mut names: Vec<&str> = vec!["Id", "SystemModstamp"];
+        names.extend(self.conditions.iter().map(|c| c.field.as_str()));
+        for task in &self.tasks {
+            match task {
+                Task::UpsertContact { fields, .. } => names.extend(fields.values().flat_map(|t| piped::placeholders(t))),
+                Task::SendInvitation { to, subject, body, sms, .. } => {
+                    names.extend([to, subject, body].into_iter().flat_map(|t| piped::placeholders(t)).filter(|n| *n != LINK_PLACEHOLDER));
+                    names.extend(sms.iter().map(|s| s.phone_field.as_str()));
+                }
+            }
+        }
+        let mut out: Vec<String> = Vec::with_capacity(names.len());
+        for name in names {
+            if !out.iter().any(|o| o.eq_ignore_ascii_case(name)) {
+                out.push(name.to_string());
+            }
+        }
+        out
+    }
+}
+
 impl Record for Workflow {
     fn pk(&self) -> String {
         keys::site_pk(&self.site)
@@ -132,4 +160,24 @@ pub fn endpoint_url(public_url: &url::Url, keys: &dyn KeyRing, workflow_id: &str
 
 fn endpoint_message(workflow_id: &str) -> String {
     format!("outbound-endpoint\n{workflow_id}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fields_are_what_the_workflow_reads() {
+        let w: Workflow = serde_json::from_value(serde_json::json!({
+            "site": "s", "name": "n", "id": "wf_1", "object": "Contact",
+            "conditions": [{"field": "Opt_In__c", "op": "equals", "value": "true"}],
+            "tasks": [
+                {"type": "upsert_contact", "list": "l", "fields": {"email": "{Email}", "name": "{FirstName} {LastName}"}},
+                {"type": "send_invitation", "to": "{email}", "subject": "Hi {FirstName}", "body": "{link} {Account.Name}",
+                 "target": "/s", "sms": {"phone_field": "MobilePhone", "sender": "ACME"}},
+            ],
+        }))
+        .unwrap();
+        assert_eq!(w.fields(), ["Id", "SystemModstamp", "Opt_In__c", "Email", "FirstName", "LastName", "Account.Name", "MobilePhone"]);
+    }
 }

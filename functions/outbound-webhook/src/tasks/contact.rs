@@ -11,17 +11,11 @@ use forcelink::domain::ids;
 use forcelink::domain::record::{self, Record};
 use forcelink::ports::{Cond, StoreError, WriteOp};
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
-use super::pipe::{field, pipe};
 use super::{Ctx, TaskError, succeeded};
+use forcelink::domain::piped::{field, pipe};
 use forcelink::domain::report::TaskOutcome;
 use forcelink::domain::workflow::Task;
-
-/// The notification's `SystemModstamp`, when it was selected and parses.
-pub fn modstamp(fields: &BTreeMap<String, Option<String>>) -> Option<OffsetDateTime> {
-    field(fields, "SystemModstamp").and_then(|v| OffsetDateTime::parse(v.trim(), &Rfc3339).ok())
-}
 
 /// Runs the task.
 pub async fn run(ctx: &Ctx<'_>, list: &str, mapping: &BTreeMap<String, String>) -> Result<TaskOutcome, TaskError> {
@@ -37,7 +31,7 @@ pub async fn run(ctx: &Ctx<'_>, list: &str, mapping: &BTreeMap<String, String>) 
     let id = field(fields, "Id").and_then(ids::to_18).unwrap_or_else(|| email.to_ascii_lowercase());
     let mapped: BTreeMap<String, String> =
         mapping.iter().filter(|(k, _)| k.as_str() != "email").map(|(k, t)| (k.clone(), pipe(t, fields, &[]))).collect();
-    let incoming = modstamp(fields);
+    let incoming = ctx.note.modstamp();
     let mut contact = Contact {
         site: ctx.note.site.clone(),
         list: list.to_string(),

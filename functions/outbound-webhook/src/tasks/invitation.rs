@@ -26,8 +26,9 @@ use forcelink::ports::{Cond, Email, Item, MailError, StoreError};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use super::pipe::{field, pipe};
 use super::{Ctx, TaskError, succeeded};
+use forcelink::domain::piped::{field, pipe};
+use forcelink::domain::workflow::LINK_PLACEHOLDER;
 
 /// How long one attempt holds the send lease.
 pub const LEASE: Duration = Duration::from_secs(120);
@@ -86,7 +87,7 @@ pub async fn run(ctx: &Ctx<'_>, spec: Spec<'_>) -> Result<TaskOutcome, TaskError
         return Err(TaskError::Permanent(format!("the recipient is {to:?} after piping {:?}: it must be an email address", spec.to)));
     }
     let link = link(ctx, spec.target, &to)?;
-    let extra = [("link", link.as_str())];
+    let extra = [(LINK_PLACEHOLDER, link.as_str())];
     let subject = pipe(spec.subject, fields, &extra);
     let text = pipe(spec.body, fields, &extra);
     let store = ctx.deps.store.as_ref();

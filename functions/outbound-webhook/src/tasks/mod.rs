@@ -7,7 +7,6 @@
 
 pub mod contact;
 pub mod invitation;
-pub mod pipe;
 
 use forcelink::Deps;
 use forcelink::domain::keys;
@@ -18,7 +17,7 @@ use forcelink::domain::workflow::{Task, Workflow};
 use forcelink::ports::StoreError;
 use serde::{Deserialize, Serialize};
 
-use crate::persist::StoredNotification;
+use forcelink::intake::StoredNotification;
 
 /// A task failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

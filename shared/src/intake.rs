@@ -1,5 +1,7 @@
-//! Durable intake: every notification of an accepted message is stored, deduplicated on
-//! (org, notification id), and queued for its run, all before the Ack.
+//! Durable intake of workflow notifications: every notification is stored, deduplicated on
+//! (org, notification id), and queued for its run. The outbound webhook takes in Salesforce's
+//! outbound messages this way before its Ack; the reconciliation poll takes in the changes
+//! whose messages Salesforce dropped.
 //!
 //! Each notification is one item under `OBN#{org}` / `{notification id}` written with a
 //! "must not exist" condition (the dedupe mark *is* the payload), in one store transaction per
@@ -8,19 +10,48 @@
 //! window. Then one queue message names the notifications to run. A redelivered notification
 //! whose run has not finished is queued again: the run is idempotent, so a crash between the
 //! store commit and the queue send (which leaves Salesforce without an Ack) loses nothing.
+//!
+//! A run leaves a [`SeenChange`] per record: the latest change of it the workflow has seen,
+//! which is how the reconciliation poll tells a dropped message from a delivered one.
 
 use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
-use forcelink::Deps;
-use forcelink::domain::keys;
-use forcelink::domain::record::{self, Record, RecordError};
-use forcelink::ports::store::MAX_TRANSACTION_OPS;
-use forcelink::ports::{Cond, StoreError, WriteOp};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
 
-use crate::soap::Notification;
+use crate::Deps;
+use crate::domain::piped::field;
+use crate::domain::record::{self, Record, RecordError};
+use crate::domain::{ids, keys};
+use crate::ports::store::MAX_TRANSACTION_OPS;
+use crate::ports::{Cond, Store, StoreError, WriteOp};
+
+/// One notification: its id and the record's selected fields (`None` for nil).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notification {
+    /// `04l…` notification id (or a reconciliation id, see [`Source::Reconciled`]).
+    pub id: String,
+    /// The sObject type, e.g. `Contact`.
+    pub object: String,
+    /// Field API name (exactly as sent) → value.
+    pub fields: BTreeMap<String, Option<String>>,
+}
+
+/// Where a notification came from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    /// A Salesforce outbound message.
+    #[default]
+    OutboundMessage,
+    /// The reconciliation poll found a change whose message never arrived.
+    Reconciled,
+}
+
+/// The most notifications one message (and one queued run request) carries.
+pub const MAX_PER_MESSAGE: usize = 100;
 
 /// How long a notification (and its dedupe mark) is kept: 7 days, well past the 24 h retries.
 pub const DEDUPE_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
@@ -45,6 +76,20 @@ pub struct StoredNotification {
     /// Whether its run has finished (succeeded, skipped or failed for good).
     #[serde(default)]
     pub done: bool,
+    #[serde(default)]
+    pub source: Source,
+}
+
+impl StoredNotification {
+    /// The record's `SystemModstamp`, when it was selected and parses.
+    pub fn modstamp(&self) -> Option<OffsetDateTime> {
+        modstamp(&self.fields)
+    }
+}
+
+/// A record's `SystemModstamp` among its fields, when present and parseable.
+pub fn modstamp(fields: &BTreeMap<String, Option<String>>) -> Option<OffsetDateTime> {
+    field(fields, "SystemModstamp").and_then(|v| OffsetDateTime::parse(v.trim(), &Rfc3339).ok())
 }
 
 impl Record for StoredNotification {
@@ -83,7 +128,7 @@ pub enum PersistError {
     #[error("store: {0}")]
     Store(#[from] RecordError),
     #[error("workflow queue: {0}")]
-    Queue(#[from] forcelink::ports::QueueError),
+    Queue(#[from] crate::ports::QueueError),
     #[error("no workflow queue is configured (FORCELINK_WORKFLOW_QUEUE_URL)")]
     NoQueue,
     #[error("the store kept changing under concurrent deliveries")]
@@ -102,6 +147,7 @@ pub struct Target<'a> {
     pub site: &'a str,
     pub workflow: &'a str,
     pub workflow_id: &'a str,
+    pub source: Source,
 }
 
 /// Stores the notifications (deduplicated) and queues their runs.
@@ -112,7 +158,7 @@ pub async fn intake(deps: &Deps, target: &Target<'_>, notifications: &[Notificat
     let mut seen = HashSet::with_capacity(notifications.len());
     let mut fresh: Vec<StoredNotification> = Vec::with_capacity(notifications.len());
     for n in notifications {
-        let id = forcelink::domain::ids::to_18(&n.id).unwrap_or_else(|| n.id.clone());
+        let id = ids::to_18(&n.id).unwrap_or_else(|| n.id.clone());
         if seen.insert(id.clone()) {
             fresh.push(StoredNotification {
                 org: target.org.to_string(),
@@ -124,6 +170,7 @@ pub async fn intake(deps: &Deps, target: &Target<'_>, notifications: &[Notificat
                 fields: n.fields.clone(),
                 received_at: now,
                 done: false,
+                source: target.source,
             });
         }
     }
@@ -176,7 +223,7 @@ async fn store_all(deps: &Deps, notes: &[StoredNotification]) -> Result<(), Stor
 }
 
 async fn finish(
-    queue: &dyn forcelink::ports::Queue,
+    queue: &dyn crate::ports::Queue,
     target: &Target<'_>,
     mut intake: Intake,
     to_run: Vec<String>,
@@ -188,4 +235,59 @@ async fn finish(
         queue.send(body).await?;
     }
     Ok(intake)
+}
+
+/// The latest change of one record that a workflow has seen: the record's `SystemModstamp`
+/// from a notification, or the notification's arrival when `SystemModstamp` was not selected.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeenChange {
+    pub site: String,
+    pub workflow: String,
+    /// The record's 18-char Id.
+    pub record: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub upto: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub seen_at: OffsetDateTime,
+}
+
+impl Record for SeenChange {
+    fn pk(&self) -> String {
+        keys::seen_change_pk(&self.site, &self.workflow)
+    }
+    fn sk(&self) -> String {
+        self.record.clone()
+    }
+    fn expires_at(&self) -> Option<i64> {
+        Some(self.seen_at.unix_timestamp() + DEDUPE_TTL.as_secs() as i64)
+    }
+}
+
+/// Records that `note`'s workflow has seen its record's change (keeping the latest).
+/// Notifications without an `Id` field leave nothing.
+pub async fn mark_seen(store: &dyn Store, note: &StoredNotification, now: OffsetDateTime) -> Result<(), RecordError> {
+    let Some(record_id) = field(&note.fields, "Id").and_then(ids::to_18) else { return Ok(()) };
+    let upto = note.modstamp().unwrap_or(note.received_at);
+    let mut mark = SeenChange { site: note.site.clone(), workflow: note.workflow.clone(), record: record_id, upto, seen_at: now };
+    for _ in 0..4 {
+        let existing = record::load::<SeenChange>(store, &mark.pk(), &mark.sk()).await?;
+        let cond = match &existing {
+            Some(v) if v.record.upto >= upto && v.record.seen_at + DEDUPE_TTL / 2 > now => return Ok(()),
+            Some(v) => {
+                mark.upto = v.record.upto.max(upto);
+                Cond::Version(v.version)
+            }
+            None => Cond::NotExists,
+        };
+        match record::save(store, &mark, cond).await {
+            Err(RecordError::Store(StoreError::ConditionFailed { .. })) => continue,
+            other => return other.map(|_| ()),
+        }
+    }
+    Ok(())
+}
+
+/// The latest change of `record` (18-char Id) that `workflow` has seen, if any.
+pub async fn seen_upto(store: &dyn Store, site: &str, workflow: &str, record: &str) -> Result<Option<OffsetDateTime>, RecordError> {
+    Ok(record::load::<SeenChange>(store, &keys::seen_change_pk(site, workflow), record).await?.map(|v| v.record.upto))
 }

@@ -1,8 +1,8 @@
-//! Piped text (`{Field}` placeholders filled from the notification) and workflow conditions.
+//! Piped text (`{Field}` placeholders filled from a record's fields) and workflow conditions.
 
 use std::collections::BTreeMap;
 
-use forcelink::domain::workflow::{Condition, ConditionOp};
+use super::workflow::{Condition, ConditionOp};
 
 /// A field's value by API name: exact first, then ignoring case (API names are
 /// case-insensitive in Salesforce). `None` for a nil or absent field.
@@ -13,30 +13,69 @@ pub fn field<'a>(fields: &'a BTreeMap<String, Option<String>>, name: &str) -> Op
     }
 }
 
+/// A piece of a template: literal text or a `{Name}` placeholder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Segment<'a> {
+    Text(&'a str),
+    Placeholder(&'a str),
+}
+
+/// Splits a template into text and placeholders. A `{` that does not open a valid
+/// `{Name}` (letters, digits, `_`, `.`; at most 80) is text.
+pub fn segments(template: &str) -> impl Iterator<Item = Segment<'_>> {
+    let mut rest = template;
+    let mut pending: Option<Segment<'_>> = None;
+    std::iter::from_fn(move || {
+        if let Some(p) = pending.take() {
+            return Some(p);
+        }
+        if rest.is_empty() {
+            return None;
+        }
+        let mut from = 0;
+        while let Some(open) = rest[from..].find('{').map(|i| i + from) {
+            let after = &rest[open + 1..];
+            if let Some(close) = after.find('}')
+                && is_name(&after[..close])
+            {
+                let text = &rest[..open];
+                let name = &after[..close];
+                rest = &after[close + 1..];
+                if text.is_empty() {
+                    return Some(Segment::Placeholder(name));
+                }
+                pending = Some(Segment::Placeholder(name));
+                return Some(Segment::Text(text));
+            }
+            from = open + 1;
+        }
+        let text = rest;
+        rest = "";
+        Some(Segment::Text(text))
+    })
+}
+
+/// The placeholder names of a template, in order.
+pub fn placeholders(template: &str) -> impl Iterator<Item = &str> {
+    segments(template).filter_map(|s| match s {
+        Segment::Placeholder(name) => Some(name),
+        Segment::Text(_) => None,
+    })
+}
+
 /// Fills `{Name}` placeholders: `extra` first (e.g. `link`), then the fields; a nil or absent
 /// field gives empty text. A `{` without a closing `}` is kept as written.
 pub fn pipe(template: &str, fields: &BTreeMap<String, Option<String>>, extra: &[(&str, &str)]) -> String {
     let mut out = String::with_capacity(template.len() + 32);
-    let mut rest = template;
-    while let Some(open) = rest.find('{') {
-        out.push_str(&rest[..open]);
-        let after = &rest[open + 1..];
-        match after.find('}') {
-            Some(close) if is_name(&after[..close]) => {
-                let name = &after[..close];
-                match extra.iter().find(|(k, _)| *k == name) {
-                    Some((_, v)) => out.push_str(v),
-                    None => out.push_str(field(fields, name).unwrap_or("")),
-                }
-                rest = &after[close + 1..];
-            }
-            _ => {
-                out.push('{');
-                rest = after;
-            }
+    for segment in segments(template) {
+        match segment {
+            Segment::Text(text) => out.push_str(text),
+            Segment::Placeholder(name) => match extra.iter().find(|(k, _)| *k == name) {
+                Some((_, v)) => out.push_str(v),
+                None => out.push_str(field(fields, name).unwrap_or("")),
+            },
         }
     }
-    out.push_str(rest);
     out
 }
 
@@ -88,6 +127,9 @@ mod tests {
         assert_eq!(pipe("Hi {FirstName}, {link} {Phone}|{firstname}", &f, &[("link", "L")]), "Hi Ana, L |Ana");
         assert_eq!(pipe("{ not a name } {x", &f, &[]), "{ not a name } {x");
         assert_eq!(pipe("{Missing}", &f, &[]), "");
+        assert_eq!(pipe("a{b{Email}}c{", &f, &[]), "a{bana@example.com}c{");
+        let names: Vec<_> = placeholders("{A}{ x }{B.c} {A}").collect();
+        assert_eq!(names, ["A", "B.c", "A"]);
     }
 
     #[test]

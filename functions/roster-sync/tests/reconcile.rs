@@ -1,0 +1,247 @@
+//! The reconciliation poll end to end: the simulator's outbound messages reach the real
+//! outbound-webhook handler until the endpoint goes down; the messages sent meanwhile are
+//! dropped after Salesforce's 24 h of retries; the reconcile job finds exactly those changes,
+//! and the workflow runner creates their contacts and invitations once, however often the
+//! job runs.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use forcelink::domain::record;
+use forcelink::domain::report::{RunKind, RunReport, RunStatus};
+use forcelink::domain::workflow::{endpoint_url, workflow_id};
+use forcelink::domain::{Contact, keys};
+use forcelink::ports::{ManualClock, Query};
+use forcelink::{Deps, Settings, config};
+use roster_sync::{RunOptions, run_job};
+use serde_json::{Map, json};
+
+const SITE: &str = r#"
+[[sites]]
+id = "acme"
+name = "Acme"
+platform_url = "https://acme.platform.example"
+default_connection = "production"
+
+[[sites.connections]]
+name = "production"
+
+[[sites.workflows]]
+name = "contacts"
+object = "Contact"
+tasks = [
+    { type = "upsert_contact", list = "sf", fields = { email = "{Email}", first_name = "{FirstName}" } },
+    { type = "send_invitation", to = "{Email}", subject = "Hi {FirstName}", body = "Go: {link}", target = "/s/1" },
+]
+
+[[sites.sync]]
+name = "catch-up"
+type = "reconcile"
+workflow = "contacts"
+every_minutes = 60
+filter = "Email != null"
+"#;
+
+struct Env {
+    sim: sfsim::SimHandle,
+    deps: Arc<Deps>,
+    clock: Arc<ManualClock>,
+    server: tokio::task::JoinHandle<()>,
+    dir: tempfile::TempDir,
+}
+
+/// Serves the outbound-webhook handler on a random port, as `forcelink dev` does.
+async fn serve(deps: Arc<Deps>, listener: tokio::net::TcpListener) -> tokio::task::JoinHandle<()> {
+    let app = axum::Router::new().fallback(move |req: axum::extract::Request| {
+        let deps = deps.clone();
+        async move {
+            let (parts, body) = req.into_parts();
+            let bytes = axum::body::to_bytes(body, outbound_webhook::MAX_BODY).await.unwrap_or_default();
+            let response = outbound_webhook::handle(&deps, http::Request::from_parts(parts, bytes)).await;
+            let (parts, body) = response.into_parts();
+            axum::response::Response::from_parts(parts, axum::body::Body::from(body))
+        }
+    });
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    })
+}
+
+async fn env() -> Env {
+    let sim = sfsim::Sim::start(sfsim::SimConfig::default()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let public = format!("http://{}", listener.local_addr().unwrap());
+    let vars: BTreeMap<&str, String> = [
+        ("FORCELINK_DATA_DIR", dir.path().display().to_string()),
+        ("FORCELINK_EXTRA_CA_FILE", sim.ca_pem_path().display().to_string()),
+        ("FORCELINK_PUBLIC_URL", public),
+    ]
+    .into();
+    let mut deps = Deps::from_settings(Settings::from_lookup(|k| vars.get(k).cloned()).unwrap()).await.unwrap();
+    let clock = Arc::new(ManualClock::at(time::OffsetDateTime::now_utc()));
+    deps.clock = clock.clone();
+    let specs = config::parse("site.toml", SITE, &|_| None).unwrap();
+    config::apply(deps.store.as_ref(), deps.keys.as_ref(), &specs).await.unwrap();
+    let org = sim.org("acme").unwrap();
+    let token = sim.issue_token("admin@acme.example").unwrap();
+    roster_sync::testing::connect_with_token(&deps, "acme", "production", &org.id, &sim.https_url(), &token).await.unwrap();
+    let deps = Arc::new(deps);
+    let endpoint = endpoint_url(&deps.settings.public_url, deps.keys.as_ref(), &workflow_id("acme", "contacts"));
+    let spec = sfsim::RuleSpec {
+        name: "contacts".into(),
+        object: "Contact".into(),
+        fields: vec!["Email".into(), "FirstName".into(), "SystemModstamp".into()],
+        endpoint_url: endpoint.clone(),
+        ..sfsim::RuleSpec::default()
+    };
+    sim.add_outbound_rule("acme", spec).unwrap();
+    let server = serve(deps.clone(), listener).await;
+    Env { sim, deps, clock, server, dir }
+}
+
+impl Env {
+    async fn reconcile(&self, dry_run: bool) -> RunReport {
+        let job = roster_sync::runner::find_job(&self.deps, "acme", "catch-up").await.unwrap();
+        let out = run_job(&self.deps, &job, &RunOptions { dry_run, ..RunOptions::default() }).await.unwrap();
+        assert_eq!(out.report.status, RunStatus::Succeeded, "{:?}", out.report);
+        out.report
+    }
+
+    /// Runs every queued workflow run, as the SQS event source would.
+    async fn run_workflows(&self) -> usize {
+        let queue = self.deps.workflow_queue.clone().unwrap();
+        let mut n = 0;
+        loop {
+            let got = outbound_webhook::runner::pump(&self.deps, queue.as_ref(), Duration::ZERO, Duration::from_secs(1)).await.unwrap();
+            if got == 0 {
+                return n;
+            }
+            n += got;
+        }
+    }
+
+    async fn contacts(&self) -> BTreeMap<String, Contact> {
+        let all: Vec<Contact> =
+            record::list(self.deps.store.as_ref(), Query::prefix(keys::directory_pk("acme"), keys::CONTACT_PREFIX)).await.unwrap();
+        all.into_iter().map(|c| (c.email.clone(), c)).collect()
+    }
+
+    async fn workflow_reports(&self) -> Vec<RunReport> {
+        let all: Vec<RunReport> = record::list(self.deps.store.as_ref(), Query::prefix(keys::runs_pk("acme"), "")).await.unwrap();
+        all.into_iter().filter(|r| r.kind == RunKind::Workflow).collect()
+    }
+
+    fn outbox(&self) -> usize {
+        std::fs::read_dir(self.dir.path().join("outbox")).map(|d| d.count()).unwrap_or(0)
+    }
+
+    fn insert(&self, first: &str, email: Option<&str>) -> String {
+        let mut m = Map::new();
+        m.insert("FirstName".into(), json!(first));
+        m.insert("LastName".into(), json!("Test"));
+        if let Some(e) = email {
+            m.insert("Email".into(), json!(e));
+        }
+        self.sim.insert_records("acme", "Contact", vec![m]).unwrap().remove(0)
+    }
+
+    /// Puts the job's watermark back, as if a run had crashed before saving it.
+    async fn rewind(&self, watermark: Option<roster_sync::soql::Cursor>) {
+        let store = self.deps.store.as_ref();
+        let mut st = roster_sync::state::load(store, "acme", "catch-up", self.deps.clock.now()).await.unwrap();
+        st.watermark = watermark;
+        roster_sync::state::save(store, &st).await.unwrap();
+    }
+
+    /// Moves both clocks (Salesforce's and ours) forward.
+    fn advance(&self, by: Duration) {
+        self.sim.advance_clock(by);
+        self.clock.advance(by);
+    }
+}
+
+async fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < Duration::from_secs(30), "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn count(r: &RunReport, key: &str) -> u64 {
+    r.counts.get(key).copied().unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropped_messages_are_reconciled_exactly_once() {
+    let e = env().await;
+    let first = e.reconcile(false).await;
+    assert!(first.tasks.iter().any(|t| t.output.as_deref().is_some_and(|o| o.contains("first run"))), "{first:?}");
+    let initial = roster_sync::state::load(e.deps.store.as_ref(), "acme", "catch-up", e.deps.clock.now()).await.unwrap().watermark;
+    assert!(initial.is_some());
+
+    // Delivered while the endpoint is up.
+    e.insert("Dana", Some("dana@example.com"));
+    wait_for("the first delivery", || e.sim.deliveries("acme").unwrap().iter().any(|d| d.acked)).await;
+    assert_eq!(e.run_workflows().await, 1);
+
+    // The endpoint goes down: these messages are retried for 24 h, then dropped.
+    e.server.abort();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let lost: Vec<String> = [("Ann", "ann@example.com"), ("Ben", "ben@example.com"), ("Cat", "cat@example.com")]
+        .iter()
+        .map(|(n, m)| e.insert(n, Some(m)))
+        .collect();
+    e.insert("NoMail", None);
+    wait_for("failed attempts", || e.sim.deliveries("acme").unwrap().iter().filter(|d| !d.acked).count() >= 2).await;
+    e.advance(Duration::from_secs(26 * 3600));
+    wait_for("the drops", || e.sim.outbound_dropped("acme").unwrap().len() == 4).await;
+    assert!(e.sim.outbound_queue("acme").unwrap().is_empty());
+
+    // A dry run names them and queues nothing.
+    let dry = e.reconcile(true).await;
+    assert_eq!((count(&dry, "fetched"), count(&dry, "delivered"), count(&dry, "missed"), count(&dry, "queued")), (4, 1, 3, 0), "{dry:?}");
+    for id in &lost {
+        assert!(dry.tasks.iter().any(|t| t.output.as_deref().is_some_and(|o| o.contains(id.as_str()))), "{id} not named: {dry:?}");
+    }
+    assert_eq!(e.run_workflows().await, 0);
+
+    let run = e.reconcile(false).await;
+    assert_eq!((count(&run, "fetched"), count(&run, "delivered"), count(&run, "missed"), count(&run, "queued")), (4, 1, 3, 3), "{run:?}");
+    // A crash before the watermark was saved: the rerun reads them again and takes in nothing twice.
+    e.rewind(initial.clone()).await;
+    let rerun = e.reconcile(false).await;
+    assert_eq!((count(&rerun, "missed"), count(&rerun, "queued"), count(&rerun, "already_queued")), (3, 0, 3), "{rerun:?}");
+    assert_eq!(e.run_workflows().await, 2, "the first run request, and the rerun's for the unfinished three");
+    let contacts = e.contacts().await;
+    assert_eq!(contacts.keys().cloned().collect::<Vec<_>>(), ["ann@example.com", "ben@example.com", "cat@example.com", "dana@example.com"]);
+    assert_eq!(contacts["ben@example.com"].fields["first_name"], "Ben");
+    assert_eq!(e.outbox(), 4, "one invitation each");
+    let reports = e.workflow_reports().await;
+    assert_eq!(reports.len(), 4);
+    assert!(reports.iter().all(|r| r.status == RunStatus::Succeeded), "{reports:?}");
+    let reconciled: Vec<&RunReport> = reports.iter().filter(|r| r.id.starts_with("rc-")).collect();
+    assert_eq!(reconciled.len(), 3);
+    assert_eq!(reconciled[0].input["fields"]["SystemModstamp"].as_str().map(|s| s.ends_with('Z')), Some(true), "{:?}", reconciled[0]);
+
+    // Nothing new: nothing read, nothing run.
+    let again = e.reconcile(false).await;
+    assert_eq!(count(&again, "fetched"), 0, "{again:?}");
+    // Rewound after the runs: every change is now seen.
+    e.rewind(initial).await;
+    let seen = e.reconcile(false).await;
+    assert_eq!((count(&seen, "delivered"), count(&seen, "missed")), (4, 0), "{seen:?}");
+    assert_eq!(e.run_workflows().await, 0);
+
+    // A later change of a lost record whose message is lost too: reconciled as a new change.
+    e.sim.update_record("acme", "Contact", &lost[1], json!({"FirstName": "Benjamin"}).as_object().cloned().unwrap()).unwrap();
+    e.advance(Duration::from_secs(26 * 3600));
+    wait_for("the second drop", || e.sim.outbound_dropped("acme").unwrap().len() == 5).await;
+    let later = e.reconcile(false).await;
+    assert_eq!((count(&later, "fetched"), count(&later, "queued")), (1, 1), "{later:?}");
+    e.run_workflows().await;
+    assert_eq!(e.contacts().await["ben@example.com"].fields["first_name"], "Benjamin");
+    assert_eq!(e.outbox(), 5);
+}
