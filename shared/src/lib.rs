@@ -12,6 +12,7 @@ pub mod intake;
 pub mod lambda;
 pub mod links;
 pub mod ports;
+pub mod queue_feed;
 pub mod salesforce;
 pub mod settings;
 pub mod telemetry;

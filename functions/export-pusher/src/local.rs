@@ -5,10 +5,9 @@
 
 use std::time::Duration;
 
-use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
-use forcelink::Deps;
 use forcelink::ports::queue::MAX_BATCH;
 use forcelink::ports::{Message, Queue, QueueError, Receive};
+use forcelink::{Deps, queue_feed};
 
 use crate::tuning::Tuning;
 
@@ -79,39 +78,14 @@ pub async fn receive(queue: &dyn Queue, feed: &Feed) -> Result<Vec<Message>, Que
     Ok(batch)
 }
 
-/// The SQS event Lambda would pass for these messages.
-pub fn sqs_event(batch: &[Message]) -> SqsEvent {
-    let mut event = SqsEvent::default();
-    event.records = batch
-        .iter()
-        .map(|m| {
-            let mut msg = SqsMessage::default();
-            msg.message_id = Some(m.id.clone());
-            msg.receipt_handle = Some(m.receipt_handle.clone());
-            msg.body = Some(m.body.clone());
-            msg.attributes.insert("ApproximateReceiveCount".into(), m.receive_count.to_string());
-            msg.event_source = Some("forcelink:local-queue".into());
-            msg
-        })
-        .collect();
-    event
-}
-
 /// One receive, handle and delete round; returns the messages received (0: nothing ready).
 pub async fn pump_once(deps: &Deps, tuning: &Tuning, feed: &Feed) -> Result<usize, QueueError> {
     let batch = receive(deps.queue.as_ref(), feed).await?;
     if batch.is_empty() {
         return Ok(0);
     }
-    let response = crate::handle_with(deps, tuning, sqs_event(&batch)).await;
-    for m in &batch {
-        if response.batch_item_failures.iter().any(|f| f.item_identifier == m.id) {
-            continue;
-        }
-        if let Err(e) = deps.queue.delete(&m.receipt_handle).await {
-            tracing::error!(error = %e, message_id = %m.id, "export queue delete failed; the message comes back");
-        }
-    }
+    let response = crate::handle_with(deps, tuning, queue_feed::sqs_event(&batch)).await;
+    queue_feed::settle(deps.queue.as_ref(), &batch, &response, None).await;
     Ok(batch.len())
 }
 

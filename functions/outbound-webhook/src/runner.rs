@@ -17,6 +17,7 @@ use forcelink::domain::report::{RunKind, RunReport, RunStatus, TaskOutcome};
 use forcelink::domain::site::Site;
 use forcelink::domain::workflow::Workflow;
 use forcelink::ports::Cond;
+use forcelink::queue_feed;
 
 use forcelink::domain::piped;
 use forcelink::intake::{self, RunRequest, StoredNotification};
@@ -177,6 +178,7 @@ fn input(note: &StoredNotification) -> serde_json::Value {
         "notification_id": note.id,
         "org": note.org,
         "object": note.object,
+        "source": note.source,
         "fields": note.fields,
     })
 }
@@ -195,26 +197,7 @@ pub async fn pump(
     if batch.is_empty() {
         return Ok(0);
     }
-    let mut event = SqsEvent::default();
-    event.records = batch
-        .iter()
-        .map(|m| {
-            let mut msg = aws_lambda_events::sqs::SqsMessage::default();
-            msg.message_id = Some(m.id.clone());
-            msg.receipt_handle = Some(m.receipt_handle.clone());
-            msg.body = Some(m.body.clone());
-            msg.attributes.insert("ApproximateReceiveCount".into(), m.receive_count.to_string());
-            msg.event_source = Some("aws:sqs".into());
-            msg
-        })
-        .collect();
-    let response = handle_batch(deps, event).await;
-    for m in &batch {
-        if response.batch_item_failures.iter().any(|f| f.item_identifier == m.id) {
-            queue.change_visibility(&m.receipt_handle, retry_after).await?;
-        } else {
-            queue.delete(&m.receipt_handle).await?;
-        }
-    }
+    let response = handle_batch(deps, queue_feed::sqs_event(&batch)).await;
+    queue_feed::settle(queue, &batch, &response, Some(retry_after)).await;
     Ok(batch.len())
 }

@@ -6,7 +6,6 @@
 
 use std::time::Duration;
 
-use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
 use forcelink::domain::{Connection, ConnectionStatus, keys, record};
 use forcelink::ports::{Cond, Receive};
 use forcelink::salesforce::oauth::{self, OAuthHttp};
@@ -116,24 +115,8 @@ pub async fn pump_once(deps: &Deps, tuning: &export_pusher::Tuning) -> usize {
     if batch.is_empty() {
         return 0;
     }
-    let mut event = SqsEvent::default();
-    event.records = batch
-        .iter()
-        .map(|m| {
-            let mut msg = SqsMessage::default();
-            msg.message_id = Some(m.id.clone());
-            msg.receipt_handle = Some(m.receipt_handle.clone());
-            msg.body = Some(m.body.clone());
-            msg.attributes.insert("ApproximateReceiveCount".into(), m.receive_count.to_string());
-            msg
-        })
-        .collect();
-    let response = export_pusher::handle_with(deps, tuning, event).await;
-    for m in &batch {
-        if !response.batch_item_failures.iter().any(|f| f.item_identifier == m.id) {
-            deps.queue.delete(&m.receipt_handle).await.expect("delete");
-        }
-    }
+    let response = export_pusher::handle_with(deps, tuning, forcelink::queue_feed::sqs_event(&batch)).await;
+    forcelink::queue_feed::settle(deps.queue.as_ref(), &batch, &response, None).await;
     batch.len()
 }
 
