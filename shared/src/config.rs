@@ -626,6 +626,14 @@ pub async fn apply(store: &dyn Store, keys: &dyn KeyRing, specs: &[SiteSpec]) ->
     Ok(summary)
 }
 
+/// Parses `text` (named `file` in errors) and applies it: [`parse`] without environment
+/// variables (a `client_secret_env` is refused), then [`apply`]. Nothing is written when the
+/// text does not parse.
+pub async fn apply_text(store: &dyn Store, keys: &dyn KeyRing, file: &str, text: &str) -> Result<ApplySummary, ApplyError> {
+    let specs = parse(file, text, &|_| None)?;
+    apply(store, keys, &specs).await
+}
+
 /// The associated data a connection's client secret is sealed with.
 pub fn client_secret_aad(site: &str, connection: &str) -> String {
     format!("client-secret:{site}/{connection}")
@@ -727,6 +735,24 @@ type = "roster"
         assert!(parse_text(&text).unwrap_err().message.contains("ACME_SECRET"));
         let specs = parse("f", &text, &|v| (v == "ACME_SECRET").then(|| "s3cr3t".to_string())).unwrap();
         assert_eq!(specs[0].connections[0].client, Some(("3MVG9".into(), "s3cr3t".into())));
+    }
+
+    #[tokio::test]
+    async fn apply_text_parses_then_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::backends::sqlite_store::SqliteStore::open(&dir.path().join("store.db")).unwrap();
+        let keys = crate::backends::local_keyring::LocalKeyRing::open(&dir.path().join("keys.json")).unwrap();
+        let site = keys::site_pk("acme");
+
+        let bad = GOOD.replace("platform_url = \"https://acme.example\"", "platform_url = \"acme.example\"");
+        let err = apply_text(&store, &keys, "site.toml", &bad).await.unwrap_err();
+        assert!(matches!(&err, ApplyError::Config(e) if e.file == "site.toml" && e.line == 5), "{err}");
+        assert!(store.get(&site, keys::SITE_SK).await.unwrap().is_none(), "a text that does not parse writes nothing");
+
+        let summary = apply_text(&store, &keys, "site.toml", GOOD).await.unwrap();
+        assert_eq!(summary.written, 4, "site, connection, workflow, sync job");
+        let stored = record::load::<Site>(&store, &site, keys::SITE_SK).await.unwrap().unwrap();
+        assert_eq!(stored.record.name, "Acme");
     }
 
     #[test]

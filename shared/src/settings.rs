@@ -1,9 +1,10 @@
 //! Typed settings, read once from the environment at start.
 //!
 //! A missing or invalid variable stops the process with the variable's name and what it
-//! expects. [`Settings::from_lookup`] takes any lookup so tests need not touch the environment.
+//! expects. [`Settings::from_lookup`] takes any lookup so tests need not touch the environment;
+//! [`Settings::embedded`] is the usual one for tests, benchmarks and demos.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use url::Url;
@@ -158,8 +159,24 @@ impl Settings {
         })
     }
 
+    /// The embedded stack in `data_dir`, optionally trusting `extra_ca_file` (e.g. the
+    /// Salesforce simulator's CA) and served at `public_url`; every other setting is its
+    /// default. Exactly what `FORCELINK_DATA_DIR`, `FORCELINK_EXTRA_CA_FILE` and
+    /// `FORCELINK_PUBLIC_URL` alone would give. A path that is not UTF-8 is refused (the
+    /// environment could not carry it either).
+    pub fn embedded(data_dir: &Path, extra_ca_file: Option<&Path>, public_url: Option<&str>) -> Result<Self, SettingsError> {
+        let data_dir = utf8_path("FORCELINK_DATA_DIR", data_dir)?;
+        let extra_ca_file = extra_ca_file.map(|p| utf8_path("FORCELINK_EXTRA_CA_FILE", p)).transpose()?;
+        Self::from_lookup(|var| match var {
+            "FORCELINK_DATA_DIR" => Some(data_dir.to_string()),
+            "FORCELINK_EXTRA_CA_FILE" => extra_ca_file.map(str::to_string),
+            "FORCELINK_PUBLIC_URL" => public_url.map(str::to_string),
+            _ => None,
+        })
+    }
+
     /// The embedded data directory, when on embedded backends.
-    pub fn data_dir(&self) -> Option<&std::path::Path> {
+    pub fn data_dir(&self) -> Option<&Path> {
         match &self.backend {
             Backend::Embedded { data_dir } => Some(data_dir),
             Backend::Aws { .. } => None,
@@ -171,6 +188,10 @@ const MAILER_EXPECTED: &str = "`outbox`, `outbox:DIR`, `smtp://host:port`, `smtp
 
 fn invalid(var: &'static str, value: &str, expected: &'static str) -> SettingsError {
     SettingsError::Invalid { var, value: value.into(), expected }
+}
+
+fn utf8_path<'a>(var: &'static str, path: &'a Path) -> Result<&'a str, SettingsError> {
+    path.to_str().ok_or_else(|| invalid(var, &path.to_string_lossy(), "a UTF-8 path"))
 }
 
 struct Env<'a>(&'a dyn Fn(&str) -> Option<String>);
@@ -252,6 +273,19 @@ mod tests {
             assert!(matches!(&err, SettingsError::Invalid { var: v, .. } if *v == var), "{err}");
             assert!(err.to_string().contains(var));
         }
+    }
+
+    #[test]
+    fn embedded_equals_its_variables() {
+        let (dir, ca) = (Path::new("/tmp/fl"), Path::new("/tmp/ca.pem"));
+        let s = Settings::embedded(dir, Some(ca), Some("http://127.0.0.1:9")).unwrap();
+        let vars =
+            [("FORCELINK_DATA_DIR", "/tmp/fl"), ("FORCELINK_EXTRA_CA_FILE", "/tmp/ca.pem"), ("FORCELINK_PUBLIC_URL", "http://127.0.0.1:9")];
+        assert_eq!(s, from(&vars).unwrap());
+        assert_eq!(s.mail, MailTransport::Outbox(dir.join("outbox")));
+        assert_eq!(Settings::embedded(dir, None, None).unwrap(), from(&vars[..1]).unwrap());
+        let err = Settings::embedded(dir, None, Some("not a url")).unwrap_err();
+        assert!(matches!(err, SettingsError::Invalid { var: "FORCELINK_PUBLIC_URL", .. }), "{err}");
     }
 
     #[test]

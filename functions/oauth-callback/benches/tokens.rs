@@ -34,8 +34,7 @@ async fn stack() -> Stack {
     .into();
     let deps = Deps::from_settings(Settings::from_lookup(|k| vars.get(k).cloned()).expect("settings")).await.expect("deps");
     let toml = "[[sites]]\nid = \"acme\"\nname = \"Acme\"\nplatform_url = \"https://acme.example\"\n[[sites.connections]]\nname = \"production\"\n";
-    let specs = forcelink::config::parse("bench.toml", toml, &|_| None).expect("config");
-    forcelink::config::apply(deps.store.as_ref(), deps.keys.as_ref(), &specs).await.expect("apply");
+    forcelink::config::apply_text(deps.store.as_ref(), deps.keys.as_ref(), "bench.toml", toml).await.expect("apply");
     let get = |path: &str| http::Request::get(path).body(bytes::Bytes::new()).expect("request");
     let start = oauth_callback::handle(&deps, get("/oauth/start?site=acme&connection=production")).await;
     let authorize = start.headers()["location"].to_str().expect("location").to_string();

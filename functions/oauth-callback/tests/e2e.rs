@@ -103,8 +103,7 @@ environment = "production"
 name = "uat"
 environment = "sandbox"
 "#;
-    let specs = forcelink::config::parse("test.toml", toml, &|_| None).unwrap();
-    forcelink::config::apply(w.deps.store.as_ref(), w.deps.keys.as_ref(), &specs).await.unwrap();
+    forcelink::config::apply_text(w.deps.store.as_ref(), w.deps.keys.as_ref(), "test.toml", toml).await.unwrap();
     w
 }
 

@@ -54,11 +54,8 @@ struct Stack {
 
 async fn stack() -> Stack {
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().to_string_lossy().to_string();
-    let settings = Settings::from_lookup(|k| (k == "FORCELINK_DATA_DIR").then(|| data.clone())).unwrap();
-    let deps = Deps::from_settings(settings).await.unwrap();
-    let specs = config::parse("site.toml", SITE, &|_| None).unwrap();
-    config::apply(deps.store.as_ref(), deps.keys.as_ref(), &specs).await.unwrap();
+    let deps = Deps::from_settings(Settings::embedded(dir.path(), None, None).unwrap()).await.unwrap();
+    config::apply_text(deps.store.as_ref(), deps.keys.as_ref(), "site.toml", SITE).await.unwrap();
     let pk = keys::site_pk("acme");
     let Versioned { record: mut conn, .. } =
         record::load::<Connection>(deps.store.as_ref(), &pk, &format!("{}production", keys::CONNECTION_PREFIX)).await.unwrap().unwrap();

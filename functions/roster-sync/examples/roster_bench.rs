@@ -10,7 +10,7 @@
 //! ```
 //! `SFSIM_BIN` overrides the simulator binary (default `$CARGO_TARGET_DIR/release/sfsim`).
 
-use std::collections::BTreeMap;
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -103,10 +103,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let token = token["access_token"].as_str().ok_or("no token")?.to_string();
 
     let data = dir.path().join("data");
-    let vars: BTreeMap<&str, String> = [("FORCELINK_DATA_DIR", data.display().to_string()), ("FORCELINK_EXTRA_CA_FILE", ca)].into();
-    let deps = Deps::from_settings(Settings::from_lookup(|k| vars.get(k).cloned())?).await?;
-    let specs = config::parse("bench.toml", SITE, &|_| None)?;
-    config::apply(deps.store.as_ref(), deps.keys.as_ref(), &specs).await?;
+    let deps = Deps::from_settings(Settings::embedded(&data, Some(Path::new(&ca)), None)?).await?;
+    config::apply_text(deps.store.as_ref(), deps.keys.as_ref(), "bench.toml", SITE).await?;
     roster_sync::testing::connect_with_token(&deps, "acme", "production", &org_id, &https, &token).await?;
     let job = roster_sync::runner::find_job(&deps, "acme", "roster").await?;
     http.post(format!("{admin}/_sim/orgs/acme/calls/reset")).send().await?;

@@ -73,17 +73,11 @@ async fn env() -> Env {
     let dir = tempfile::tempdir().unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let public = format!("http://{}", listener.local_addr().unwrap());
-    let vars: BTreeMap<&str, String> = [
-        ("FORCELINK_DATA_DIR", dir.path().display().to_string()),
-        ("FORCELINK_EXTRA_CA_FILE", sim.ca_pem_path().display().to_string()),
-        ("FORCELINK_PUBLIC_URL", public),
-    ]
-    .into();
-    let mut deps = Deps::from_settings(Settings::from_lookup(|k| vars.get(k).cloned()).unwrap()).await.unwrap();
+    let settings = Settings::embedded(dir.path(), Some(&sim.ca_pem_path()), Some(&public)).unwrap();
+    let mut deps = Deps::from_settings(settings).await.unwrap();
     let clock = Arc::new(ManualClock::at(time::OffsetDateTime::now_utc()));
     deps.clock = clock.clone();
-    let specs = config::parse("site.toml", SITE, &|_| None).unwrap();
-    config::apply(deps.store.as_ref(), deps.keys.as_ref(), &specs).await.unwrap();
+    config::apply_text(deps.store.as_ref(), deps.keys.as_ref(), "site.toml", SITE).await.unwrap();
     let org = sim.org("acme").unwrap();
     let token = sim.issue_token("admin@acme.example").unwrap();
     roster_sync::testing::connect_with_token(&deps, "acme", "production", &org.id, &sim.https_url(), &token).await.unwrap();

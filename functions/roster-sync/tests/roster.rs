@@ -5,7 +5,7 @@
 //!
 //! `ROSTER_E2E_USERS` sets the big test's size (default 10,000; BENCHMARKS.md used 100,000).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -127,14 +127,10 @@ notify = { on_success = true }
 async fn env(extra: &str) -> Env {
     let sim = sfsim::Sim::start(sfsim::SimConfig::default()).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let vars: BTreeMap<&str, String> =
-        [("FORCELINK_DATA_DIR", dir.path().display().to_string()), ("FORCELINK_EXTRA_CA_FILE", sim.ca_pem_path().display().to_string())]
-            .into();
-    let mut deps = Deps::from_settings(Settings::from_lookup(|k| vars.get(k).cloned()).unwrap()).await.unwrap();
+    let mut deps = Deps::from_settings(Settings::embedded(dir.path(), Some(&sim.ca_pem_path()), None).unwrap()).await.unwrap();
     let writes = Arc::new(AtomicU64::new(0));
     deps.store = Arc::new(Counting { inner: deps.store.clone(), dir_writes: writes.clone() });
-    let specs = config::parse("site.toml", &format!("{SITE}{extra}"), &|_| None).unwrap();
-    config::apply(deps.store.as_ref(), deps.keys.as_ref(), &specs).await.unwrap();
+    config::apply_text(deps.store.as_ref(), deps.keys.as_ref(), "site.toml", &format!("{SITE}{extra}")).await.unwrap();
     let org = sim.org("acme").unwrap();
     let token = sim.issue_token("admin@acme.example").unwrap();
     roster_sync::testing::connect_with_token(&deps, "acme", "production", &org.id, &sim.https_url(), &token).await.unwrap();

@@ -76,8 +76,7 @@ name = "uat"
 environment = "sandbox"
 "#
     );
-    let specs = forcelink::config::parse("demo-connect.toml", &toml, &|_| None)?;
-    forcelink::config::apply(deps.store.as_ref(), deps.keys.as_ref(), &specs).await?;
+    forcelink::config::apply_text(deps.store.as_ref(), deps.keys.as_ref(), "demo-connect.toml", &toml).await?;
     let ca = reqwest::Certificate::from_pem(sim.ca_pem()?.as_bytes())?;
     let browser = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).add_root_certificate(ca).build()?;
     let acme = sim.org("acme")?;

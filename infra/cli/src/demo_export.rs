@@ -5,7 +5,7 @@
 //! become exactly 2,000 records with the latest values. Finally the org's data drifts and a
 //! historical export (Bulk API 2.0) puts every record back. Any mismatch fails the demo.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, ensure};
@@ -33,9 +33,7 @@ pub async fn flow(d: &Demo) -> anyhow::Result<()> {
         .context("cannot start the simulator")?;
     let org = sim.org("acme")?;
     let dir = d.deps.settings.data_dir().context("the demo runs on embedded backends")?.join("export");
-    let vars: BTreeMap<&str, String> =
-        [("FORCELINK_DATA_DIR", dir.display().to_string()), ("FORCELINK_EXTRA_CA_FILE", sim.ca_pem_path().display().to_string())].into();
-    let deps = Deps::from_settings(Settings::from_lookup(|k| vars.get(k).cloned())?).await?;
+    let deps = Deps::from_settings(Settings::embedded(&dir, Some(&sim.ca_pem_path()), None)?).await?;
     let toml = format!(
         r#"[[sites]]
 id = "{SITE}"
@@ -53,7 +51,7 @@ external_id_field = "External_Id__c"
 fields = {{ Score__c = "{{score}}", Course__c = "{{course}}", Completed_At__c = {{ from = "completed_at", format = "datetime" }}, Completed__c = {{ constant = true }} }}
 "#
     );
-    config::apply(deps.store.as_ref(), deps.keys.as_ref(), &config::parse("demo-export.toml", &toml, &|_| None)?).await?;
+    config::apply_text(deps.store.as_ref(), deps.keys.as_ref(), "demo-export.toml", &toml).await?;
     d.step(format!("site {SITE}: results → {OBJECT} upserted by External_Id__c; simulated org {}", org.id));
     let tuning = export_pusher::Tuning {
         retry_base: Duration::from_millis(200),

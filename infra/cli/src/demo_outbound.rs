@@ -46,8 +46,7 @@ tasks = [
 ]
 "#
     );
-    let specs = config::parse("demo-outbound.toml", &toml, &|_| None)?;
-    config::apply(store, d.deps.keys.as_ref(), &specs).await?;
+    config::apply_text(store, d.deps.keys.as_ref(), "demo-outbound.toml", &toml).await?;
     let conn_sk = format!("{}production", keys::CONNECTION_PREFIX);
     let Versioned { record: mut conn, .. } =
         record::load::<Connection>(store, &keys::site_pk(SITE), &conn_sk).await?.context("the connection was not applied")?;

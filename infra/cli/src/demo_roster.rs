@@ -36,9 +36,7 @@ pub async fn flow(d: &Demo) -> anyhow::Result<()> {
     d.step(format!("simulated org {} with {USERS} generated users: 6-level manager tree, Region__c, 90% flagged isQstreamUser__c", org.id));
 
     let dir = d.deps.settings.data_dir().context("the demo runs on embedded backends")?.join("roster");
-    let vars: BTreeMap<&str, String> =
-        [("FORCELINK_DATA_DIR", dir.display().to_string()), ("FORCELINK_EXTRA_CA_FILE", sim.ca_pem_path().display().to_string())].into();
-    let deps = Deps::from_settings(Settings::from_lookup(|k| vars.get(k).cloned())?).await?;
+    let deps = Deps::from_settings(Settings::embedded(&dir, Some(&sim.ca_pem_path()), None)?).await?;
     let toml = format!(
         r#"[[sites]]
 id = "{SITE}"
@@ -65,8 +63,7 @@ record_limit = 100
 redact = [{{ kind = "email" }}]
 "#
     );
-    let specs = config::parse("demo-roster.toml", &toml, &|_| None)?;
-    config::apply(deps.store.as_ref(), deps.keys.as_ref(), &specs).await?;
+    config::apply_text(deps.store.as_ref(), deps.keys.as_ref(), "demo-roster.toml", &toml).await?;
     let token = sim.issue_token("admin@acme.example")?;
     roster_sync::testing::connect_with_token(&deps, SITE, "production", &org.id, &sim.https_url(), &token).await?;
     d.step(format!("site {SITE}: roster job (tags region, department) and a SOQL job; connection production → {}", org.id));

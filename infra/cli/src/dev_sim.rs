@@ -34,7 +34,6 @@ pub async fn seed_demo_site(deps: &Deps) -> anyhow::Result<bool> {
     if !page.items.is_empty() {
         return Ok(false);
     }
-    let specs = config::parse("infra/examples/acme.toml", DEMO_SITE, &|_| None)?;
-    config::apply(deps.store.as_ref(), deps.keys.as_ref(), &specs).await?;
+    config::apply_text(deps.store.as_ref(), deps.keys.as_ref(), "infra/examples/acme.toml", DEMO_SITE).await?;
     Ok(true)
 }

@@ -73,17 +73,9 @@ fn start_dev(data: &Path, port: u16) -> Dev {
 /// The site applied and its connection pointed at `org`; returns the test's own view of the
 /// store (SQLite: the dev process shares the files) and the endpoint URL.
 async fn setup(data: &Path, port: u16, org: &str) -> (Deps, String) {
-    let data_s = data.display().to_string();
-    let public = format!("http://127.0.0.1:{port}");
-    let settings = Settings::from_lookup(|k| match k {
-        "FORCELINK_DATA_DIR" => Some(data_s.clone()),
-        "FORCELINK_PUBLIC_URL" => Some(public.clone()),
-        _ => None,
-    })
-    .unwrap();
+    let settings = Settings::embedded(data, None, Some(&format!("http://127.0.0.1:{port}"))).unwrap();
     let deps = Deps::from_settings(settings).await.unwrap();
-    let specs = config::parse("site.toml", SITE, &|_| None).unwrap();
-    config::apply(deps.store.as_ref(), deps.keys.as_ref(), &specs).await.unwrap();
+    config::apply_text(deps.store.as_ref(), deps.keys.as_ref(), "site.toml", SITE).await.unwrap();
     let sk = format!("{}production", keys::CONNECTION_PREFIX);
     let Versioned { record: mut conn, .. } =
         record::load::<Connection>(deps.store.as_ref(), &keys::site_pk("acme"), &sk).await.unwrap().unwrap();

@@ -56,8 +56,7 @@ pub async fn stack_with(toml: &str, config: sfsim::SimConfig) -> Stack {
     .map(|(k, v)| (k.to_string(), v))
     .collect();
     let deps = open(&vars).await;
-    let specs = forcelink::config::parse("test.toml", toml, &|_| None).expect("config");
-    forcelink::config::apply(deps.store.as_ref(), deps.keys.as_ref(), &specs).await.expect("apply");
+    forcelink::config::apply_text(deps.store.as_ref(), deps.keys.as_ref(), "test.toml", toml).await.expect("apply");
     Stack { sim, deps, org, vars, dir }
 }
 
