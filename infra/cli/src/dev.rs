@@ -29,6 +29,10 @@ pub struct DevArgs {
     /// HTTPS port of the simulated org (0 picks a free one).
     #[arg(long, default_value_t = 8443)]
     pub sim_port: u16,
+    /// Take in outbound messages but hold their workflow runs in the queue (no tasks, no
+    /// emails) until dev runs without this flag: to inspect intake, or measure the Ack alone.
+    #[arg(long)]
+    pub hold_workflows: bool,
 }
 
 /// Largest request body the dev server accepts, as a Lambda Function URL does (6 MB).
@@ -54,7 +58,12 @@ pub async fn run(mut settings: Settings, args: DevArgs) -> anyhow::Result<ExitCo
 
     let shutdown = tokio_util_shutdown();
     let feeder = tokio::spawn(feed_export_pusher(deps.clone()));
-    let workflows = tokio::spawn(feed_workflow_runner(deps.clone()));
+    let workflows = if args.hold_workflows {
+        println!("  workflow runs are held in the queue (--hold-workflows)");
+        tokio::spawn(async {})
+    } else {
+        tokio::spawn(feed_workflow_runner(deps.clone()))
+    };
     let timer = tokio::spawn(roster_timer(deps.clone(), Duration::from_secs(args.sync_every.max(1))));
     let app = router(deps.clone());
     axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;

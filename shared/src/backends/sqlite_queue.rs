@@ -14,7 +14,7 @@ use async_trait::async_trait;
 use rusqlite::{Connection, TransactionBehavior, params};
 use tokio::sync::Notify;
 
-use crate::backends::sqlite_store::open_connection;
+use crate::backends::sqlite_store::{Checkpointer, open_connection};
 use crate::ports::queue::{Message, Queue, QueueError, Receive, validate_receive, validate_send};
 
 const SCHEMA: &str = "
@@ -55,6 +55,7 @@ pub struct SqliteQueue {
     name: String,
     config: QueueConfig,
     sent: Arc<Notify>,
+    _checkpointer: Arc<Checkpointer>,
 }
 
 fn backend(e: rusqlite::Error) -> QueueError {
@@ -79,12 +80,18 @@ impl SqliteQueue {
     /// Opens the queue `name` in the file at `path`.
     pub fn open(path: &Path, name: &str, config: QueueConfig) -> Result<Self, QueueError> {
         let conn = open_connection(path, SCHEMA).map_err(backend)?;
-        Ok(Self { conn: Arc::new(Mutex::new(conn)), name: name.into(), config, sent: Arc::new(Notify::new()) })
+        Ok(Self {
+            conn: Arc::new(Mutex::new(conn)),
+            name: name.into(),
+            config,
+            sent: Arc::new(Notify::new()),
+            _checkpointer: Arc::new(Checkpointer::start(path)),
+        })
     }
 
     /// Another named queue in the same file (e.g. the dead-letter queue), sharing the connection.
     pub fn sibling(&self, name: &str, config: QueueConfig) -> Self {
-        Self { conn: self.conn.clone(), name: name.into(), config, sent: self.sent.clone() }
+        Self { conn: self.conn.clone(), name: name.into(), config, sent: self.sent.clone(), _checkpointer: self._checkpointer.clone() }
     }
 
     /// The queue's name.
