@@ -164,7 +164,7 @@ fn render(s: &SiteStatus) -> String {
     let _ = writeln!(t, "  sync jobs ({}):", s.sync.len());
     for j in &s.sync {
         let every = j.every_minutes.map_or("on demand".to_string(), |m| format!("every {m} min"));
-        let _ = writeln!(t, "    {}: {every}", j.name);
+        let _ = writeln!(t, "    {} ({}): {every}", j.name, j.kind.describe());
     }
     t
 }

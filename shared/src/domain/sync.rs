@@ -144,6 +144,17 @@ pub enum SyncKind {
     },
 }
 
+impl SyncKind {
+    /// A short description for listings: `roster`, `soql`, `reconcile of workflow W`.
+    pub fn describe(&self) -> String {
+        match self {
+            SyncKind::Roster { .. } => "roster".into(),
+            SyncKind::Soql { .. } => "soql".into(),
+            SyncKind::Reconcile { workflow, .. } => format!("reconcile of workflow {workflow}"),
+        }
+    }
+}
+
 /// The roster's default user filter.
 pub fn default_filter() -> String {
     "isQstreamUser__c = true".into()
