@@ -1,8 +1,9 @@
-//! The reconciliation poll end to end: the simulator's outbound messages reach the real
-//! outbound-webhook handler until the endpoint goes down; the messages sent meanwhile are
-//! dropped after Salesforce's 24 h of retries; the reconcile job finds exactly those changes,
-//! and the workflow runner creates their contacts and invitations once, however often the
-//! job runs.
+//! The reconciliation poll end to end. It lives with the CLI because it drives two functions:
+//! roster-sync's reconcile job and outbound-webhook's endpoint and runner. The simulator's
+//! outbound messages reach the real outbound-webhook handler until the endpoint goes down;
+//! the messages sent meanwhile are dropped after Salesforce's 24 h of retries; the reconcile
+//! job finds exactly those changes, and the workflow runner creates their contacts and
+//! invitations once, however often the job runs.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
