@@ -52,6 +52,8 @@ pub async fn handle(deps: &Deps, tuning: &Tuning, batch: SqsEvent) -> SqsBatchRe
     let mut msgs = Vec::with_capacity(batch.records.len());
     let mut by_site: BTreeMap<String, Vec<Work>> = BTreeMap::new();
     let mut flush: HashSet<String> = HashSet::new();
+    let mut taken = 0usize;
+    let mut deferred = 0usize;
     for m in batch.records {
         let Some(id) = m.message_id.clone() else {
             tracing::error!("SQS message without an id; skipped");
@@ -72,6 +74,13 @@ pub async fn handle(deps: &Deps, tuning: &Tuning, batch: SqsEvent) -> SqsBatchRe
                 flush.insert(site);
             }
             Ok(Body::Events(events)) => {
+                let last_receive = receive_count + 1 >= tuning.max_receives;
+                if taken > 0 && taken + events.len() > tuning.max_events && !last_receive {
+                    msgs[idx].retry = Some(Duration::ZERO);
+                    deferred += 1;
+                    continue;
+                }
+                taken += events.len();
                 for ev in events {
                     match ev {
                         Ok(event) => by_site.entry(event.site.clone()).or_default().push(Work { msg: Some(idx), event, admitted: None }),
@@ -85,6 +94,14 @@ pub async fn handle(deps: &Deps, tuning: &Tuning, batch: SqsEvent) -> SqsBatchRe
                 }
             }
         }
+    }
+    if deferred > 0 {
+        tracing::info!(
+            taken,
+            deferred,
+            max_events = tuning.max_events,
+            "events per invocation capped; the other messages go back to the queue"
+        );
     }
     for site in flush {
         by_site.entry(site).or_default();

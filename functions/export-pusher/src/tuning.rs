@@ -26,6 +26,11 @@ pub struct Tuning {
     pub max_receives: u32,
     /// Held events released per invocation.
     pub flush_batch: usize,
+    /// Events one invocation takes on (`FORCELINK_EXPORT_MAX_EVENTS`, default 5000, about 25
+    /// Collections calls): messages past it go straight back to the queue for the next
+    /// invocation, so a batch of large messages cannot outrun the function's timeout. A
+    /// message on its last receive is always taken, so deferral never dead-letters it.
+    pub max_events: usize,
     /// First Bulk API job poll interval (`FORCELINK_EXPORT_BULK_POLL_MS`, default 1000).
     pub bulk_poll: Duration,
     /// Rows per Bulk API ingest job (`FORCELINK_EXPORT_BULK_JOB_ROWS`, default 150000).
@@ -67,6 +72,7 @@ impl Tuning {
             slow_delay: Duration::from_secs(60),
             max_receives: num("FORCELINK_QUEUE_MAX_RECEIVES", 5.0).clamp(1.0, 1000.0) as u32,
             flush_batch: 2000,
+            max_events: num("FORCELINK_EXPORT_MAX_EVENTS", 5000.0).max(1.0) as usize,
             bulk_poll: Duration::from_millis(num("FORCELINK_EXPORT_BULK_POLL_MS", 1000.0) as u64),
             bulk_job_rows: num("FORCELINK_EXPORT_BULK_JOB_ROWS", 150_000.0).max(1.0) as usize,
         }

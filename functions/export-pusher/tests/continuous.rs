@@ -160,3 +160,41 @@ async fn held_without_a_connection_then_flow_when_it_connects() {
     assert_eq!(ledger::count(s.deps.store.as_ref(), SITE, State::Held, 100).await.expect("held"), 0);
     assert_eq!(s.sim.records(&s.org.id, "Learning_Result__c").expect("records").len(), 30);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invocation_takes_on_at_most_max_events() {
+    let s = stack(TOML).await;
+    connect(&s, "production").await;
+    let tuning = export_pusher::Tuning { max_events: 250, ..quick() };
+    let events: Vec<serde_json::Value> = (0..1000).map(|i| result_event(&format!("cap_{i}"), "2026-03-01T10:00:00Z", i as f64)).collect();
+    let messages = export_pusher::replay::send_events(s.deps.queue.as_ref(), &events).await.expect("send");
+    assert_eq!(messages, 5, "bundles of 200 events");
+    let records = || s.sim.records(&s.org.id, "Learning_Result__c").expect("records").len();
+    assert_eq!(pump_once(&s.deps, &tuning).await, 5, "one receive gets every message");
+    assert_eq!(records(), 200, "the first message fits under 250; the next would not");
+    assert_eq!(s.deps.queue.depth().await.expect("depth"), 4, "the other four went back to the queue");
+    let mut invocations = 1;
+    while pump_once(&s.deps, &tuning).await > 0 {
+        invocations += 1;
+    }
+    assert_eq!(records(), 1000);
+    assert_eq!(invocations, 5, "one message per invocation");
+    let dlq = s.deps.dead_letters.as_ref().expect("dlq");
+    assert_eq!(dlq.depth().await.expect("dlq depth"), 0, "deferral never dead-letters");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_near_its_last_receive_is_taken_past_the_cap() {
+    let s = stack(TOML).await;
+    connect(&s, "production").await;
+    let tuning = export_pusher::Tuning { max_events: 250, max_receives: 3, ..quick() };
+    let events: Vec<serde_json::Value> = (0..1000).map(|i| result_event(&format!("last_{i}"), "2026-03-01T10:00:00Z", i as f64)).collect();
+    export_pusher::replay::send_events(s.deps.queue.as_ref(), &events).await.expect("send");
+    pump_once(&s.deps, &tuning).await;
+    assert_eq!(s.deps.queue.depth().await.expect("depth"), 4);
+    // Their second receive: deferring again would leave them one receive from the dead-letter
+    // queue, so all four are taken (the same margin the API-budget slow-down keeps).
+    assert_eq!(pump_once(&s.deps, &tuning).await, 4);
+    assert_eq!(s.sim.records(&s.org.id, "Learning_Result__c").expect("records").len(), 1000);
+    assert_eq!(s.deps.queue.depth().await.expect("depth"), 0);
+}
