@@ -45,7 +45,9 @@ wait_port() {
 
 step "moto and aiosmtpd on loopback"
 moto_port=$(free_port)
-"$venv/bin/moto_server" -H 127.0.0.1 -p "$moto_port" >"$work/moto.log" 2>&1 &
+# moto with DynamoDB requests serialized: real DynamoDB applies a conditional write atomically,
+# moto's threaded server does not (see the script).
+"$venv/bin/python" infra/testing/moto_serial_dynamodb.py 127.0.0.1 "$moto_port" >"$work/moto.log" 2>&1 &
 pids+=($!)
 smtp_port=$(free_port)
 # aiosmtpd creates the Maildir (with tmp/new/cur) only if the folder does not exist yet.
