@@ -65,6 +65,9 @@ cargo fmt --all -- --check
 
 step "cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+# The Lambda functions' own configuration: the core without its embedded backends.
+cargo clippy --locked -p forcelink --no-default-features --features lambda -- -D warnings
+cargo clippy --locked -p link-redirect -p oauth-callback -p outbound-webhook -p export-pusher -p roster-sync --bins -- -D warnings
 
 step "cargo test (whole workspace)"
 cargo test --workspace --locked --no-fail-fast

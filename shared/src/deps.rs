@@ -5,10 +5,15 @@
 
 use std::sync::Arc;
 
+#[cfg(feature = "embedded")]
 use crate::backends::local_keyring::LocalKeyRing;
+#[cfg(feature = "embedded")]
 use crate::backends::outbox::OutboxMailer;
+#[cfg(feature = "embedded")]
 use crate::backends::smtp::SmtpMailer;
+#[cfg(feature = "embedded")]
 use crate::backends::sqlite_queue::{QueueConfig, SqliteQueue};
+#[cfg(feature = "embedded")]
 use crate::backends::sqlite_store::SqliteStore;
 use crate::backends::{aws, dynamo::DynamoStore, kms::KmsKeyRing, ses::SesMailer, sqs::SqsQueue};
 use crate::http_client::{self, HttpClientError};
@@ -51,6 +56,10 @@ pub enum DepsError {
     Mail(#[from] MailError),
     #[error(transparent)]
     Http(#[from] HttpClientError),
+    /// The settings ask for a backend this build leaves out (the Lambda binaries have no
+    /// embedded backends).
+    #[error("{0} is not in this build: {1}")]
+    NotBuiltIn(&'static str, &'static str),
     /// `FORCELINK_SF_CLIENT_SECRET_REF` could not be resolved.
     #[error("FORCELINK_SF_CLIENT_SECRET_REF: {0}")]
     ClientSecret(String),
@@ -85,6 +94,14 @@ impl Deps {
         let settings = crate::salesforce::secret::resolve(settings).await?;
         let http = http_client::build(&settings)?;
         let deps = match &settings.backend {
+            #[cfg(not(feature = "embedded"))]
+            Backend::Embedded { .. } => {
+                return Err(DepsError::NotBuiltIn(
+                    "the embedded backend",
+                    "set FORCELINK_BACKEND=aws (the Lambda functions run on AWS only)",
+                ));
+            }
+            #[cfg(feature = "embedded")]
             Backend::Embedded { data_dir } => {
                 let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&data_dir.join(files::STORE))?);
                 let config = QueueConfig {
@@ -141,8 +158,14 @@ impl Deps {
 
 async fn mailer(transport: &MailTransport, aws: Option<&aws_config::SdkConfig>) -> Result<Arc<dyn Mailer>, DepsError> {
     Ok(match transport {
+        #[cfg(feature = "embedded")]
         MailTransport::Outbox(dir) => Arc::new(OutboxMailer::new(dir.clone())),
+        #[cfg(feature = "embedded")]
         MailTransport::Smtp(url) => Arc::new(SmtpMailer::new(url)?),
+        #[cfg(not(feature = "embedded"))]
+        MailTransport::Outbox(_) | MailTransport::Smtp(_) => {
+            return Err(DepsError::NotBuiltIn("the outbox and SMTP mailers", "set FORCELINK_MAILER=ses"));
+        }
         MailTransport::Ses => {
             let config = match aws {
                 Some(c) => c.clone(),
