@@ -19,24 +19,7 @@ use serde_json::{Map, Value, json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_forcelink");
 
-const SITE: &str = r#"
-[[sites]]
-id = "acme"
-name = "Acme"
-platform_url = "https://acme.platform.example"
-default_connection = "production"
-
-[[sites.connections]]
-name = "production"
-
-[[sites.workflows]]
-name = "contacts"
-object = "Contact"
-tasks = [
-    { type = "upsert_contact", list = "sf", fields = { email = "{Email}", first_name = "{FirstName}" } },
-    { type = "send_invitation", to = "{Email}", subject = "Hi {FirstName}", body = "Go: {link}", target = "/s/1" },
-]
-"#;
+const SITE: &str = include_str!("fixtures/acme-contacts.toml");
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()

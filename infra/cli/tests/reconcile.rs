@@ -18,31 +18,17 @@ use forcelink::{Deps, Settings, config};
 use roster_sync::{RunOptions, run_job};
 use serde_json::{Map, json};
 
-const SITE: &str = r#"
-[[sites]]
-id = "acme"
-name = "Acme"
-platform_url = "https://acme.platform.example"
-default_connection = "production"
-
-[[sites.connections]]
-name = "production"
-
-[[sites.workflows]]
-name = "contacts"
-object = "Contact"
-tasks = [
-    { type = "upsert_contact", list = "sf", fields = { email = "{Email}", first_name = "{FirstName}" } },
-    { type = "send_invitation", to = "{Email}", subject = "Hi {FirstName}", body = "Go: {link}", target = "/s/1" },
-]
-
+const SITE: &str = concat!(
+    include_str!("fixtures/acme-contacts.toml"),
+    r#"
 [[sites.sync]]
 name = "catch-up"
 type = "reconcile"
 workflow = "contacts"
 every_minutes = 60
 filter = "Email != null"
-"#;
+"#
+);
 
 struct Env {
     sim: sfsim::SimHandle,
