@@ -4,11 +4,10 @@
 
 mod support;
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use export_pusher::ledger::{self, State};
-use support::{SITE, TOML, connect, pump_once, quick, result_event, stack};
+use support::{SITE, TOML, connect, pump_once, quick, result_event, scores_by_key, stack};
 
 fn n_events() -> usize {
     std::env::var("FORCELINK_EXPORT_E2E_EVENTS").ok().and_then(|v| v.parse().ok()).unwrap_or(5_000)
@@ -80,14 +79,8 @@ async fn n_events_become_n_records_under_faults() {
         assert!(started.elapsed() < Duration::from_secs(300), "export did not finish");
     }
     assert!(limit_tripped, "the daily limit was never hit");
-    let records = s.sim.records(&s.org.id, "Learning_Result__c").expect("records");
-    let mut by_key: HashMap<String, f64> = HashMap::new();
-    for r in &records {
-        let key = r.get("External_Id__c").and_then(|v| v.as_str()).expect("key").to_string();
-        let score = r.get("Score__c").and_then(|v| v.as_f64()).expect("score");
-        assert!(by_key.insert(key.clone(), score).is_none(), "duplicate record for {key}");
-    }
-    assert_eq!(records.len(), n, "records in Salesforce");
+    let by_key = scores_by_key(&s, "continuous export");
+    assert_eq!(by_key.len(), n, "records in Salesforce");
     for i in 0..n {
         assert_eq!(by_key.get(&format!("res_{i}")).copied(), Some((i % 100) as f64), "latest value of res_{i}");
     }
@@ -95,7 +88,7 @@ async fn n_events_become_n_records_under_faults() {
     assert_eq!(failed, 0);
     let dlq = s.deps.dead_letters.as_ref().expect("dlq").depth().await.expect("dlq depth");
     assert_eq!(dlq, 0, "nothing dead-lettered");
-    eprintln!("{n} events → {} records in {:?} ({rounds} batches); calls {:?}", records.len(), started.elapsed(), s.sim.calls(&s.org.id));
+    eprintln!("{n} events → {} records in {:?} ({rounds} batches); calls {:?}", by_key.len(), started.elapsed(), s.sim.calls(&s.org.id));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -11,7 +11,6 @@
 
 mod support;
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use export_pusher::historical::{self, Outcome, Quiet};
@@ -113,14 +112,8 @@ async fn run_child(s: &support::Stack, mode: &str, crash: Option<&str>) {
 
 /// Exactly one record per key, every one with its latest score.
 fn check_records(s: &support::Stack, what: &str) {
-    let records = s.sim.records(&s.org.id, "Learning_Result__c").expect("records");
-    let mut by_key: HashMap<String, f64> = HashMap::new();
-    for r in &records {
-        let key = r.get("External_Id__c").and_then(|v| v.as_str()).expect("key").to_string();
-        let value = r.get("Score__c").and_then(|v| v.as_f64()).expect("score");
-        assert!(by_key.insert(key.clone(), value).is_none(), "{what}: duplicate record for {key}");
-    }
-    assert_eq!(records.len(), N, "{what}: records in Salesforce");
+    let by_key = support::scores_by_key(s, what);
+    assert_eq!(by_key.len(), N, "{what}: records in Salesforce");
     for i in 0..N {
         assert_eq!(by_key.get(&format!("c_{i}")).copied(), Some(score(i)), "{what}: latest value of c_{i}");
     }

@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use forcelink::domain::{Connection, ConnectionStatus, keys, record};
@@ -117,6 +118,19 @@ pub async fn pump_once(deps: &Deps, tuning: &export_pusher::Tuning) -> usize {
     let response = export_pusher::handle_with(deps, tuning, forcelink::queue_feed::sqs_event(&batch)).await;
     forcelink::queue_feed::settle(deps.queue.as_ref(), &batch, &response, None).await;
     batch.len()
+}
+
+/// The `Learning_Result__c` records in Salesforce as External Id → score; panics (naming
+/// `what`) if a key has two records.
+pub fn scores_by_key(s: &Stack, what: &str) -> HashMap<String, f64> {
+    let records = s.sim.records(&s.org.id, "Learning_Result__c").expect("records");
+    let mut by_key: HashMap<String, f64> = HashMap::with_capacity(records.len());
+    for r in &records {
+        let key = r.get("External_Id__c").and_then(|v| v.as_str()).expect("key").to_string();
+        let score = r.get("Score__c").and_then(|v| v.as_f64()).expect("score");
+        assert!(by_key.insert(key.clone(), score).is_none(), "{what}: duplicate record for {key}");
+    }
+    by_key
 }
 
 /// Knobs for tests: quick retries and a short pause.
