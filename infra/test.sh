@@ -58,6 +58,8 @@ wait_port "$smtp_port" aiosmtpd
 export FORCELINK_TEST_MOTO_URL="http://127.0.0.1:$moto_port"
 export FORCELINK_TEST_SMTP="127.0.0.1:$smtp_port"
 export FORCELINK_TEST_SMTP_MAILDIR="$work/maildir"
+# An independent JOSE library (PyJWT) checks the platform's login tokens.
+export FORCELINK_TEST_PYTHON="$venv/bin/python"
 echo "moto $FORCELINK_TEST_MOTO_URL, smtp $FORCELINK_TEST_SMTP"
 
 step "cargo fmt --check"

@@ -79,6 +79,10 @@ struct SiteConfig {
     #[serde(default)]
     default_connection: Option<Spanned<String>>,
     #[serde(default)]
+    sso_connection: Option<Spanned<String>>,
+    #[serde(default)]
+    sso_match_email: bool,
+    #[serde(default)]
     connections: Vec<Spanned<ConnectionConfig>>,
     #[serde(default)]
     workflows: Vec<Spanned<WorkflowConfig>>,
@@ -96,6 +100,9 @@ struct ConnectionConfig {
     environment: String,
     #[serde(default)]
     sync_user: Option<String>,
+    /// The only org (15 or 18 chars) that may authorize the connection.
+    #[serde(default)]
+    expected_org_id: Option<String>,
     #[serde(default)]
     expires_on: Option<toml::value::Datetime>,
     #[serde(default)]
@@ -229,6 +236,8 @@ pub struct WantedConnection {
     pub name: String,
     pub environment: Environment,
     pub sync_user: Option<String>,
+    /// 18 chars.
+    pub expected_org_id: Option<String>,
     pub expires_on: Option<time::Date>,
     pub warn_days: u8,
     /// Client id and the secret's value, read from the named environment variable.
@@ -268,6 +277,7 @@ pub fn parse(file: &str, text: &str, env: &dyn Fn(&str) -> Option<String>) -> Re
         check_url(&at, &cfg.platform_url, "platform_url")?;
         if let Some(sso) = &cfg.platform_sso_url {
             check_url(&at, sso, "platform_sso_url")?;
+            check_https_or_loopback(sso.get_ref()).map_err(|m| at(sso.span(), format!("platform_sso_url: {m}")))?;
         }
         check_tabs(&cfg.tabs).map_err(|m| at(site_span.clone(), m))?;
 
@@ -282,6 +292,14 @@ pub fn parse(file: &str, text: &str, env: &dyn Fn(&str) -> Option<String>) -> Re
             let environment = Environment::parse(&c.environment).ok_or_else(|| {
                 at(span.clone(), format!("environment {:?}: expected `production`, `sandbox` or an https:// My Domain URL", c.environment))
             })?;
+            let expected_org_id = match &c.expected_org_id {
+                None => None,
+                Some(o) => Some(
+                    crate::domain::ids::to_18(o)
+                        .filter(|id| id.starts_with("00D"))
+                        .ok_or_else(|| at(span.clone(), format!("expected_org_id {o:?}: expected a 15- or 18-char org id (00D…)")))?,
+                ),
+            };
             let warn_days = c.warn_days.unwrap_or(14);
             if !(1..=100).contains(&warn_days) {
                 return Err(at(span, format!("warn_days {warn_days}: expected 1 to 100")));
@@ -307,6 +325,7 @@ pub fn parse(file: &str, text: &str, env: &dyn Fn(&str) -> Option<String>) -> Re
                 name: c.name.clone(),
                 environment,
                 sync_user: c.sync_user.clone(),
+                expected_org_id,
                 expires_on,
                 warn_days,
                 client,
@@ -321,6 +340,12 @@ pub fn parse(file: &str, text: &str, env: &dyn Fn(&str) -> Option<String>) -> Re
             }
             Some(d) => Some(d.get_ref().clone()),
             None => connections.first().map(|c| c.name.clone()),
+        };
+        let sso_connection = match &cfg.sso_connection {
+            Some(d) if !names.contains(d.get_ref()) => {
+                return Err(at(d.span(), format!("sso_connection {:?} is not one of the site's connections", d.get_ref())));
+            }
+            other => other.as_ref().map(|d| d.get_ref().clone()),
         };
         let known_connection = |name: &Option<String>, span: Range<usize>| match name {
             Some(n) if !names.contains(n) => Err(at(span, format!("connection {n:?} is not one of the site's connections"))),
@@ -462,6 +487,8 @@ pub fn parse(file: &str, text: &str, env: &dyn Fn(&str) -> Option<String>) -> Re
                 admin_email: cfg.admin_email,
                 sender: cfg.sender,
                 default_connection,
+                sso_connection,
+                sso_match_email: cfg.sso_match_email,
             },
             connections,
             workflows,
@@ -485,6 +512,18 @@ fn check_url(at: &impl Fn(Range<usize>, String) -> ConfigError, value: &Spanned<
         Ok(u) if matches!(u.scheme(), "https" | "http") && u.host_str().is_some() => Ok(()),
         _ => Err(at(value.span(), format!("{field} {:?}: expected an absolute https:// URL", value.get_ref()))),
     }
+}
+
+/// Login tokens travel to this address: `https`, or plain `http` on a loopback host (dev).
+fn check_https_or_loopback(value: &str) -> Result<(), String> {
+    let url = url::Url::parse(value).map_err(|e| e.to_string())?;
+    let loopback = match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
+    if url.scheme() == "https" || loopback { Ok(()) } else { Err("must be https:// (plain http only on localhost)".into()) }
 }
 
 fn check_tabs(tabs: &Tabs) -> Result<(), String> {
@@ -575,6 +614,7 @@ pub async fn apply(store: &dyn Store, keys: &dyn KeyRing, specs: &[SiteSpec]) ->
             };
             conn.environment = wanted.environment.clone();
             conn.sync_user_email = wanted.sync_user.clone();
+            conn.expected_org_id = wanted.expected_org_id.clone();
             conn.expires_on = wanted.expires_on;
             conn.warn_days = wanted.warn_days;
             conn.client = match &wanted.client {

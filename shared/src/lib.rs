@@ -15,6 +15,7 @@ pub mod ports;
 pub mod queue_feed;
 pub mod salesforce;
 pub mod settings;
+pub mod target;
 pub mod telemetry;
 pub mod web;
 

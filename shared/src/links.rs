@@ -4,14 +4,17 @@
 //! The token is one base64url string (no padding) of this binary layout:
 //!
 //! ```text
-//! kid_len u8 · kid · purpose u8 · flags u8 · expires_at i64 BE
-//!        · nonce (u16 BE len + bytes) · site (…) · user (…) · target (…) · tag [32]
+//! kid_len u8 · kid · purpose u8 · flags u8 · expires_at i64 BE · [issued_at i64 BE]
+//!        · nonce (u16 BE len + bytes) · site (…) · user (…) · target (…) · [renews (…)] · tag [32]
 //! ```
 //!
-//! The tag is `HMAC-SHA256(key[kid], purpose ‖ … ‖ target)`. `purpose` separates links
-//! (`0xFA`) from renewal tickets (`0xFB`); neither byte can start UTF-8 text, so no other
-//! message forcelink signs can pass for a link. The key id travels in the token, so a key
-//! rotation leaves unexpired links working. Lengths are checked before anything is decoded.
+//! The tag is `HMAC-SHA256(key[kid], purpose ‖ … )`. `purpose` separates links (`0xFA`) from
+//! renewal tickets (`0xFB`, whose body is `0xFB · ticket expiry · ticket id` then the link's
+//! fields from `flags` on); neither byte can start UTF-8 text, so no other message forcelink
+//! signs can pass for a link. Flags say which optional fields follow: `issued_at` (so a fresh
+//! link can keep the original's lifetime) and `renews` (the nonce of the original link a fresh
+//! link replaces). The key id travels in the token, so a key rotation leaves unexpired links
+//! working. Lengths are checked before anything is decoded.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
@@ -30,8 +33,26 @@ pub const MAX_NONCE_LEN: usize = 64;
 /// Longest key id, in bytes.
 pub const MAX_KID_LEN: usize = 32;
 const TAG_LEN: usize = 32;
-const MAX_BYTES: usize =
-    1 + MAX_KID_LEN + 1 + 1 + 8 + 2 + MAX_NONCE_LEN + 2 + MAX_SITE_LEN + 2 + MAX_USER_LEN + 2 + MAX_TARGET_LEN + TAG_LEN;
+const MAX_BYTES: usize = 1
+    + MAX_KID_LEN
+    + 1
+    + 8
+    + 2
+    + MAX_NONCE_LEN
+    + 1
+    + 8
+    + 8
+    + 2
+    + MAX_NONCE_LEN
+    + 2
+    + MAX_SITE_LEN
+    + 2
+    + MAX_USER_LEN
+    + 2
+    + MAX_TARGET_LEN
+    + 2
+    + MAX_NONCE_LEN
+    + TAG_LEN;
 /// Longest token text [`verify`] looks at; anything longer is malformed without decoding.
 pub const MAX_TOKEN_LEN: usize = MAX_BYTES.div_ceil(3) * 4;
 /// Shortest possible token text.
@@ -40,6 +61,9 @@ const MIN_TOKEN_LEN: usize = (1 + 1 + 1 + 1 + 8 + 2 + 1 + 2 + 1 + 2 + 1 + 2 + 1 
 const PURPOSE_LINK: u8 = 0xFA;
 const PURPOSE_RENEWAL: u8 = 0xFB;
 const FLAG_SINGLE_USE: u8 = 0x01;
+const FLAG_ISSUED: u8 = 0x02;
+const FLAG_RENEWS: u8 = 0x04;
+const KNOWN_FLAGS: u8 = FLAG_SINGLE_USE | FLAG_ISSUED | FLAG_RENEWS;
 
 /// What a link says: who it is for, where it leads, until when.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,6 +101,45 @@ impl LinkClaims {
     }
 }
 
+/// A link with what the token says beyond its claims.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Link {
+    pub claims: LinkClaims,
+    /// When it was made (epoch seconds), if the token says.
+    pub issued_at: Option<i64>,
+    /// For a fresh link: the nonce of the original link it replaces.
+    pub renews: Option<String>,
+}
+
+impl Link {
+    /// A link with nothing beyond `claims`.
+    pub fn plain(claims: LinkClaims) -> Self {
+        Self { claims, issued_at: None, renews: None }
+    }
+
+    /// How long the link was made to work (`expires_at − issued_at`), if known and positive.
+    pub fn lifetime(&self) -> Option<i64> {
+        self.issued_at.map(|at| self.claims.expires_at.saturating_sub(at)).filter(|secs| *secs > 0)
+    }
+
+    /// The nonce of the original link: its own, unless it is a fresh link replacing another.
+    pub fn origin(&self) -> &str {
+        self.renews.as_deref().unwrap_or(&self.claims.nonce)
+    }
+}
+
+/// A renewal ticket: it lets the bearer ask for a fresh link to `link` to be emailed to the
+/// link's user. It carries the link's own nonce (and origin), never the link's token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RenewalTicket {
+    /// Random and unique per ticket.
+    pub id: String,
+    /// Epoch seconds; the ticket is refused from this second on.
+    pub expires_at: i64,
+    /// The link it renews.
+    pub link: Link,
+}
+
 /// Why a token was refused. None of them carries the token.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LinkError {
@@ -86,12 +149,12 @@ pub enum LinkError {
     /// The tag does not match: the token was changed.
     #[error("link token signature does not match")]
     BadSignature,
-    /// Signed with a key this key ring does not have.
+    /// Signed with a key this key ring does not have (or a retired one).
     #[error("link token is signed with an unknown key")]
     UnknownKey,
-    /// Genuine but past its expiry; the claims are kept so a fresh link can be offered.
+    /// Genuine but past its expiry; the link is kept so a fresh one can be offered.
     #[error("link token has expired")]
-    Expired(Box<LinkClaims>),
+    Expired(Box<Link>),
 }
 
 /// A fresh random nonce: 12 random bytes as 16 base64url characters.
@@ -104,24 +167,70 @@ pub fn new_nonce() -> String {
 /// Signs `claims` into a compact URL-safe token. Claims that fail [`LinkClaims::check`] give a
 /// token that [`verify`] refuses as malformed.
 pub fn mint(keys: &dyn KeyRing, claims: &LinkClaims) -> String {
-    mint_as(keys, claims, PURPOSE_LINK)
+    mint_link(keys, &Link::plain(claims.clone()))
+}
+
+/// Signs `claims` issued at `issued_at` (epoch seconds), so a fresh link can keep its lifetime.
+pub fn mint_issued(keys: &dyn KeyRing, claims: &LinkClaims, issued_at: i64) -> String {
+    mint_link(keys, &Link { claims: claims.clone(), issued_at: Some(issued_at), renews: None })
+}
+
+/// Signs a link with its optional fields.
+pub fn mint_link(keys: &dyn KeyRing, link: &Link) -> String {
+    let mut body = vec![PURPOSE_LINK];
+    put_link(&mut body, link);
+    sign(keys, body)
 }
 
 /// Checks a token's length, layout, key and signature (constant time), then its expiry at
 /// `now` (epoch seconds).
 pub fn verify(keys: &dyn KeyRing, token: &str, now: i64) -> Result<LinkClaims, LinkError> {
-    verify_as(keys, token, now, PURPOSE_LINK)
+    verify_link(keys, token, now).map(|link| link.claims)
 }
 
-/// Signs a renewal ticket: it lets the bearer ask for a fresh link to be emailed to the
-/// claims' user, and is never accepted as a link.
-pub fn mint_renewal(keys: &dyn KeyRing, claims: &LinkClaims) -> String {
-    mint_as(keys, claims, PURPOSE_RENEWAL)
+/// [`verify`], with the token's optional fields.
+pub fn verify_link(keys: &dyn KeyRing, token: &str, now: i64) -> Result<Link, LinkError> {
+    let link = open(keys, token, PURPOSE_LINK, read_link)?;
+    if now >= link.claims.expires_at {
+        return Err(LinkError::Expired(Box::new(link)));
+    }
+    Ok(link)
 }
 
-/// Checks a renewal ticket as [`verify`] checks a link.
-pub fn verify_renewal(keys: &dyn KeyRing, ticket: &str, now: i64) -> Result<LinkClaims, LinkError> {
-    verify_as(keys, ticket, now, PURPOSE_RENEWAL)
+/// [`verify_link`] after letting the key ring reload its keys for the token's key id
+/// ([`KeyRing::refresh_for`]): a token signed by a key added since this process started
+/// verifies, one signed by a retired key does not.
+pub async fn verify_link_fresh(keys: &dyn KeyRing, token: &str, now: i64) -> Result<Link, LinkError> {
+    if let Some(kid) = token_kid(token) {
+        keys.refresh_for(&kid).await;
+    }
+    verify_link(keys, token, now)
+}
+
+/// Signs a renewal ticket: it is never accepted as a link.
+pub fn mint_renewal(keys: &dyn KeyRing, ticket: &RenewalTicket) -> String {
+    let mut body = vec![PURPOSE_RENEWAL];
+    body.extend_from_slice(&ticket.expires_at.to_be_bytes());
+    put_text(&mut body, &ticket.id);
+    put_link(&mut body, &ticket.link);
+    sign(keys, body)
+}
+
+/// Checks a renewal ticket as [`verify_link`] checks a link (after [`KeyRing::refresh_for`]);
+/// an expired ticket gives [`LinkError::Expired`] with the link it names.
+pub async fn verify_renewal(keys: &dyn KeyRing, ticket: &str, now: i64) -> Result<RenewalTicket, LinkError> {
+    if let Some(kid) = token_kid(ticket) {
+        keys.refresh_for(&kid).await;
+    }
+    let ticket = open(keys, ticket, PURPOSE_RENEWAL, |r| {
+        let expires_at = r.i64()?;
+        let id = r.text(MAX_NONCE_LEN)?;
+        Ok(RenewalTicket { id, expires_at, link: read_link(r)? })
+    })?;
+    if now >= ticket.expires_at {
+        return Err(LinkError::Expired(Box::new(ticket.link)));
+    }
+    Ok(ticket)
 }
 
 /// The link URL for a token: `{public}/l/{token}`.
@@ -129,16 +238,39 @@ pub fn link_url(public_url: &url::Url, token: &str) -> String {
     format!("{}/l/{token}", public_url.as_str().trim_end_matches('/'))
 }
 
-fn mint_as(keys: &dyn KeyRing, claims: &LinkClaims, purpose: u8) -> String {
-    let mut body = Vec::with_capacity(16 + claims.nonce.len() + claims.site.len() + claims.user.len() + claims.target.len() + 8);
-    body.push(purpose);
-    body.push(if claims.single_use { FLAG_SINGLE_USE } else { 0 });
-    body.extend_from_slice(&claims.expires_at.to_be_bytes());
-    for field in [&claims.nonce, &claims.site, &claims.user, &claims.target] {
-        let bytes = &field.as_bytes()[..field.len().min(u16::MAX as usize)];
-        body.extend_from_slice(&(bytes.len() as u16).to_be_bytes());
-        body.extend_from_slice(bytes);
+/// The key id a token names, if it has the shape of one (nothing is verified).
+pub fn token_kid(token: &str) -> Option<String> {
+    let (kid, _) = split(token).ok()?;
+    Some(kid.to_string())
+}
+
+/// Appends the link's fields, from `flags` on.
+fn put_link(body: &mut Vec<u8>, link: &Link) {
+    let c = &link.claims;
+    let mut flags = if c.single_use { FLAG_SINGLE_USE } else { 0 };
+    flags |= if link.issued_at.is_some() { FLAG_ISSUED } else { 0 };
+    flags |= if link.renews.is_some() { FLAG_RENEWS } else { 0 };
+    body.push(flags);
+    body.extend_from_slice(&c.expires_at.to_be_bytes());
+    if let Some(at) = link.issued_at {
+        body.extend_from_slice(&at.to_be_bytes());
     }
+    for field in [&c.nonce, &c.site, &c.user, &c.target] {
+        put_text(body, field);
+    }
+    if let Some(renews) = &link.renews {
+        put_text(body, renews);
+    }
+}
+
+fn put_text(body: &mut Vec<u8>, field: &str) {
+    let bytes = &field.as_bytes()[..field.len().min(u16::MAX as usize)];
+    body.extend_from_slice(&(bytes.len() as u16).to_be_bytes());
+    body.extend_from_slice(bytes);
+}
+
+/// `kid_len · kid · body · tag`, base64url.
+fn sign(keys: &dyn KeyRing, body: Vec<u8>) -> String {
     let sig = keys.sign(&body);
     let kid = &sig.kid.as_bytes()[..sig.kid.len().min(u8::MAX as usize)];
     let mut raw = Vec::with_capacity(1 + kid.len() + body.len() + TAG_LEN);
@@ -149,7 +281,8 @@ fn mint_as(keys: &dyn KeyRing, claims: &LinkClaims, purpose: u8) -> String {
     B64.encode(raw)
 }
 
-fn verify_as(keys: &dyn KeyRing, token: &str, now: i64, purpose: u8) -> Result<LinkClaims, LinkError> {
+/// Decodes a token into its key id and the rest (body and tag), checking lengths first.
+fn split(token: &str) -> Result<(String, Vec<u8>), LinkError> {
     if !(MIN_TOKEN_LEN..=MAX_TOKEN_LEN).contains(&token.len()) {
         return Err(LinkError::Malformed);
     }
@@ -161,39 +294,46 @@ fn verify_as(keys: &dyn KeyRing, token: &str, now: i64, purpose: u8) -> Result<L
         return Err(LinkError::Malformed);
     }
     let (kid, rest) = rest.split_at(kid_len);
-    let (body, tag) = rest.split_at(rest.len() - TAG_LEN);
-    let kid = std::str::from_utf8(kid).map_err(|_| LinkError::Malformed)?;
-    let claims = parse_body(body, purpose)?;
-    if !keys.has_key(kid) {
-        return Err(LinkError::UnknownKey);
-    }
-    if !keys.verify(kid, body, tag) {
-        return Err(LinkError::BadSignature);
-    }
-    if now >= claims.expires_at {
-        return Err(LinkError::Expired(Box::new(claims)));
-    }
-    Ok(claims)
+    let kid = std::str::from_utf8(kid).map_err(|_| LinkError::Malformed)?.to_string();
+    Ok((kid, rest.to_vec()))
 }
 
-fn parse_body(body: &[u8], purpose: u8) -> Result<LinkClaims, LinkError> {
+/// Checks layout, key and signature; `read` parses the body after the purpose byte.
+fn open<T>(keys: &dyn KeyRing, token: &str, purpose: u8, read: impl FnOnce(&mut Reader) -> Result<T, LinkError>) -> Result<T, LinkError> {
+    let (kid, rest) = split(token)?;
+    let (body, tag) = rest.split_at(rest.len() - TAG_LEN);
     let mut r = Reader(body);
     if r.take(1)? != [purpose] {
         return Err(LinkError::Malformed);
     }
-    let flags = r.take(1)?[0];
-    if flags & !FLAG_SINGLE_USE != 0 {
+    let parsed = read(&mut r)?;
+    if !r.0.is_empty() {
         return Err(LinkError::Malformed);
     }
-    let expires_at = i64::from_be_bytes(r.take(8)?.try_into().map_err(|_| LinkError::Malformed)?);
+    if !keys.has_key(&kid) {
+        return Err(LinkError::UnknownKey);
+    }
+    if !keys.verify(&kid, body, tag) {
+        return Err(LinkError::BadSignature);
+    }
+    Ok(parsed)
+}
+
+/// Reads the link's fields, from `flags` on.
+fn read_link(r: &mut Reader) -> Result<Link, LinkError> {
+    let flags = r.take(1)?[0];
+    if flags & !KNOWN_FLAGS != 0 {
+        return Err(LinkError::Malformed);
+    }
+    let expires_at = r.i64()?;
+    let issued_at = if flags & FLAG_ISSUED != 0 { Some(r.i64()?) } else { None };
     let nonce = r.text(MAX_NONCE_LEN)?;
     let site = r.text(MAX_SITE_LEN)?;
     let user = r.text(MAX_USER_LEN)?;
     let target = r.text(MAX_TARGET_LEN)?;
-    if !r.0.is_empty() {
-        return Err(LinkError::Malformed);
-    }
-    Ok(LinkClaims { site, user, target, expires_at, single_use: flags & FLAG_SINGLE_USE != 0, nonce })
+    let renews = if flags & FLAG_RENEWS != 0 { Some(r.text(MAX_NONCE_LEN)?) } else { None };
+    let claims = LinkClaims { site, user, target, expires_at, single_use: flags & FLAG_SINGLE_USE != 0, nonce };
+    Ok(Link { claims, issued_at, renews })
 }
 
 /// A bounds-checked cursor over the token's bytes.
@@ -207,6 +347,10 @@ impl<'a> Reader<'a> {
         let (head, tail) = self.0.split_at(n);
         self.0 = tail;
         Ok(head)
+    }
+
+    fn i64(&mut self) -> Result<i64, LinkError> {
+        Ok(i64::from_be_bytes(self.take(8)?.try_into().map_err(|_| LinkError::Malformed)?))
     }
 
     /// A length-prefixed UTF-8 field of 1 to `max` bytes.
@@ -269,25 +413,53 @@ mod tests {
         assert_eq!(link_url(&"https://f.example/".parse().unwrap(), "T"), "https://f.example/l/T");
     }
 
-    #[test]
-    fn expiry_unknown_key_rotation_and_purpose() {
+    #[tokio::test]
+    async fn expiry_unknown_key_rotation_and_purpose() {
         let k = keys("k1", 1);
         let c = claims();
         let token = mint(&k, &c);
-        assert_eq!(verify(&k, &token, c.expires_at), Err(LinkError::Expired(Box::new(c.clone()))));
+        assert_eq!(verify(&k, &token, c.expires_at), Err(LinkError::Expired(Box::new(Link::plain(c.clone())))));
         assert_eq!(verify(&keys("k2", 1), &token, 0), Err(LinkError::UnknownKey));
         assert_eq!(verify(&keys("k1", 2), &token, 0), Err(LinkError::BadSignature));
-        // After a rotation the old key still verifies.
+        // After a rotation the old key still verifies; once retired it does not.
         let mut set = k.0.clone();
         set.rotate();
-        let rotated = Keys(set);
+        let rotated = Keys(set.clone());
         assert_eq!(verify(&rotated, &token, 0).unwrap(), c);
         assert_ne!(mint(&rotated, &c), token);
+        set.retire("k1").unwrap();
+        assert_eq!(verify(&Keys(set), &token, 0), Err(LinkError::UnknownKey));
         // A renewal ticket is not a link, nor the other way round.
-        let ticket = mint_renewal(&k, &c);
-        assert_eq!(verify(&k, &ticket, 0), Err(LinkError::Malformed));
-        assert_eq!(verify_renewal(&k, &token, 0), Err(LinkError::Malformed));
-        assert_eq!(verify_renewal(&k, &ticket, 0).unwrap(), c);
+        let ticket = RenewalTicket { id: new_nonce(), expires_at: 10, link: Link::plain(c.clone()) };
+        let text = mint_renewal(&k, &ticket);
+        assert_eq!(verify(&k, &text, 0), Err(LinkError::Malformed));
+        assert_eq!(verify_renewal(&k, &token, 0).await, Err(LinkError::Malformed));
+        assert_eq!(verify_renewal(&k, &text, 0).await.unwrap(), ticket);
+        assert_eq!(verify_renewal(&k, &text, 10).await, Err(LinkError::Expired(Box::new(Link::plain(c)))));
+    }
+
+    #[tokio::test]
+    async fn issued_and_renews_roundtrip_and_are_signed() {
+        let k = keys("k1", 1);
+        let link = Link { claims: claims(), issued_at: Some(1_999_000_000), renews: Some(new_nonce()) };
+        let token = mint_link(&k, &link);
+        assert_eq!(verify_link(&k, &token, 0).unwrap(), link);
+        assert_eq!(verify_link_fresh(&k, &token, 0).await.unwrap(), link);
+        assert_eq!(link.lifetime(), Some(1_000_000));
+        assert_eq!(link.origin(), link.renews.as_deref().unwrap());
+        let plain = verify_link(&k, &mint(&k, &claims()), 0).unwrap();
+        assert_eq!((plain.lifetime(), plain.origin()), (None, plain.claims.nonce.as_str()));
+        let issued = verify_link(&k, &mint_issued(&k, &claims(), 2_000_000_001), 0).unwrap();
+        assert_eq!(issued.lifetime(), None, "a lifetime that is not positive is unknown");
+        assert!(mint(&k, &claims()).len() < 160);
+        assert!(token.len() < 200, "{} chars", token.len());
+        // The optional fields are under the tag: drop the flag bit and the token breaks.
+        let mut raw = B64.decode(&token).unwrap();
+        let flags = 1 + 2 + 1;
+        raw[flags] &= !FLAG_RENEWS;
+        assert!(verify_link(&k, &B64.encode(&raw), 0).is_err());
+        assert_eq!(token_kid(&token).as_deref(), Some("k1"));
+        assert_eq!(token_kid("nope"), None);
     }
 
     #[test]

@@ -80,10 +80,72 @@ pub fn page_with(status: StatusCode, title: &str, lines: &[&str], action: Option
         None => {}
     }
     body.push_str("</main></body></html>\n");
+    html(status, body, &Csp::default())
+}
+
+/// A `Content-Security-Policy` for one page: nothing loads but its own inline style (by hash)
+/// and, where a page needs it, one inline script (by hash).
+#[derive(Debug, Clone)]
+pub struct Csp {
+    /// Hash of the one inline script (`'sha256-…'`), if the page has one.
+    pub script: Option<String>,
+    /// Where forms may post: `'self'` unless a page posts elsewhere.
+    pub form_action: String,
+    /// Who may frame the page: `'none'` unless a page is shown inside Salesforce.
+    pub frame_ancestors: String,
+}
+
+impl Default for Csp {
+    fn default() -> Self {
+        Self { script: None, form_action: "'self'".into(), frame_ancestors: "'none'".into() }
+    }
+}
+
+impl Csp {
+    fn header(&self) -> String {
+        let mut csp = format!("default-src 'none'; style-src {}; base-uri 'none'", style_hash());
+        if let Some(script) = &self.script {
+            csp.push_str(&format!("; script-src {script}"));
+        }
+        csp.push_str(&format!("; form-action {}; frame-ancestors {}", self.form_action, self.frame_ancestors));
+        csp
+    }
+}
+
+/// `'sha256-…'` of an inline script or style's text, for a CSP.
+pub fn csp_hash(text: &str) -> String {
+    use base64::Engine;
+    use sha2::Digest;
+    format!("'sha256-{}'", base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(text.as_bytes())))
+}
+
+fn style_hash() -> &'static str {
+    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HASH.get_or_init(|| csp_hash(PAGE_STYLE.trim_start_matches("<style>").trim_end_matches("</style>")))
+}
+
+/// An HTML answer with the headers every page carries: no caching, no sniffing, no referrer,
+/// HSTS (browsers ignore it over plain http), and `csp`.
+pub fn html(status: StatusCode, body: String, csp: &Csp) -> Response {
     let mut resp = with_type(status, "text/html; charset=utf-8", body.into());
-    resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    resp.headers_mut().insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    let headers = resp.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    headers.insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static("max-age=63072000; includeSubDomains"));
+    if let Ok(v) = HeaderValue::from_str(&csp.header()) {
+        headers.insert(header::CONTENT_SECURITY_POLICY, v);
+    }
     resp
+}
+
+/// Replaces a page's `frame-ancestors` (pages shown inside Salesforce's tab).
+pub fn allow_framing(resp: &mut Response, ancestors: &str) {
+    let Some(csp) = resp.headers().get(header::CONTENT_SECURITY_POLICY).and_then(|v| v.to_str().ok()) else { return };
+    let updated = csp.replace("frame-ancestors 'none'", &format!("frame-ancestors {ancestors}"));
+    if let Ok(v) = HeaderValue::from_str(&updated) {
+        resp.headers_mut().insert(header::CONTENT_SECURITY_POLICY, v);
+    }
 }
 
 const PAGE_STYLE: &str = "<style>body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;background:#f3f5f8;color:#1b1f24;margin:0}\
@@ -121,5 +183,9 @@ mod tests {
         assert!(body.contains("a &amp; &quot;b&quot;"));
         assert!(body.contains("href=\"/x?a=1&amp;b=&lt;2&gt;\""));
         assert_eq!(resp.headers()[header::CONTENT_TYPE], "text/html; charset=utf-8");
+        let csp = resp.headers()[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
+        assert!(csp.starts_with("default-src 'none'; style-src 'sha256-"), "{csp}");
+        assert!(csp.ends_with("frame-ancestors 'none'"), "{csp}");
+        assert_eq!(resp.headers()[header::REFERRER_POLICY], "no-referrer");
     }
 }

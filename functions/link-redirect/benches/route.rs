@@ -25,6 +25,8 @@ fn site() -> Site {
         admin_email: None,
         sender: None,
         default_connection: None,
+        sso_connection: None,
+        sso_match_email: false,
     }
 }
 
@@ -36,6 +38,7 @@ fn user(salesforce: bool) -> DirectoryUser {
         first_name: "Jane".into(),
         last_name: "Doe".into(),
         salesforce_id: None,
+        salesforce_org_id: None,
         active: true,
         tags: BTreeMap::from([("salesforce_user".to_string(), salesforce.to_string())]),
         manager_id: None,

@@ -1,13 +1,15 @@
 //! What the store remembers about links: each link's state (used up, revoked), keyed by its
-//! nonce and expiring with it, and a record of every click for reports.
+//! nonce and expiring with it, counters with caps (renewals), and a record of every click for
+//! reports.
 //!
 //! Single use is race-free: the first click writes the `used` state under `NotExists`, so of
-//! two simultaneous clicks exactly one wins.
+//! two simultaneous clicks exactly one wins. Counters are race-free too: every increment is a
+//! transaction conditioned on the versions it read.
 
 use forcelink::domain::keys;
 use forcelink::domain::record::{self, Record, RecordError};
-use forcelink::links::LinkClaims;
-use forcelink::ports::{Cond, Item, Query, Store, StoreError};
+use forcelink::links::{Link, LinkClaims};
+use forcelink::ports::{Cond, Item, Query, Store, StoreError, WriteOp};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -50,6 +52,16 @@ pub async fn consume(store: &dyn Store, claims: &LinkClaims) -> Result<Option<Li
         Err(StoreError::ConditionFailed { .. }) => Ok(Some(state(store, &claims.nonce).await?.unwrap_or(LinkState::Used))),
         Err(e) => Err(e),
     }
+}
+
+/// Whether `link` or the original link it renews was revoked.
+pub async fn is_revoked(store: &dyn Store, link: &Link) -> Result<bool, StoreError> {
+    for nonce in [Some(link.claims.nonce.as_str()), link.renews.as_deref()].into_iter().flatten() {
+        if state(store, nonce).await? == Some(LinkState::Revoked) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// Revokes a link until it expires.
@@ -148,4 +160,78 @@ pub async fn for_link(store: &dyn Store, nonce: &str) -> Result<Vec<Click>, Reco
 pub async fn recent(store: &dyn Store, site: &str, limit: usize) -> Result<Vec<Click>, RecordError> {
     let page = store.query(&Query::prefix(keys::clicks_pk(site), "").reversed().limit(limit)).await?;
     page.items.iter().map(record::decode).collect()
+}
+
+/// Sort key of a counter (in the `LINK#…` partition of what it counts).
+pub const COUNTER_SK: &str = "COUNT";
+/// Attempts at a counter transaction that races with others (each lost race means another
+/// request took a unit, so caps bound the retries).
+const COUNTER_ATTEMPTS: usize = 12;
+
+/// A counter with a cap, stored at `LINK#{name}` / [`COUNTER_SK`].
+#[derive(Debug, Clone)]
+pub struct Quota {
+    pub name: String,
+    pub cap: u32,
+    /// Refuse a take within this many seconds of the previous one.
+    pub cooldown: Option<i64>,
+    /// Epoch seconds after which the counter is forgotten.
+    pub expires_at: i64,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct CountBody {
+    count: u32,
+    /// Epoch seconds of the last take.
+    last: i64,
+}
+
+/// What [`take`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Taken {
+    /// One unit taken from every quota; the new counts, in order.
+    Yes(Vec<u32>),
+    /// Nothing taken: the quota at this index is at its cap.
+    Full(usize),
+    /// Nothing taken: the quota at this index was taken from less than its cooldown ago.
+    Cooling(usize),
+}
+
+/// Takes one unit from every quota at once (all or nothing), at `now` (epoch seconds).
+pub async fn take(store: &dyn Store, quotas: &[Quota], now: i64) -> Result<Taken, StoreError> {
+    for _ in 0..COUNTER_ATTEMPTS {
+        let mut ops = Vec::with_capacity(quotas.len());
+        let mut counts = Vec::with_capacity(quotas.len());
+        for (i, quota) in quotas.iter().enumerate() {
+            let (body, cond) = read_counter(store, &quota.name).await?;
+            if body.count >= quota.cap {
+                return Ok(Taken::Full(i));
+            }
+            if quota.cooldown.is_some_and(|secs| body.count > 0 && now < body.last.saturating_add(secs)) {
+                return Ok(Taken::Cooling(i));
+            }
+            let next = CountBody { count: body.count + 1, last: now };
+            let text = serde_json::to_string(&next).map_err(|e| StoreError::Backend(e.to_string()))?;
+            ops.push(WriteOp::Put { item: Item::new(keys::link_pk(&quota.name), COUNTER_SK, text).with_expiry(quota.expires_at), cond });
+            counts.push(next.count);
+        }
+        match store.transact(ops).await {
+            Ok(()) => return Ok(Taken::Yes(counts)),
+            Err(StoreError::ConditionFailed { .. }) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(StoreError::Backend("a counter keeps changing; try again".into()))
+}
+
+/// A counter's value and the condition that it is still the same when written.
+async fn read_counter(store: &dyn Store, name: &str) -> Result<(CountBody, Cond), StoreError> {
+    Ok(match store.get(&keys::link_pk(name), COUNTER_SK).await? {
+        // An unreadable counter is treated as full: refusing is the safe side.
+        Some(item) => {
+            let body = serde_json::from_str(&item.body).unwrap_or(CountBody { count: u32::MAX, last: 0 });
+            (body, Cond::Version(item.version))
+        }
+        None => (CountBody::default(), Cond::NotExists),
+    })
 }

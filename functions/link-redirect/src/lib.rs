@@ -6,21 +6,24 @@
 //! decide the destination ([`route::decide`]), use up a single-use link (`GET` only, never
 //! for prefetches or link scanners), record the click, answer `302`. Anything else gets a
 //! friendly page ([`pages`]). The query string is never read: destinations come only from
-//! the site's configured URLs.
+//! the site's configured URLs. The token never reaches a log line: requests are logged under a
+//! short hash of it ([`token_hash`]).
 
 pub mod clicks;
 pub mod pages;
 pub mod renew;
 pub mod route;
 pub mod scanners;
-pub mod target;
+pub use forcelink::target;
 
 use forcelink::Deps;
 use forcelink::domain::record::{self, Versioned};
 use forcelink::domain::{DirectoryUser, Site, keys};
-use forcelink::links::{self, LinkClaims, LinkError};
+use forcelink::links::{self, Link, LinkClaims, LinkError};
 use forcelink::web::{self, Request, Response};
 use http::Method;
+use sha2::{Digest, Sha256};
+use tracing::Instrument;
 
 use crate::clicks::{Click, LinkState, Outcome};
 use crate::pages::BadLink;
@@ -48,46 +51,50 @@ pub async fn handle(deps: &Deps, req: Request) -> Response {
         Method::HEAD => true,
         _ => return pages::method_not_allowed("GET, HEAD"),
     };
-    let mut resp = open(deps, &req, token, head).await;
+    let span = tracing::info_span!("link", link = %token_hash(token));
+    let mut resp = open(deps, &req, token, head).instrument(span).await;
     if head {
         *resp.body_mut() = bytes::Bytes::new();
     }
     resp
 }
 
+/// A short, one-way name for a token in logs: the first 12 hex digits of its SHA-256.
+pub fn token_hash(token: &str) -> String {
+    Sha256::digest(token.as_bytes()).iter().take(6).map(|b| format!("{b:02x}")).collect()
+}
+
 /// Follows one link. `HEAD` answers as `GET` would, without using anything up or recording.
 async fn open(deps: &Deps, req: &Request, token: &str, head: bool) -> Response {
     let now = deps.clock.now();
-    let claims = match links::verify(deps.keys.as_ref(), token, now.unix_timestamp()) {
-        Ok(claims) => claims,
-        Err(LinkError::Expired(claims)) => {
-            if !head && !scanners::is_prefetch_or_scanner(req.headers()) {
-                save_click(deps, Click::new(&claims, now, Outcome::Expired)).await;
-            }
-            return refuse(deps, BadLink::Expired, Some(&claims));
-        }
+    let link = match links::verify_link_fresh(deps.keys.as_ref(), token, now.unix_timestamp()).await {
+        Ok(link) => link,
+        Err(LinkError::Expired(link)) => return expired(deps, req, &link, head).await,
         Err(LinkError::Malformed) => return refuse(deps, BadLink::Malformed, None),
         Err(LinkError::BadSignature) => return refuse(deps, BadLink::Tampered, None),
         Err(LinkError::UnknownKey) => return refuse(deps, BadLink::Unknown, None),
     };
+    let claims = &link.claims;
     let prefetch = !head && scanners::is_prefetch_or_scanner(req.headers());
     if prefetch {
         tracing::info!(site = %claims.site, "prefetch or link scanner: nothing used");
         return pages::prefetch();
     }
-    let route = match resolve(deps, &claims).await {
+    let route = match resolve(deps, claims).await {
         Ok(route) => route,
         Err(bad) => {
             if bad == BadLink::Inactive && !head {
-                save_click(deps, Click::new(&claims, now, Outcome::Inactive)).await;
+                save_click(deps, Click::new(claims, now, Outcome::Inactive)).await;
             }
             return refuse(deps, bad, None);
         }
     };
     let store = deps.store.as_ref();
-    let state = match (claims.single_use, head) {
-        (true, false) => clicks::consume(store, &claims).await,
-        _ => clicks::state(store, &claims.nonce).await,
+    let state = match clicks::is_revoked(store, &link).await {
+        Ok(true) => Ok(Some(LinkState::Revoked)),
+        Ok(false) if claims.single_use && !head => clicks::consume(store, claims).await,
+        Ok(false) => clicks::state(store, &claims.nonce).await,
+        Err(e) => Err(e),
     };
     let refused = match state {
         Ok(None) => None,
@@ -101,18 +108,34 @@ async fn open(deps: &Deps, req: &Request, token: &str, head: bool) -> Response {
     };
     if let Some((bad, outcome)) = refused {
         if !head {
-            save_click(deps, Click::new(&claims, now, outcome)).await;
+            save_click(deps, Click::new(claims, now, outcome)).await;
         }
-        return refuse(deps, bad, (bad == BadLink::Used).then_some(&claims));
+        return refuse(deps, bad, (bad == BadLink::Used).then_some(&link));
     }
     if !head {
-        let mut click = Click::new(&claims, now, Outcome::Redirected);
+        let mut click = Click::new(claims, now, Outcome::Redirected);
         click.routed_to = Some(route.kind);
         click.location = Some(route.location.clone());
         save_click(deps, click).await;
         tracing::info!(site = %claims.site, user = %claims.user, routed_to = ?route.kind, "link followed");
     }
     pages::redirect(&route.location)
+}
+
+/// An expired link: a fresh one is offered unless the link was revoked.
+async fn expired(deps: &Deps, req: &Request, link: &Link, head: bool) -> Response {
+    let (bad, outcome) = match clicks::is_revoked(deps.store.as_ref(), link).await {
+        Ok(false) => (BadLink::Expired, Outcome::Expired),
+        Ok(true) => (BadLink::Revoked, Outcome::Revoked),
+        Err(e) => {
+            tracing::error!(site = %link.claims.site, error = %e, "link state unavailable");
+            return refuse(deps, BadLink::Unavailable, None);
+        }
+    };
+    if !head && !scanners::is_prefetch_or_scanner(req.headers()) {
+        save_click(deps, Click::new(&link.claims, deps.clock.now(), outcome)).await;
+    }
+    refuse(deps, bad, (bad == BadLink::Expired).then_some(link))
 }
 
 /// Loads the site and the recipient and decides where the link goes.
@@ -144,10 +167,10 @@ async fn resolve(deps: &Deps, claims: &LinkClaims) -> Result<Route, BadLink> {
     })
 }
 
-/// The bad-link page, offering a fresh link when the claims are known to be genuine.
-fn refuse(deps: &Deps, bad: BadLink, claims: Option<&LinkClaims>) -> Response {
+/// The bad-link page, offering a fresh link when the link is known to be genuine.
+fn refuse(deps: &Deps, bad: BadLink, link: Option<&Link>) -> Response {
     tracing::info!(outcome = bad.name(), "link refused");
-    let ticket = claims.map(|c| renew::ticket(deps, c, deps.clock.epoch_secs()));
+    let ticket = link.map(|l| renew::ticket(deps, l, deps.clock.epoch_secs()));
     pages::bad_link(bad, ticket.as_deref())
 }
 

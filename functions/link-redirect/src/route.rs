@@ -144,6 +144,8 @@ mod tests {
             admin_email: None,
             sender: None,
             default_connection: None,
+            sso_connection: None,
+            sso_match_email: false,
         }
     }
 
@@ -155,6 +157,7 @@ mod tests {
             first_name: String::new(),
             last_name: String::new(),
             salesforce_id: None,
+            salesforce_org_id: None,
             active: true,
             tags: tag.map(|v| BTreeMap::from([("salesforce_user".to_string(), v.to_string())])).unwrap_or_default(),
             manager_id: None,

@@ -42,6 +42,8 @@ fn site(id: &str, force_sso: bool) -> Site {
         admin_email: None,
         sender: None,
         default_connection: None,
+        sso_connection: None,
+        sso_match_email: false,
     }
 }
 
@@ -53,6 +55,7 @@ fn user(site: &str, id: &str, salesforce: Option<bool>, ui: Option<SalesforceUi>
         first_name: "Pat".into(),
         last_name: String::new(),
         salesforce_id: None,
+        salesforce_org_id: None,
         active: true,
         tags: salesforce.map(|s| BTreeMap::from([("salesforce_user".to_string(), s.to_string())])).unwrap_or_default(),
         manager_id: None,
@@ -410,7 +413,10 @@ async fn open_redirect_and_tampering_attempts_are_all_refused() {
     attempts.push(("unknown user".into(), format!("/l/{ghost}"), vec![], Status(StatusCode::NOT_FOUND)));
     let (nosite, _) = w.token("initech", "plain", "/q/ok", FAR, false);
     attempts.push(("unknown site".into(), format!("/l/{nosite}"), vec![], Status(StatusCode::NOT_FOUND)));
-    let ticket = links::mint_renewal(w.deps.keys.as_ref(), &LinkClaims::new("acme", "plain", "/q/ok", FAR, false));
+    let ticket = links::mint_renewal(
+        w.deps.keys.as_ref(),
+        &links::RenewalTicket { id: links::new_nonce(), expires_at: FAR, link: links::Link::plain(LinkClaims::new("acme", "plain", "/q/ok", FAR, false)) },
+    );
     attempts.push(("renewal ticket used as a link".into(), format!("/l/{ticket}"), vec![], bad));
 
     assert!(attempts.len() >= 50, "only {} attempts", attempts.len());

@@ -9,7 +9,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use forcelink::Deps;
 use forcelink::domain::connection::Environment;
 use forcelink::domain::keys;
-use forcelink::ports::keyring::Sealed;
+use forcelink::ports::keyring::{KeyError, Sealed};
 use forcelink::ports::store::{Cond, Item, StoreError, WriteOp};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
@@ -42,7 +42,36 @@ pub struct FlowState {
     /// SSO: where the platform sends the person after login (a checked relative path).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next: Option<String>,
+    /// Connect: the ticket or invitation that started the flow, consumed by its callback.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ticket: Option<TicketRef>,
+    /// SSO: the `frame-ancestors` of the callback's pages (the site's Salesforce origins).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frame_ancestors: Option<String>,
     pub expires_at: i64,
+}
+
+/// The single-use ticket (a `forcelink connect` URL or an invitation) behind a connect flow.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TicketRef {
+    pub nonce: String,
+    /// When the ticket itself expires (its used mark lives until then).
+    pub exp: i64,
+    /// An invitation's person: the only identity that may authorize.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bound_to: Option<String>,
+}
+
+/// What a new flow binds.
+#[derive(Debug, Clone)]
+pub struct NewFlow<'a> {
+    pub purpose: Purpose,
+    pub site: &'a str,
+    pub connection: &'a str,
+    pub environment: &'a Environment,
+    pub next: Option<String>,
+    pub ticket: Option<TicketRef>,
+    pub frame_ancestors: Option<String>,
 }
 
 /// Why a state was refused.
@@ -52,10 +81,12 @@ pub enum StateError {
     Unknown,
     #[error("state already used")]
     Replayed,
-    #[error("store: {0}")]
-    Store(String),
-    #[error("keys: {0}")]
-    Keys(String),
+    #[error("store")]
+    Store(#[from] StoreError),
+    #[error("keys")]
+    Keys(#[from] KeyError),
+    #[error("stored state does not decode")]
+    Json(#[from] serde_json::Error),
 }
 
 fn aad(state: &str) -> String {
@@ -70,30 +101,23 @@ pub fn new_state() -> String {
 }
 
 /// Stores a new flow; returns its state value.
-pub async fn create(
-    deps: &Deps,
-    purpose: Purpose,
-    site: &str,
-    connection: &str,
-    environment: &Environment,
-    verifier: &str,
-    next: Option<String>,
-) -> Result<String, StateError> {
+pub async fn create(deps: &Deps, new: NewFlow<'_>, verifier: &str) -> Result<String, StateError> {
     let state = new_state();
-    let sealed = deps.keys.seal(verifier.as_bytes(), aad(&state).as_bytes()).await.map_err(|e| StateError::Keys(e.to_string()))?;
+    let sealed = deps.keys.seal(verifier.as_bytes(), aad(&state).as_bytes()).await?;
     let expires_at = deps.clock.epoch_secs() + STATE_SECS;
     let body = FlowState {
-        purpose,
-        site: site.into(),
-        connection: connection.into(),
-        environment: environment.clone(),
+        purpose: new.purpose,
+        site: new.site.into(),
+        connection: new.connection.into(),
+        environment: new.environment.clone(),
         verifier_sealed: sealed.encode(),
-        next,
+        next: new.next,
+        ticket: new.ticket,
+        frame_ancestors: new.frame_ancestors,
         expires_at,
     };
-    let json = serde_json::to_string(&body).map_err(|e| StateError::Store(e.to_string()))?;
-    let item = Item::new(keys::oauth_state_pk(&state), keys::OAUTH_STATE_SK, json).with_expiry(expires_at);
-    deps.store.put(item, Cond::NotExists).await.map_err(|e| StateError::Store(e.to_string()))?;
+    let item = Item::new(keys::oauth_state_pk(&state), keys::OAUTH_STATE_SK, serde_json::to_string(&body)?).with_expiry(expires_at);
+    deps.store.put(item, Cond::NotExists).await?;
     Ok(state)
 }
 
@@ -103,8 +127,8 @@ pub async fn consume(deps: &Deps, state: &str) -> Result<(FlowState, Zeroizing<S
         return Err(StateError::Unknown);
     }
     let pk = keys::oauth_state_pk(state);
-    let Some(item) = deps.store.get(&pk, keys::OAUTH_STATE_SK).await.map_err(|e| StateError::Store(e.to_string()))? else {
-        let used = deps.store.get(&pk, keys::OAUTH_USED_SK).await.map_err(|e| StateError::Store(e.to_string()))?;
+    let Some(item) = deps.store.get(&pk, keys::OAUTH_STATE_SK).await? else {
+        let used = deps.store.get(&pk, keys::OAUTH_USED_SK).await?;
         return Err(if used.is_some() { StateError::Replayed } else { StateError::Unknown });
     };
     let now = deps.clock.epoch_secs();
@@ -116,14 +140,14 @@ pub async fn consume(deps: &Deps, state: &str) -> Result<(FlowState, Zeroizing<S
     match deps.store.transact(ops).await {
         Ok(()) => {}
         Err(StoreError::ConditionFailed { .. }) => return Err(StateError::Replayed),
-        Err(e) => return Err(StateError::Store(e.to_string())),
+        Err(e) => return Err(e.into()),
     }
     let flow: FlowState = serde_json::from_str(&item.body).map_err(|_| StateError::Unknown)?;
     if flow.expires_at <= now {
         return Err(StateError::Unknown);
     }
-    let sealed = Sealed::decode(&flow.verifier_sealed).map_err(|e| StateError::Keys(e.to_string()))?;
-    let plain = deps.keys.open(&sealed, aad(state).as_bytes()).await.map_err(|e| StateError::Keys(e.to_string()))?;
-    let verifier = String::from_utf8(plain.to_vec()).map_err(|_| StateError::Keys("verifier is not UTF-8".into()))?;
+    let sealed = Sealed::decode(&flow.verifier_sealed)?;
+    let plain = deps.keys.open(&sealed, aad(state).as_bytes()).await?;
+    let verifier = String::from_utf8(plain.to_vec()).map_err(|_| StateError::Keys(KeyError::Decrypt))?;
     Ok((flow, Zeroizing::new(verifier)))
 }

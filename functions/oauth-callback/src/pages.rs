@@ -53,3 +53,26 @@ pub fn connected(conn: &Connection, who: &str, username: &str, host: &str) -> Re
     let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
     web::page(StatusCode::OK, "Salesforce connected", &refs, None)
 }
+
+/// The script that submits the login form: the page's one inline script, allowed by its hash.
+const SUBMIT_SCRIPT: &str = "document.forms[0].submit();";
+
+/// OAuth's form_post pattern: a page that POSTs `fields` to `action` by itself (a button
+/// does it where scripts are off), so the login token never travels in a URL.
+pub fn form_post(action: &url::Url, fields: &[(&str, &str)], frame_ancestors: &str) -> Response {
+    let mut body = String::from(
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Signing you in · forcelink</title></head><body>",
+    );
+    body.push_str(&format!("<form method=\"post\" action=\"{}\">", web::escape(action.as_str())));
+    for (name, value) in fields {
+        body.push_str(&format!("<input type=\"hidden\" name=\"{}\" value=\"{}\">", web::escape(name), web::escape(value)));
+    }
+    body.push_str("<noscript><p>Signing you in…</p><button type=\"submit\">Continue</button></noscript></form>");
+    body.push_str(&format!("<script>{SUBMIT_SCRIPT}</script></body></html>\n"));
+    let csp = web::Csp {
+        script: Some(web::csp_hash(SUBMIT_SCRIPT)),
+        form_action: action.origin().ascii_serialization(),
+        frame_ancestors: frame_ancestors.to_string(),
+    };
+    web::html(StatusCode::OK, body, &csp)
+}

@@ -187,6 +187,7 @@ async fn full_sync_then_unchanged_then_one_percent() {
     for id in &wanted {
         let u = users.get(id).unwrap_or_else(|| panic!("{id} missing"));
         assert!(u.active && u.is_salesforce_user() && u.tags["participant"] == "true", "{u:?}");
+        assert_eq!(u.salesforce_org_id.as_deref(), Some(e.sim.org("acme").unwrap().id.as_str()), "SSO matches on (org, user)");
         let generated = u.email.ends_with("gen.example");
         assert!(u.tags.contains_key("department") && (u.tags.contains_key("region") || !generated), "{u:?}");
     }

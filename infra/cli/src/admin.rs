@@ -93,7 +93,9 @@ pub async fn status(settings: Settings, only: Option<&str>, json: bool) -> anyho
         });
     }
     if json {
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        let mut value = serde_json::to_value(&out)?;
+        redact_sealed(&mut value);
+        println!("{}", serde_json::to_string_pretty(&value)?);
     } else if out.is_empty() {
         println!("no sites yet: apply a configuration (forcelink apply infra/examples/acme.toml)");
     } else {
@@ -102,6 +104,19 @@ pub async fn status(settings: Settings, only: Option<&str>, json: bool) -> anyho
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Drops every sealed or secret field (`tokens_sealed`, `client_secret_sealed`, …) from status
+/// JSON, at any depth.
+fn redact_sealed(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Object(map) => {
+            map.retain(|k, _| !(k.contains("sealed") || k.contains("secret")));
+            map.values_mut().for_each(redact_sealed);
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(redact_sealed),
+        _ => {}
+    }
 }
 
 fn render(s: &SiteStatus) -> String {

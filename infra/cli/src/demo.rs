@@ -132,6 +132,8 @@ async fn links_flow(d: &Demo) -> anyhow::Result<()> {
         admin_email: None,
         sender: None,
         default_connection: None,
+        sso_connection: None,
+        sso_match_email: false,
     };
     record::save(store, &site, Cond::Always).await?;
     let person = |id: &str, salesforce: bool, ui: Option<SalesforceUi>| DirectoryUser {
@@ -141,6 +143,7 @@ async fn links_flow(d: &Demo) -> anyhow::Result<()> {
         first_name: id.into(),
         last_name: String::new(),
         salesforce_id: None,
+        salesforce_org_id: None,
         active: true,
         tags: BTreeMap::from([("salesforce_user".to_string(), salesforce.to_string())]),
         manager_id: None,
@@ -156,7 +159,7 @@ async fn links_flow(d: &Demo) -> anyhow::Result<()> {
     for (user, want) in &people {
         record::save(store, user, Cond::Always).await?;
         let claims = LinkClaims::new(&site.id, &user.id, "/surveys/demo-question", expires_at, true);
-        let url = links::link_url(&d.deps.settings.public_url, &links::mint(d.deps.keys.as_ref(), &claims));
+        let url = links::link_url(&d.deps.settings.public_url, &links::mint_issued(d.deps.keys.as_ref(), &claims, d.deps.clock.epoch_secs()));
         d.step(format!("invitation link for {} (salesforce_user={}): {} chars", user.id, user.is_salesforce_user(), url.len()));
         let head = d.http.head(&url).header("user-agent", "Mimecast URL Protect").send().await?;
         anyhow::ensure!(head.status() == StatusCode::FOUND, "a scanner's HEAD answered {}", head.status());

@@ -87,10 +87,14 @@ environment = "sandbox"
     let start = browser.get(&link).send().await?;
     ensure!(start.status() == StatusCode::FOUND, "invitation link answered {}", start.status());
     let authorize = location(&start)?;
+    let cookie = binding_cookie(&start)?;
     ensure!(authorize.contains("code_challenge_method=S256"), "no PKCE in {authorize}");
-    d.step("invitation → 302 to Salesforce's authorize page (state + PKCE S256)");
+    d.step("invitation → 302 to Salesforce's authorize page (state + PKCE S256, state bound to this browser by a __Host- cookie)");
     let back = location(&browser.get(&authorize).send().await?)?;
-    let page = browser.get(&back).send().await?;
+    let unbound = browser.get(&back).send().await?;
+    ensure!(unbound.status() == StatusCode::FORBIDDEN, "a callback without the browser's cookie answered {}", unbound.status());
+    d.step("the same callback in another browser (no cookie) → 403, nothing changed");
+    let page = browser.get(&back).header("cookie", &cookie).send().await?;
     ensure!(page.status() == StatusCode::OK, "callback answered {}", page.status());
     let text = page.text().await?;
     ensure!(text.contains(&acme.id) && text.contains("admin@acme.example"), "the page does not name org and user");
@@ -98,16 +102,23 @@ environment = "sandbox"
 
     // 2. `forcelink connect` URL for the sandbox: login and Allow on Salesforce's page.
     let url = connections::connect_url(deps, SITE, Some("uat")).await?;
-    let authorize = location(&browser.get(&url).send().await?)?;
+    let start = browser.get(&url).send().await?;
+    let authorize = location(&start)?;
+    let cookie = binding_cookie(&start)?;
     let parsed = url::Url::parse(&authorize)?;
     let mut form: Vec<(String, String)> = parsed.query_pairs().into_owned().collect();
     form.push(("username".into(), "admin@acme.example.uat".into()));
     form.push(("action".into(), "approve".into()));
     let post = authorize.split('?').next().unwrap_or_default().to_string();
     let back = location(&browser.post(&post).form(&form).send().await?)?;
-    let page = browser.get(&back).send().await?;
+    let page = browser.get(&back).header("cookie", &cookie).send().await?;
     ensure!(page.status() == StatusCode::OK, "sandbox callback answered {}", page.status());
     d.step("forcelink connect SITE --connection uat: sandbox login and Allow → connected");
+    let again = browser.get(&url).send().await?;
+    ensure!(again.status() == StatusCode::GONE, "a used connect ticket answered {}", again.status());
+    let anonymous = browser.get(format!("{base}/oauth/start?site={SITE}&connection=uat")).send().await?;
+    ensure!(anonymous.status() == StatusCode::FORBIDDEN, "an anonymous start answered {}", anonymous.status());
+    d.step("the used ticket → 410; /oauth/start without a ticket → 403");
 
     // 3. Verify: identity and a query through the REST client.
     let sf = SalesforceClient::for_site(deps, SITE, None).await?;
@@ -145,21 +156,31 @@ environment = "sandbox"
         first_name: "Ana".into(),
         last_name: "Silva".into(),
         salesforce_id: Some(ana.id.clone()),
+        salesforce_org_id: Some(acme.id.clone()),
         active: true,
         tags: BTreeMap::from([("salesforce_user".to_string(), "true".to_string())]),
         manager_id: None,
         ui: None,
     };
     record::save(deps.store.as_ref(), &person, Cond::Always).await?;
-    let authorize = location(&browser.get(format!("{base}/sso/login?site={SITE}&next=/surveys/1")).send().await?)?;
+    let start = browser.get(format!("{base}/sso/login?site={SITE}&next=/surveys/1")).send().await?;
+    let authorize = location(&start)?;
+    let cookie = binding_cookie(&start)?;
     let back = location(&browser.get(format!("{authorize}&login_hint=ana@acme.example")).send().await?)?;
-    let done = browser.get(&back).send().await?;
-    ensure!(done.status() == StatusCode::FOUND, "SSO callback answered {}", done.status());
-    let target = url::Url::parse(&location(&done)?)?;
-    let token = target.query_pairs().find(|(k, _)| k == "token").map(|(_, v)| v.into_owned()).context("no token")?;
-    let claims = sso::verify_login(deps.keys.as_ref(), &token, deps.clock.epoch_secs())?;
-    ensure!(claims.user == "u-ana", "logged in as {}", claims.user);
-    d.step(format!("Login with Salesforce: ana → {}?token=… (user u-ana, valid {} s)", target.path(), sso::LOGIN_TOKEN_SECS));
+    let done = browser.get(&back).header("cookie", &cookie).send().await?;
+    ensure!(done.status() == StatusCode::OK, "SSO callback answered {}", done.status());
+    let page = done.text().await?;
+    let (action, fields) = sso::read_form_post(&page).context("the SSO page holds no form_post")?;
+    let token = fields.get("token").context("no token field")?;
+    let jwks: serde_json::Value = browser.get(format!("{base}/.well-known/jwks.json")).send().await?.json().await?;
+    let platform = url::Url::parse(&action)?;
+    let claims = sso::verify_login(&jwks, token, base, &sso::origin(&platform), deps.clock.epoch_secs())?;
+    ensure!(claims.sub == "u-ana" && claims.next == "/surveys/1", "logged in as {} to {}", claims.sub, claims.next);
+    d.step(format!(
+        "Login with Salesforce: ana → a page that POSTs to {action} an EdDSA token (sub u-ana, aud {}, valid {} s), verified with /.well-known/jwks.json",
+        claims.aud,
+        sso::LOGIN_TOKEN_SECS
+    ));
 
     let warnings = forcelink::salesforce::check_credentials(deps).await;
     if !warnings.is_empty() {
@@ -167,6 +188,12 @@ environment = "sandbox"
     }
     d.step("credential check: no warnings");
     Ok(())
+}
+
+/// The `name=value` of the cookie that binds a flow's state to the browser.
+fn binding_cookie(resp: &reqwest::Response) -> anyhow::Result<String> {
+    let set = resp.headers().get("set-cookie").and_then(|v| v.to_str().ok()).context("no binding cookie")?;
+    Ok(set.split(';').next().unwrap_or_default().to_string())
 }
 
 fn location(resp: &reqwest::Response) -> anyhow::Result<String> {

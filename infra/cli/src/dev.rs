@@ -54,7 +54,8 @@ pub async fn run(mut settings: Settings, args: DevArgs) -> anyhow::Result<ExitCo
     let sim = if args.no_sim { None } else { Some(crate::dev_sim::start(&mut settings, &data_dir, args.sim_port).await?) };
     let deps = Arc::new(Deps::from_settings(settings).await?);
     let seeded = crate::dev_sim::seed_demo_site(&deps).await?;
-    print_banner(&deps, addr, sim.as_ref(), seeded);
+    let connect = forcelink::salesforce::connections::connect_url(&deps, "acme", Some("production")).await.ok();
+    print_banner(&deps, addr, sim.as_ref(), seeded, connect.as_deref());
 
     let shutdown = tokio_util_shutdown();
     let feeder = tokio::spawn(feed_export_pusher(deps.clone()));
@@ -74,7 +75,7 @@ pub async fn run(mut settings: Settings, args: DevArgs) -> anyhow::Result<ExitCo
     Ok(ExitCode::SUCCESS)
 }
 
-fn print_banner(deps: &Deps, addr: SocketAddr, sim: Option<&sfsim::SimHandle>, seeded: bool) {
+fn print_banner(deps: &Deps, addr: SocketAddr, sim: Option<&sfsim::SimHandle>, seeded: bool, connect: Option<&str>) {
     let base = format!("http://{addr}");
     println!("forcelink dev on {base}");
     if let Some(sim) = sim {
@@ -84,7 +85,12 @@ fn print_banner(deps: &Deps, addr: SocketAddr, sim: Option<&sfsim::SimHandle>, s
     if seeded {
         println!("  seeded the demo site `acme` from infra/examples/acme.toml");
     }
-    println!("  connect in a browser  {base}/oauth/start?site=acme&connection=production&env=production");
+    match connect {
+        Some(url) => {
+            println!("  connect in a browser  {url}\n                        (single use, 24 h; `forcelink connect acme` makes another)")
+        }
+        None => println!("  connect in a browser  the URL `forcelink connect SITE` prints (single use, 24 h)"),
+    }
     if let Some(dir) = deps.settings.data_dir() {
         println!("  data       {}", dir.display());
     }

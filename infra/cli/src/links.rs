@@ -55,7 +55,7 @@ pub async fn link(settings: Settings, args: LinkArgs) -> anyhow::Result<ExitCode
     let expires_at = deps.clock.epoch_secs() + ttl;
     let claims = LinkClaims::new(&site.id, &user.id, &args.target, expires_at, args.single_use);
     claims.check().context("the user id or target is too long for a link")?;
-    println!("{}", links::link_url(&deps.settings.public_url, &links::mint(deps.keys.as_ref(), &claims)));
+    println!("{}", links::link_url(&deps.settings.public_url, &links::mint_issued(deps.keys.as_ref(), &claims, deps.clock.epoch_secs())));
     eprintln!(
         "for {} <{}>, {} s{}, opens {}",
         user.id,
@@ -95,7 +95,7 @@ pub async fn verify(settings: Settings, args: VerifyArgs) -> anyhow::Result<Exit
     let expected = route::decide(&site, &user, &args.target, &deps.settings.public_url)
         .with_context(|| format!("site {:?} cannot route its test link", site.id))?;
     let claims = LinkClaims::new(&site.id, &user.id, &args.target, deps.clock.epoch_secs() + VERIFY_TTL_SECS, false);
-    let url = links::link_url(&deps.settings.public_url, &links::mint(deps.keys.as_ref(), &claims));
+    let url = links::link_url(&deps.settings.public_url, &links::mint_issued(deps.keys.as_ref(), &claims, deps.clock.epoch_secs()));
     let message_id =
         deps.mailer.send(&invitation(&deps, &site, &user, &url, &expected)).await.context("the test invitation was not sent")?;
     println!("sent      one-question test invitation to {} (message {message_id})", user.email);
@@ -164,6 +164,7 @@ async fn enroll(deps: &Deps, site: &Site, email: &str) -> anyhow::Result<(Direct
         first_name: String::new(),
         last_name: String::new(),
         salesforce_id: None,
+        salesforce_org_id: None,
         active: true,
         tags: BTreeMap::from([("salesforce_user".to_string(), "true".to_string())]),
         manager_id: None,

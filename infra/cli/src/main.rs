@@ -10,6 +10,7 @@ mod demo_roster;
 mod dev;
 mod dev_sim;
 mod export;
+mod keys;
 mod links;
 mod runs;
 mod sync;
@@ -66,6 +67,11 @@ enum Command {
     Export(export::ExportCommand),
     /// Rotate the HMAC signing key (links, state, endpoint secrets); old keys keep verifying.
     RotateKeys,
+    /// Retire an old HMAC signing key: what it signed stops verifying; it can never be current again.
+    RetireKey {
+        /// The key id (as `rotate-keys` printed it).
+        kid: String,
+    },
     /// Print the URL that starts authorizing a site's Salesforce connection (valid 24 h).
     Connect {
         site: String,
@@ -117,6 +123,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Apply { file } => admin::apply(settings, &file).await,
         Command::Status { site, json } => admin::status(settings, site.as_deref(), json).await,
         Command::RotateKeys => admin::rotate_keys(settings).await,
+        Command::RetireKey { kid } => keys::retire_key(settings, &kid).await,
         Command::Connect { site, connection } => connections::connect(settings, &site, connection.as_deref()).await,
         Command::Invite { site, email, connection } => connections::invite(settings, &site, &email, connection.as_deref()).await,
         Command::Connection(command) => connections::run(settings, command).await,

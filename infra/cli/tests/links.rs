@@ -120,6 +120,7 @@ async fn verify_reports_the_platform_for_a_non_salesforce_admin() {
             first_name: "Ops".into(),
             last_name: String::new(),
             salesforce_id: None,
+            salesforce_org_id: None,
             active: true,
             tags: [("salesforce_user".to_string(), "false".to_string())].into(),
             manager_id: None,

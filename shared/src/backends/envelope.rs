@@ -3,13 +3,18 @@
 //! - AES-256-GCM with a raw 32-byte key: [`seal_with_key`] / [`open_with_key`] for any bytes,
 //!   [`seal_envelope`] / [`open_envelope`] for a [`Sealed`] value, [`wrap_key`] / [`unwrap_key`]
 //!   for wrapping a data key under a local key-encryption key.
-//! - [`HmacKeySet`]: HMAC-SHA256 keys by key id, with a current one for signing, rotation, and a
-//!   JSON form for storing the set encrypted.
+//! - [`HmacKeySet`]: HMAC-SHA256 keys by key id, with a current one for signing, rotation,
+//!   retirement, and a JSON form for storing the set encrypted.
+//! - [`ReloadGate`]: when a key ring may reload its HMAC keys from their source (rate limit,
+//!   single flight, maximum age).
 //!
 //! Nothing here does I/O, and nothing logs or prints key material.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
+use std::future::Future;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Key, Nonce};
@@ -136,25 +141,31 @@ impl HmacKey {
     }
 }
 
-/// HMAC-SHA256 keys by key id, one of them current (used to sign); all of them verify.
+/// HMAC-SHA256 keys by key id, one of them current (used to sign); all of them verify. Retired
+/// key ids are remembered without their keys: they never verify and never become current.
 ///
 /// `Debug` shows the key ids only. The JSON form ([`HmacKeySet::to_json`]) holds the raw keys:
 /// store it only encrypted (KMS) or in an owner-only file.
 pub struct HmacKeySet {
     current: String,
     keys: BTreeMap<String, HmacKey>,
+    retired: BTreeSet<String>,
 }
 
 impl fmt::Debug for HmacKeySet {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("HmacKeySet").field("current", &self.current).field("kids", &self.keys.keys().collect::<Vec<_>>()).finish()
+        f.debug_struct("HmacKeySet")
+            .field("current", &self.current)
+            .field("kids", &self.keys.keys().collect::<Vec<_>>())
+            .field("retired", &self.retired)
+            .finish()
     }
 }
 
 impl Clone for HmacKeySet {
     fn clone(&self) -> Self {
         let keys = self.keys.iter().map(|(kid, k)| (kid.clone(), HmacKey::new(k.raw.clone()))).collect();
-        Self { current: self.current.clone(), keys }
+        Self { current: self.current.clone(), keys, retired: self.retired.clone() }
     }
 }
 
@@ -164,7 +175,7 @@ impl HmacKeySet {
         let kid = new_kid();
         let mut keys = BTreeMap::new();
         keys.insert(kid.clone(), HmacKey::new(random_key()));
-        Self { current: kid, keys }
+        Self { current: kid, keys, retired: BTreeSet::new() }
     }
 
     /// A set from given keys; `current` must be one of them.
@@ -174,7 +185,7 @@ impl HmacKeySet {
         if !keys.contains_key(&current) || current.is_empty() {
             return Err(KeyError::Malformed);
         }
-        Ok(Self { current, keys })
+        Ok(Self { current, keys, retired: BTreeSet::new() })
     }
 
     /// The id of the key that signs.
@@ -196,7 +207,7 @@ impl HmacKeySet {
     /// Returns the new key id.
     pub fn rotate(&mut self) -> &str {
         let mut kid = new_kid();
-        while self.keys.contains_key(&kid) {
+        while self.keys.contains_key(&kid) || self.retired.contains(&kid) {
             kid = new_kid();
         }
         self.keys.insert(kid.clone(), HmacKey::new(random_key()));
@@ -204,15 +215,45 @@ impl HmacKeySet {
         &self.current
     }
 
+    /// Retires `kid`: its key is dropped and the id is remembered, so it never verifies or becomes
+    /// current again. `Ok(false)` if it already was retired; the current key cannot be retired.
+    pub fn retire(&mut self, kid: &str) -> Result<bool, KeyError> {
+        if self.retired.contains(kid) {
+            return Ok(false);
+        }
+        if kid == self.current {
+            return Err(KeyError::CurrentKey(kid.to_string()));
+        }
+        if self.keys.remove(kid).is_none() {
+            return Err(KeyError::UnknownKid(kid.to_string()));
+        }
+        self.retired.insert(kid.to_string());
+        Ok(true)
+    }
+
+    /// Whether `kid` was retired.
+    pub fn is_retired(&self, kid: &str) -> bool {
+        self.retired.contains(kid)
+    }
+
+    /// The retired key ids, sorted.
+    pub fn retired(&self) -> impl Iterator<Item = &str> {
+        self.retired.iter().map(String::as_str)
+    }
+
     /// Signs `msg` with the current key.
     pub fn sign(&self, msg: &[u8]) -> Signature {
+        self.sign_with(&self.current, msg).unwrap_or_else(|| Signature { kid: self.current.clone(), tag: [0u8; 32] })
+    }
+
+    /// Signs `msg` with the key `kid`, if this set holds it.
+    pub fn sign_with(&self, kid: &str, msg: &[u8]) -> Option<Signature> {
+        let key = self.keys.get(kid)?;
+        let mut mac = key.mac.clone();
+        mac.update(msg);
         let mut tag = [0u8; 32];
-        if let Some(key) = self.keys.get(&self.current) {
-            let mut mac = key.mac.clone();
-            mac.update(msg);
-            tag.copy_from_slice(&mac.finalize().into_bytes());
-        }
-        Signature { kid: self.current.clone(), tag }
+        tag.copy_from_slice(&mac.finalize().into_bytes());
+        Some(Signature { kid: kid.to_string(), tag })
     }
 
     /// Checks `tag` against the key `kid` in constant time; false for an unknown kid or a tag
@@ -225,7 +266,8 @@ impl HmacKeySet {
         mac.verify_slice(tag).is_ok()
     }
 
-    /// The JSON form `{"current":"<kid>","keys":{"<kid>":"<base64url key>",…}}`, zeroized on drop.
+    /// The JSON form `{"current":"<kid>","keys":{"<kid>":"<base64url key>",…},"retired":["<kid>",…]}`,
+    /// zeroized on drop. Readers that predate `retired` ignore it (the retired keys are gone).
     pub fn to_json(&self) -> Zeroizing<Vec<u8>> {
         let mut out = Zeroizing::new(Vec::with_capacity(64 + self.keys.len() * 64));
         out.extend_from_slice(b"{\"current\":");
@@ -242,7 +284,14 @@ impl HmacKeySet {
             out.extend_from_slice(encoded.as_bytes());
             out.push(b'"');
         }
-        out.extend_from_slice(b"}}");
+        out.extend_from_slice(b"},\"retired\":[");
+        for (i, kid) in self.retired.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            write_json_string(&mut out, kid);
+        }
+        out.extend_from_slice(b"]}");
         out
     }
 
@@ -253,6 +302,8 @@ impl HmacKeySet {
         struct Raw {
             current: String,
             keys: BTreeMap<String, String>,
+            #[serde(default)]
+            retired: BTreeSet<String>,
         }
         let mut raw: Raw = serde_json::from_slice(json).map_err(|_| KeyError::Malformed)?;
         let mut keys = Vec::with_capacity(raw.keys.len());
@@ -267,7 +318,69 @@ impl HmacKeySet {
         if failed {
             return Err(KeyError::Malformed);
         }
-        Self::from_keys(raw.current, keys)
+        // A retired id never verifies, even if its key is still listed.
+        keys.retain(|(kid, _)| !raw.retired.contains(kid));
+        let mut set = Self::from_keys(raw.current, keys)?;
+        set.retired = std::mem::take(&mut raw.retired);
+        Ok(set)
+    }
+}
+
+/// When a key ring may reload its HMAC keys from their source: at most once per `every`, one
+/// reload at a time (callers arriving during a reload wait for it), and whenever the loaded
+/// keys are older than `max_age` (so retirements reach warm processes).
+#[derive(Debug)]
+pub struct ReloadGate {
+    every: Duration,
+    max_age: Duration,
+    /// When the keys were last loaded.
+    loaded: Mutex<Instant>,
+    /// When a reload was last tried; held during a reload.
+    tried: tokio::sync::Mutex<Option<Instant>>,
+}
+
+impl ReloadGate {
+    /// Reloads at most once a minute; keys older than five minutes are reloaded.
+    pub const EVERY: Duration = Duration::from_secs(60);
+    /// See [`ReloadGate::EVERY`].
+    pub const MAX_AGE: Duration = Duration::from_secs(300);
+
+    /// A gate for keys loaded just now.
+    pub fn new(every: Duration, max_age: Duration) -> Self {
+        Self { every, max_age, loaded: Mutex::new(Instant::now()), tried: tokio::sync::Mutex::new(None) }
+    }
+
+    /// Whether the keys are older than the maximum age.
+    pub fn is_stale(&self) -> bool {
+        self.loaded.lock().unwrap_or_else(|e| e.into_inner()).elapsed() >= self.max_age
+    }
+
+    /// Marks the keys as loaded now.
+    pub fn loaded_now(&self) {
+        *self.loaded.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
+    }
+
+    /// Runs `reload` if `known()` is false or the keys are stale, and the rate limit allows it;
+    /// then answers `known()`. A failed reload is logged and counts against the rate limit.
+    pub async fn reload_unless<F, Fut>(&self, known: impl Fn() -> bool, reload: F) -> bool
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<(), KeyError>>,
+    {
+        if known() && !self.is_stale() {
+            return true;
+        }
+        let mut tried = self.tried.lock().await;
+        // Another caller may have reloaded while this one waited.
+        if (known() && !self.is_stale()) || tried.is_some_and(|t| t.elapsed() < self.every) {
+            return known();
+        }
+        *tried = Some(Instant::now());
+        match reload().await {
+            Ok(()) => self.loaded_now(),
+            Err(e) => tracing::warn!(error = %e, "cannot reload the HMAC keys"),
+        }
+        known()
     }
 }
 
@@ -340,6 +453,44 @@ mod tests {
 
         assert!(HmacKeySet::from_json(b"{}").is_err());
         assert!(HmacKeySet::from_json(br#"{"current":"a","keys":{"b":"AAAA"}}"#).is_err());
+    }
+
+    #[test]
+    fn retired_keys_never_verify_nor_return() {
+        let mut set = HmacKeySet::generate();
+        let old = set.current_kid().to_string();
+        let sig = set.sign(b"m");
+        assert!(matches!(set.retire(&old), Err(KeyError::CurrentKey(_))));
+        let new = set.rotate().to_string();
+        assert!(matches!(set.retire("nope"), Err(KeyError::UnknownKid(_))));
+        assert!(set.retire(&old).expect("retire"));
+        assert!(!set.retire(&old).expect("again"));
+        assert!(!set.verify(&old, b"m", &sig.tag) && !set.has_kid(&old) && set.is_retired(&old));
+        let back = HmacKeySet::from_json(&set.to_json()).expect("parse");
+        assert_eq!((back.current_kid(), back.retired().collect::<Vec<_>>()), (new.as_str(), vec![old.as_str()]));
+        assert!(!back.verify(&old, b"m", &sig.tag));
+        // A listed key whose id is retired is dropped; a retired current key is refused.
+        let key = B64.encode([1u8; 32]);
+        let json = format!(r#"{{"current":"b","keys":{{"a":"{key}","b":"{key}"}},"retired":["a"]}}"#);
+        assert!(!HmacKeySet::from_json(json.as_bytes()).expect("parse").has_kid("a"));
+        let json = format!(r#"{{"current":"a","keys":{{"a":"{key}"}},"retired":["a"]}}"#);
+        assert!(HmacKeySet::from_json(json.as_bytes()).is_err());
+        // Sets written before retirement existed still parse.
+        assert!(HmacKeySet::from_json(format!(r#"{{"current":"a","keys":{{"a":"{key}"}}}}"#).as_bytes()).is_ok());
+    }
+
+    #[tokio::test]
+    async fn reload_gate_limits_and_coalesces() {
+        let gate = ReloadGate::new(Duration::from_secs(60), Duration::from_secs(300));
+        let reloads = std::sync::atomic::AtomicUsize::new(0);
+        let reload = || async {
+            reloads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Ok(())
+        };
+        assert!(gate.reload_unless(|| true, reload).await, "a known, fresh key needs no reload");
+        assert!(!gate.reload_unless(|| false, reload).await);
+        assert!(!gate.reload_unless(|| false, reload).await);
+        assert_eq!(reloads.load(std::sync::atomic::Ordering::SeqCst), 1, "once per interval");
     }
 
     #[test]

@@ -7,8 +7,10 @@
 //! - `open`: KMS `Decrypt` of the wrapped key (results kept in a small bounded cache, zeroized on
 //!   eviction and drop), then AES-256-GCM.
 //! - HMAC: a [`HmacKeySet`] stored at `KEYRING`/`HMAC` as a KMS `Encrypt` blob under the
-//!   encryption context `purpose=forcelink-hmac-keyset`, loaded once ([`KmsKeyRing::load`]) so
-//!   signing and verifying never leave memory.
+//!   encryption context `purpose=forcelink-hmac-keyset`, loaded at start ([`KmsKeyRing::load`]) so
+//!   signing and verifying never leave memory. [`KeyRing::refresh_for`] reloads it when a token
+//!   names an unknown key id or the copy is over five minutes old, at most once a minute
+//!   ([`ReloadGate`]): keys rotated in or retired elsewhere reach warm Lambdas.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, RwLock};
@@ -23,7 +25,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use zeroize::Zeroizing;
 
-use super::envelope::{self, HmacKeySet, SecretKey};
+use super::envelope::{self, HmacKeySet, ReloadGate, SecretKey};
 use crate::ports::keyring::{KeyError, KeyRing, Sealed, Signature};
 use crate::ports::store::{Cond, Item, Store, StoreError};
 
@@ -47,6 +49,7 @@ pub struct KmsKeyRing {
     store: Arc<dyn Store>,
     hmac: RwLock<Arc<HmacKeySet>>,
     cache: Mutex<KeyCache>,
+    gate: ReloadGate,
 }
 
 impl std::fmt::Debug for KmsKeyRing {
@@ -125,7 +128,14 @@ impl KmsKeyRing {
     /// from `store`, or creating and storing it on first use (if another process creates it at
     /// the same time, its keyset wins and is read back).
     pub async fn load(kms: Client, key_id: String, store: Arc<dyn Store>) -> Result<Self, KeyError> {
-        let mut ring = Self { kms, key_id, store, hmac: RwLock::new(Arc::new(HmacKeySet::generate())), cache: Mutex::new(KeyCache::new()) };
+        let mut ring = Self {
+            kms,
+            key_id,
+            store,
+            hmac: RwLock::new(Arc::new(HmacKeySet::generate())),
+            cache: Mutex::new(KeyCache::new()),
+            gate: ReloadGate::new(ReloadGate::EVERY, ReloadGate::MAX_AGE),
+        };
         for _ in 0..WRITE_ATTEMPTS {
             if let Some(item) = ring.store.get(KEYSET_PK, KEYSET_SK).await.map_err(store_err)? {
                 let set = ring.decrypt_keyset(&item).await?;
@@ -147,23 +157,46 @@ impl KmsKeyRing {
         Err(KeyError::Backend("the HMAC keyset record keeps changing; giving up".into()))
     }
 
+    /// Sets how often the HMAC keyset may be reloaded and its maximum age (default: once a
+    /// minute, five minutes).
+    pub fn with_reload(mut self, every: std::time::Duration, max_age: std::time::Duration) -> Self {
+        self.gate = ReloadGate::new(every, max_age);
+        self
+    }
+
     /// Adds a new current HMAC key, keeping the old ones for verifying, and stores the keyset
     /// (a conditional write on the record's version, retried on a race). Returns the new key id.
-    /// Other processes see it after [`KmsKeyRing::refresh`] or their next `load`.
+    /// Other processes see it on their next reload ([`KeyRing::refresh_for`]).
     pub async fn rotate(&self) -> Result<String, KeyError> {
+        let kid = self.update_keyset(|set| Ok(set.rotate().to_string())).await?;
+        tracing::info!(kid = %kid, "rotated the HMAC keyset");
+        Ok(kid)
+    }
+
+    /// Retires the HMAC key `kid` (see [`HmacKeySet::retire`]): it stops verifying here at once
+    /// and in other processes on their next reload. `Ok(false)` if it already was retired.
+    pub async fn retire(&self, kid: &str) -> Result<bool, KeyError> {
+        let done = self.update_keyset(|set| set.retire(kid)).await?;
+        tracing::info!(kid = %kid, "retired an HMAC key");
+        Ok(done)
+    }
+
+    /// Applies `change` to the stored keyset with a conditional write (retried on a race) and
+    /// keeps the result as this ring's keyset.
+    async fn update_keyset<T>(&self, change: impl Fn(&mut HmacKeySet) -> Result<T, KeyError>) -> Result<T, KeyError> {
         for _ in 0..WRITE_ATTEMPTS {
             let item = self.store.get(KEYSET_PK, KEYSET_SK).await.map_err(store_err)?;
             let (mut set, cond) = match &item {
                 Some(item) => (self.decrypt_keyset(item).await?, Cond::Version(item.version)),
                 None => (HmacKeySet::generate(), Cond::NotExists),
             };
-            let kid = set.rotate().to_string();
+            let out = change(&mut set)?;
             let body = self.encrypt_keyset(&set).await?;
             match self.store.put(Item::new(KEYSET_PK, KEYSET_SK, body), cond).await {
                 Ok(_) => {
-                    tracing::info!(kid = %kid, "rotated the HMAC keyset");
                     *self.hmac.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(set);
-                    return Ok(kid);
+                    self.gate.loaded_now();
+                    return Ok(out);
                 }
                 Err(StoreError::ConditionFailed { .. }) => continue,
                 Err(e) => return Err(store_err(e)),
@@ -182,6 +215,7 @@ impl KmsKeyRing {
             .ok_or_else(|| KeyError::Backend("the HMAC keyset record is gone".into()))?;
         let set = self.decrypt_keyset(&item).await?;
         *self.hmac.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(set);
+        self.gate.loaded_now();
         Ok(())
     }
 
@@ -291,8 +325,26 @@ impl KeyRing for KmsKeyRing {
         self.hmac.read().unwrap_or_else(|e| e.into_inner()).verify(kid, msg, tag)
     }
 
+    fn sign_with(&self, kid: &str, msg: &[u8]) -> Option<Signature> {
+        self.hmac.read().unwrap_or_else(|e| e.into_inner()).sign_with(kid, msg)
+    }
+
+    fn signing_kids(&self) -> Vec<String> {
+        let set = self.hmac.read().unwrap_or_else(|e| e.into_inner()).clone();
+        let mut kids: Vec<String> = set.kids().map(str::to_string).collect();
+        kids.sort_by_key(|k| k != set.current_kid());
+        kids
+    }
+
     fn has_key(&self, kid: &str) -> bool {
         self.hmac.read().unwrap_or_else(|e| e.into_inner()).has_kid(kid)
+    }
+
+    async fn refresh_for(&self, kid: &str) -> bool {
+        if self.keyset().is_retired(kid) && !self.gate.is_stale() {
+            return false;
+        }
+        self.gate.reload_unless(|| self.has_key(kid), || self.refresh()).await
     }
 }
 

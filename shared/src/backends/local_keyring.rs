@@ -2,21 +2,34 @@
 //! key-encryption key that wraps data keys and the HMAC key set.
 //!
 //! File format (JSON): `{"kek_id": "...", "kek": "<base64url 32 bytes>", "hmac": {key set}}`.
-//! Rotation rewrites the file atomically (temporary file, then rename).
+//! Rotation and retirement rewrite the file atomically (temporary file, then rename); a running
+//! ring re-reads the HMAC keys when a token names an unknown key id or its copy is old
+//! ([`KeyRing::refresh_for`], at most once a minute), so `forcelink dev` follows the admin verbs.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use zeroize::Zeroizing;
 
-use crate::backends::envelope::{self, HmacKeySet, SecretKey};
+use crate::backends::envelope::{self, HmacKeySet, ReloadGate, SecretKey};
 use crate::ports::keyring::{KeyError, KeyRing, Sealed, Signature};
 
 /// Keys from a local file.
 pub struct LocalKeyRing {
+    path: PathBuf,
+    kek_id: String,
+    kek: SecretKey,
+    hmac: RwLock<Arc<HmacKeySet>>,
+    gate: ReloadGate,
+}
+
+/// What the key file holds.
+struct KeyFile {
     kek_id: String,
     kek: SecretKey,
     hmac: HmacKeySet,
@@ -36,13 +49,75 @@ fn io(path: &Path, e: std::io::Error) -> KeyError {
 impl LocalKeyRing {
     /// Opens the key file, creating it (0600) with fresh keys if it does not exist.
     pub fn open(path: &Path) -> Result<Self, KeyError> {
+        let file = KeyFile::open(path)?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            kek_id: file.kek_id,
+            kek: file.kek,
+            hmac: RwLock::new(Arc::new(file.hmac)),
+            gate: ReloadGate::new(ReloadGate::EVERY, ReloadGate::MAX_AGE),
+        })
+    }
+
+    /// Sets how often the HMAC keys may be re-read and their maximum age (default: once a
+    /// minute, five minutes).
+    pub fn with_reload(mut self, every: Duration, max_age: Duration) -> Self {
+        self.gate = ReloadGate::new(every, max_age);
+        self
+    }
+
+    /// Adds a new current HMAC key to the file; old keys keep verifying. Returns the new key id.
+    pub fn rotate(path: &Path) -> Result<String, KeyError> {
+        let mut file = KeyFile::open(path)?;
+        let kid = file.hmac.rotate().to_string();
+        file.write(path, false)?;
+        Ok(kid)
+    }
+
+    /// Retires the HMAC key `kid` in the file (see [`HmacKeySet::retire`]). `Ok(false)` if it
+    /// already was retired.
+    pub fn retire(path: &Path, kid: &str) -> Result<bool, KeyError> {
+        let mut file = KeyFile::open(path)?;
+        let done = file.hmac.retire(kid)?;
+        if done {
+            file.write(path, false)?;
+        }
+        Ok(done)
+    }
+
+    /// Re-reads the HMAC keys from the file.
+    pub fn refresh(&self) -> Result<(), KeyError> {
+        let bytes = Zeroizing::new(std::fs::read(&self.path).map_err(|e| io(&self.path, e))?);
+        let file = KeyFile::parse(&bytes)?;
+        *self.hmac.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(file.hmac);
+        self.gate.loaded_now();
+        Ok(())
+    }
+
+    /// The HMAC key ids, the current one first.
+    pub fn kids(&self) -> Vec<String> {
+        let set = self.keyset();
+        let mut kids = vec![set.current_kid().to_string()];
+        kids.extend(set.kids().filter(|k| *k != set.current_kid()).map(str::to_string));
+        kids
+    }
+
+    /// The current HMAC key set.
+    pub fn keyset(&self) -> Arc<HmacKeySet> {
+        self.hmac.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+impl KeyFile {
+    /// Reads the key file, creating it (0600) with fresh keys if it does not exist.
+    fn open(path: &Path) -> Result<Self, KeyError> {
         match std::fs::read(path) {
             Ok(bytes) => Self::parse(&Zeroizing::new(bytes)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let ring =
+                let file =
                     Self { kek_id: format!("local:{}", envelope::new_kid()), kek: envelope::random_key(), hmac: HmacKeySet::generate() };
-                match ring.write(path, true) {
-                    Ok(()) => Ok(ring),
+                match file.write(path, true) {
+                    Ok(()) => Ok(file),
                     // Another process created it first: use theirs.
                     Err(_) if path.exists() => Self::open(path),
                     Err(e) => Err(e),
@@ -50,21 +125,6 @@ impl LocalKeyRing {
             }
             Err(e) => Err(io(path, e)),
         }
-    }
-
-    /// Adds a new current HMAC key to the file; old keys keep verifying. Returns the new key id.
-    pub fn rotate(path: &Path) -> Result<String, KeyError> {
-        let mut ring = Self::open(path)?;
-        let kid = ring.hmac.rotate().to_string();
-        ring.write(path, false)?;
-        Ok(kid)
-    }
-
-    /// The HMAC key ids, the current one first.
-    pub fn kids(&self) -> Vec<String> {
-        let mut kids = vec![self.hmac.current_kid().to_string()];
-        kids.extend(self.hmac.kids().filter(|k| *k != self.hmac.current_kid()).map(str::to_string));
-        kids
     }
 
     fn parse(bytes: &[u8]) -> Result<Self, KeyError> {
@@ -121,15 +181,33 @@ impl KeyRing for LocalKeyRing {
     }
 
     fn sign(&self, msg: &[u8]) -> Signature {
-        self.hmac.sign(msg)
+        self.keyset().sign(msg)
     }
 
     fn verify(&self, kid: &str, msg: &[u8], tag: &[u8]) -> bool {
-        self.hmac.verify(kid, msg, tag)
+        self.keyset().verify(kid, msg, tag)
+    }
+
+    fn sign_with(&self, kid: &str, msg: &[u8]) -> Option<Signature> {
+        self.hmac.read().unwrap_or_else(|e| e.into_inner()).sign_with(kid, msg)
+    }
+
+    fn signing_kids(&self) -> Vec<String> {
+        let set = self.hmac.read().unwrap_or_else(|e| e.into_inner()).clone();
+        let mut kids: Vec<String> = set.kids().map(str::to_string).collect();
+        kids.sort_by_key(|k| k != set.current_kid());
+        kids
     }
 
     fn has_key(&self, kid: &str) -> bool {
-        self.hmac.kids().any(|k| k == kid)
+        self.keyset().has_kid(kid)
+    }
+
+    async fn refresh_for(&self, kid: &str) -> bool {
+        if self.keyset().is_retired(kid) && !self.gate.is_stale() {
+            return false;
+        }
+        self.gate.reload_unless(|| self.has_key(kid), || async { self.refresh() }).await
     }
 }
 

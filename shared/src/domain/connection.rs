@@ -94,6 +94,9 @@ pub struct Connection {
     /// The email of the person asked to authorize (the sync user).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sync_user_email: Option<String>,
+    /// The only org (18 chars) allowed to authorize this connection, if the site file pins one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected_org_id: Option<String>,
     /// Access and refresh tokens, sealed by the `KeyRing` (never plaintext).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tokens_sealed: Option<String>,
@@ -166,6 +169,7 @@ impl Connection {
             instance_url: None,
             user: None,
             sync_user_email: None,
+            expected_org_id: None,
             tokens_sealed: None,
             client: None,
             expires_on: None,

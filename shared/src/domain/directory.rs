@@ -22,6 +22,10 @@ pub struct DirectoryUser {
     /// 18-char Salesforce User id, for users that came from Salesforce.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub salesforce_id: Option<String>,
+    /// 18-char id of the org `salesforce_id` belongs to (a sandbox copies its production's
+    /// user ids, so only the pair names a person).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub salesforce_org_id: Option<String>,
     /// Deactivated users are kept, never deleted.
     pub active: bool,
     /// Tags, e.g. `salesforce_user=true`, and custom-field tags.

@@ -88,6 +88,13 @@ pub fn oauth_state_pk(state: &str) -> String {
 pub const OAUTH_STATE_SK: &str = "STATE";
 /// Sort key of the mark a used OAuth state leaves (tells a replay from an unknown state).
 pub const OAUTH_USED_SK: &str = "USED";
+/// Partition of the mark a consumed connect ticket or invitation leaves (by its nonce); it
+/// lives as long as the ticket would.
+pub fn ticket_used_pk(nonce: &str) -> String {
+    format!("TICKET#{nonce}")
+}
+/// Sort key of a consumed ticket's mark.
+pub const TICKET_USED_SK: &str = "USED";
 /// Partition of the refresh lease of one connection: single-flight refresh across Lambdas.
 pub fn refresh_lease_pk(site: &str, connection: &str) -> String {
     format!("LEASE#{site}/{connection}")

@@ -69,6 +69,11 @@ pub async fn list<T: Record>(store: &dyn Store, query: Query) -> Result<Vec<T>, 
     all_items(store, query).await?.iter().map(decode).collect()
 }
 
+/// [`list`] with each record's version, for conditional writes after.
+pub async fn list_versioned<T: Record>(store: &dyn Store, query: Query) -> Result<Vec<Versioned<T>>, RecordError> {
+    all_items(store, query).await?.iter().map(|item| Ok(Versioned { record: decode(item)?, version: item.version })).collect()
+}
+
 /// Reads every item of a prefix query, following pages.
 pub async fn all_items(store: &dyn Store, mut query: Query) -> Result<Vec<Item>, StoreError> {
     let mut out = Vec::new();

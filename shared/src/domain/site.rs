@@ -29,6 +29,20 @@ pub struct Site {
     /// The connection export and sync use when they name none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default_connection: Option<String>,
+    /// The connection whose org alone signs people in ("Login with Salesforce"); the
+    /// default connection when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sso_connection: Option<String>,
+    /// SSO may match a directory user without a Salesforce id by email (then records the id).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub sso_match_email: bool,
+}
+
+impl Site {
+    /// The connection SSO trusts: `sso_connection`, else the default.
+    pub fn sso_connection(&self) -> Option<&str> {
+        self.sso_connection.as_deref().or(self.default_connection.as_deref())
+    }
 }
 
 /// The site's Salesforce tab URLs.

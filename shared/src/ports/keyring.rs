@@ -2,7 +2,9 @@
 //!
 //! Sealing generates a fresh AES-256-GCM data key, encrypts with it, and wraps the data key
 //! with a key-encryption key (KMS on AWS, a local key file in dev). Signing uses the current
-//! HMAC-SHA256 key and names it by id, so older keys keep verifying after a rotation.
+//! HMAC-SHA256 key and names it by id, so older keys keep verifying after a rotation, until
+//! they are retired. Verifiers call [`KeyRing::refresh_for`] first so a warm process picks up
+//! keys added or retired since it started.
 
 use async_trait::async_trait;
 use base64::Engine;
@@ -69,6 +71,12 @@ pub enum KeyError {
     UnknownKek(String),
     #[error("key backend: {0}")]
     Backend(String),
+    /// The current signing key cannot be retired (rotate first).
+    #[error("key {0} is the current signing key: rotate first")]
+    CurrentKey(String),
+    /// No signing key with this id (nor a retired one).
+    #[error("no signing key {0}")]
+    UnknownKid(String),
 }
 
 /// Encryption and signing keys.
@@ -80,11 +88,28 @@ pub trait KeyRing: Send + Sync {
     async fn open(&self, sealed: &Sealed, aad: &[u8]) -> Result<Zeroizing<Vec<u8>>, KeyError>;
     /// Signs with the current HMAC key.
     fn sign(&self, msg: &[u8]) -> Signature;
+    /// Signs with the HMAC key `kid` (current or older, not retired), for keys derived per
+    /// signing key (the login tokens' Ed25519 keys). `None` for an unknown key.
+    fn sign_with(&self, kid: &str, msg: &[u8]) -> Option<Signature> {
+        let sig = self.sign(msg);
+        (sig.kid == kid).then_some(sig)
+    }
+    /// The ids of every HMAC key that verifies (the current one first).
+    fn signing_kids(&self) -> Vec<String> {
+        vec![self.sign(b"").kid]
+    }
     /// Checks a tag in constant time against the named key; false for an unknown key id.
     fn verify(&self, kid: &str, msg: &[u8], tag: &[u8]) -> bool;
     /// Whether a signing key with this id is known (so a refused tag can be told apart from
     /// an unknown key). Key rings that cannot tell answer `true`.
     fn has_key(&self, _kid: &str) -> bool {
         true
+    }
+    /// Call before verifying a tag under `kid`: a ring whose keys live elsewhere reloads them
+    /// when `kid` is unknown or its copy is old (rate-limited, one reload at a time), so keys
+    /// added or retired after this process started take effect. True if `kid` can verify
+    /// afterwards. The default reloads nothing.
+    async fn refresh_for(&self, kid: &str) -> bool {
+        self.has_key(kid)
     }
 }

@@ -21,15 +21,26 @@ pub const INVITE_DAYS: i64 = 7;
 /// How long a `forcelink connect` URL works.
 pub const CONNECT_HOURS: i64 = 24;
 
-/// What an invitation (or a connect ticket) says.
+/// What an invitation (or a connect ticket) says. Each works once: the callback that
+/// authorizes the connection consumes its `nonce` (see [`ticket_used_key`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InviteClaims {
     pub site: String,
     pub connection: String,
-    /// The invited person (also the login hint); `None` on a connect ticket.
+    /// The invited person (also the login hint), the only identity that may authorize with
+    /// an invitation; `None` on a connect ticket.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
+    /// Random, 128 bits: names the ticket for its single use.
+    pub nonce: String,
     pub exp: i64,
+}
+
+impl InviteClaims {
+    fn new(site: &str, connection: &str, email: Option<&str>, exp: i64) -> Self {
+        let nonce = format!("{:032x}", rand::random::<u128>());
+        Self { site: site.into(), connection: connection.into(), email: email.map(str::to_string), nonce, exp }
+    }
 }
 
 impl Expiring for InviteClaims {
@@ -61,8 +72,7 @@ pub async fn pick(deps: &Deps, site: &str, connection: Option<&str>) -> Result<C
 /// The URL `forcelink connect` prints: `/oauth/start` with a signed ticket (valid 24 h).
 pub async fn connect_url(deps: &Deps, site: &str, connection: Option<&str>) -> Result<String, SfError> {
     let conn = pick(deps, site, connection).await?;
-    let claims =
-        InviteClaims { site: site.into(), connection: conn.name.clone(), email: None, exp: deps.clock.epoch_secs() + CONNECT_HOURS * 3600 };
+    let claims = InviteClaims::new(site, &conn.name, None, deps.clock.epoch_secs() + CONNECT_HOURS * 3600);
     let ticket = signed::mint(deps.keys.as_ref(), Purpose::Connect, &claims);
     let base = deps.settings.public_url.as_str().trim_end_matches('/');
     let query = serde_urlencoded::to_string([
@@ -80,12 +90,7 @@ pub async fn invite(deps: &Deps, site: &str, connection: Option<&str>, email: &s
     let site_rec = load_site(deps, site).await?.record;
     let conn = pick(deps, site, connection).await?;
     session::update_connection(deps, site, &conn.name, |c| c.sync_user_email = Some(email.to_string())).await?;
-    let claims = InviteClaims {
-        site: site.into(),
-        connection: conn.name.clone(),
-        email: Some(email.into()),
-        exp: deps.clock.epoch_secs() + INVITE_DAYS * 86_400,
-    };
+    let claims = InviteClaims::new(site, &conn.name, Some(email), deps.clock.epoch_secs() + INVITE_DAYS * 86_400);
     let token = signed::mint(deps.keys.as_ref(), Purpose::Invite, &claims);
     let link = format!("{}/oauth/invite/{token}", deps.settings.public_url.as_str().trim_end_matches('/'));
     let text = format!(

@@ -17,6 +17,7 @@
 pub mod client;
 pub mod connections;
 pub mod error;
+pub mod hosts;
 pub mod oauth;
 pub mod secret;
 pub mod session;

@@ -5,14 +5,19 @@
 //!
 //! 1. in this process, callers of one connection queue on an async mutex, and whoever gets it
 //!    after a refresh finds the new token in the cache;
-//! 2. across Lambdas, the refresher holds a lease item in the store (conditional put with a
-//!    30 s TTL); others re-read the connection until its sealed access token changes.
+//! 2. across Lambdas, the refresher holds a lease item in the store (conditional put,
+//!    [`LEASE_SECS`]); others re-read the connection until its sealed access token changes.
 //!
-//! The lease holder always re-reads the refresh token from the store, stores a rotated one
-//! (and a changed `instance_url`) **before** releasing the lease, so a rotated-out token is
-//! never sent. Salesforce's concurrent-refresh answer (`invalid_grant` "expired authorization
-//! code") means someone else refreshed: re-read the store and retry. Any other `invalid_grant`
-//! marks the connection `needs_reauth`.
+//! The lease outlives its holder's token call: the call has its own [`TOKEN_TIMEOUT`], and the
+//! holder calls only with [`MIN_LEASE_LEFT_SECS`] left. The holder re-reads the refresh token
+//! from the store and writes the rotated one (and a changed `instance_url`) under a fence: one
+//! transaction conditional on the connection's version and on the lease item being still ours.
+//! A lost fence drops the new tokens (logged, an error). When the call's outcome is unknown
+//! (timeout, transport failure) the lease is left to expire rather than released.
+//! Salesforce's concurrent-refresh answer (`invalid_grant` "expired authorization code") means
+//! someone else refreshed: re-read the store and retry. Another `invalid_grant` retries too
+//! when the store meanwhile holds a different refresh token; only when the stored one is the
+//! refused one is the connection marked `needs_reauth`.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -24,16 +29,21 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use super::error::SfError;
-use super::oauth::{self, AppCredentials, OAuthHttp, TokenError};
+use super::oauth::{self, AppCredentials, OAuthHttp, SalesforceFields, SfTokenResponse, TokenError};
 use crate::deps::Deps;
 use crate::domain::connection::{Change, Connection, ConnectionStatus};
 use crate::domain::keys;
 use crate::domain::record::{self, RecordError};
 use crate::ports::keyring::{KeyRing, Sealed};
-use crate::ports::store::{Cond, Item, StoreError};
+use crate::ports::store::{Cond, Item, StoreError, WriteOp};
 
-/// How long a refresh lease lives if its holder dies.
-pub const LEASE_SECS: i64 = 30;
+/// How long a refresh lease lives if its holder dies: well past the token call's timeout.
+pub const LEASE_SECS: i64 = 60;
+/// The token call's own timeout (the shared client's, `FORCELINK_HTTP_TIMEOUT_SECS`, may be longer).
+pub const TOKEN_TIMEOUT: Duration = Duration::from_secs(10);
+/// Lease seconds a holder must have left to call Salesforce: the call, the fenced write, margin.
+pub const MIN_LEASE_LEFT_SECS: i64 = 30;
+const _: () = assert!(TOKEN_TIMEOUT.as_secs() as i64 * 2 <= MIN_LEASE_LEFT_SECS && MIN_LEASE_LEFT_SECS < LEASE_SECS);
 /// How long a caller waits for someone else's refresh before giving up (transient).
 const REFRESH_WAIT: Duration = Duration::from_secs(25);
 
@@ -278,7 +288,6 @@ enum Step {
 
 async fn refresh_shared(deps: &Deps, site: &str, connection: &str, stale: Option<&str>) -> Result<Cached, SfError> {
     let deadline = Instant::now() + REFRESH_WAIT;
-    let pk = keys::refresh_lease_pk(site, connection);
     let mut attempt: u32 = 0;
     loop {
         attempt += 1;
@@ -292,21 +301,12 @@ async fn refresh_shared(deps: &Deps, site: &str, connection: &str, stale: Option
                 return Ok(to_cached(&bundle, &conn));
             }
         }
-        let now = deps.clock.epoch_secs();
-        let lease =
-            Item::new(&pk, keys::REFRESH_LEASE_SK, format!("{{\"owner\":\"{}\"}}", uuid::Uuid::new_v4())).with_expiry(now + LEASE_SECS);
-        let lease_version = match deps.store.put(lease, Cond::NotExists).await {
-            Ok(v) => Some(v),
-            Err(StoreError::ConditionFailed { .. }) => None,
-            Err(e) => return Err(SfError::Internal(format!("store: {e}"))),
-        };
-        let step = match lease_version {
+        let step = match Lease::acquire(deps, site, connection).await? {
             None => Step::Retry,
-            Some(v) => {
-                let result = refresh_under_lease(deps, site, connection, stale).await;
-                if let Err(e) = deps.store.delete(&pk, keys::REFRESH_LEASE_SK, Cond::Version(v)).await {
-                    tracing::warn!(site, connection, error = %e, "refresh lease not released; it expires by itself");
-                }
+            Some(lease) => {
+                let mut holder = Holder { deps, site, connection, lease, keep_lease: false };
+                let result = holder.run(stale).await;
+                holder.finish().await;
                 result?
             }
         };
@@ -323,83 +323,245 @@ async fn refresh_shared(deps: &Deps, site: &str, connection: &str, stale: Option
     }
 }
 
-async fn refresh_under_lease(deps: &Deps, site: &str, connection: &str, stale: Option<&str>) -> Result<Step, SfError> {
-    let conn = load(deps, site, connection).await?.record;
-    if conn.status != ConnectionStatus::Connected {
-        return Err(not_connected(&conn));
+/// A held refresh lease: its store item's version is the fence the rotated tokens are written under.
+struct Lease {
+    pk: String,
+    version: u64,
+    /// Epoch seconds, by `deps.clock`.
+    expires_at: i64,
+}
+
+impl Lease {
+    /// Takes the connection's lease for [`LEASE_SECS`]; `None` while someone else holds it.
+    async fn acquire(deps: &Deps, site: &str, connection: &str) -> Result<Option<Self>, SfError> {
+        let pk = keys::refresh_lease_pk(site, connection);
+        let expires_at = deps.clock.epoch_secs() + LEASE_SECS;
+        let body = format!("{{\"owner\":\"{}\"}}", uuid::Uuid::new_v4());
+        let item = Item::new(&pk, keys::REFRESH_LEASE_SK, body).with_expiry(expires_at);
+        match deps.store.put(item, Cond::NotExists).await {
+            Ok(version) => Ok(Some(Self { pk, version, expires_at })),
+            Err(StoreError::ConditionFailed { .. }) => Ok(None),
+            Err(e) => Err(SfError::Internal(format!("store: {e}"))),
+        }
     }
-    let bundle = open_tokens(deps.keys.as_ref(), &conn).await?;
-    if stale.is_some_and(|s| bundle.access_token != s) {
-        return Ok(Step::Done(to_cached(&bundle, &conn)));
+
+    /// Seconds of lease left.
+    fn left(&self, deps: &Deps) -> i64 {
+        self.expires_at - deps.clock.epoch_secs()
     }
-    let Some(refresh_token) = bundle.refresh_token.clone() else {
-        mark_needs_reauth(deps, site, connection, "no refresh token was granted").await?;
-        return Err(SfError::NeedsReauth("no refresh token was granted (scope refresh_token missing)".into()));
-    };
-    let app = app_credentials(deps, &conn).await?;
-    let login = oauth::login_base(&deps.settings, &conn.environment);
-    let client = oauth::client(&deps.settings, &login, &app)?;
-    let started = Instant::now();
-    let answer =
-        client.exchange_refresh_token(&RefreshToken::new(refresh_token.clone())).request_async(&OAuthHttp(deps.http.clone())).await;
-    let response = match answer.map_err(oauth::token_error) {
-        Ok(r) => r,
-        Err(TokenError::ConcurrentRefresh) => {
-            tracing::info!(site, connection, "Salesforce reports a concurrent refresh; re-reading the store");
-            update_connection(deps, site, connection, |c| c.health.invalid_grants += 1).await?;
+
+    /// The transaction check that the lease is still ours (same item, same version, unexpired).
+    fn fence(&self) -> WriteOp {
+        WriteOp::Check { pk: self.pk.clone(), sk: keys::REFRESH_LEASE_SK.into(), cond: Cond::Version(self.version) }
+    }
+}
+
+/// Why a fenced write did not happen.
+enum Fence {
+    /// The connection changed since it was read: read it again.
+    Changed,
+    /// The lease expired or someone else took it.
+    Lost,
+    Failed(SfError),
+}
+
+/// The lease holder's refresh, one method per phase.
+struct Holder<'a> {
+    deps: &'a Deps,
+    site: &'a str,
+    connection: &'a str,
+    lease: Lease,
+    /// Set when Salesforce may have rotated without us knowing: the lease then runs out by
+    /// itself, so nobody sends the same refresh token while that request may still be processed.
+    keep_lease: bool,
+}
+
+impl Holder<'_> {
+    async fn run(&mut self, stale: Option<&str>) -> Result<Step, SfError> {
+        let (deps, site, connection) = (self.deps, self.site, self.connection);
+        let conn = load(deps, site, connection).await?.record;
+        if conn.status != ConnectionStatus::Connected {
+            return Err(not_connected(&conn));
+        }
+        let bundle = open_tokens(deps.keys.as_ref(), &conn).await?;
+        if stale.is_some_and(|s| bundle.access_token != s) {
+            return Ok(Step::Done(to_cached(&bundle, &conn)));
+        }
+        let Some(refresh_token) = bundle.refresh_token.clone() else {
+            mark_needs_reauth(deps, site, connection, "no refresh token was granted").await?;
+            return Err(SfError::NeedsReauth("no refresh token was granted (scope refresh_token missing)".into()));
+        };
+        let app = app_credentials(deps, &conn).await?;
+        let left = self.lease.left(deps);
+        if left < MIN_LEASE_LEFT_SECS {
+            tracing::info!(site, connection, left, "refresh lease too short to call Salesforce; taking a fresh one");
             return Ok(Step::Retry);
         }
-        Err(TokenError::InvalidGrant(reason)) => {
-            tracing::warn!(site, connection, reason = %reason, "refresh refused: connection needs a new authorization");
-            mark_needs_reauth(deps, site, connection, &reason).await?;
-            return Err(SfError::NeedsReauth(reason));
+        let started = Instant::now();
+        let response = match self.call(&conn, &app, &refresh_token).await? {
+            Ok(r) => r,
+            Err(e) => return self.refused(e, &refresh_token).await,
+        };
+        let fields = response.extra_fields();
+        if !oauth::verify_signature(&app.client_secret, fields) {
+            tracing::error!(site, connection, "refresh answer signature does not verify; ignored");
+            return Err(SfError::Internal("the token endpoint's answer has a bad signature".into()));
         }
-        Err(e) => {
-            tracing::warn!(site, connection, error = %e, "refresh failed");
-            return Err(e.into());
-        }
-    };
-    let fields = response.extra_fields();
-    if !oauth::verify_signature(&app.client_secret, fields) {
-        tracing::error!(site, connection, "refresh answer signature does not verify; ignored");
-        return Err(SfError::Internal("the token endpoint's answer has a bad signature".into()));
+        let rotated = response.refresh_token().is_some();
+        let new_bundle = TokenBundle {
+            access_token: response.access_token().secret().clone(),
+            refresh_token: response.refresh_token().map(|r| r.secret().clone()).or(Some(refresh_token)),
+        };
+        let step = self.store(&conn, &new_bundle, fields, rotated).await?;
+        tracing::info!(site, connection, rotated, ms = started.elapsed().as_millis() as u64, "access token refreshed");
+        Ok(step)
     }
-    let new_bundle = TokenBundle {
-        access_token: response.access_token().secret().clone(),
-        refresh_token: response.refresh_token().map(|r| r.secret().clone()).or(Some(refresh_token)),
-    };
-    let rotated = response.refresh_token().is_some();
-    let sealed = seal_tokens(deps.keys.as_ref(), site, connection, &new_bundle).await?;
-    let now = deps.clock.now();
-    let instance = fields.instance_url.trim_end_matches('/').to_string();
-    let org = oauth::ids_from_identity_url(&fields.id).map(|(o, _)| o);
-    let saved = update_connection(deps, site, connection, |c| {
-        c.tokens_sealed = Some(sealed.clone());
-        c.last_refreshed_at = Some(now);
-        c.health.invalid_grants = 0;
-        if c.instance_url.as_deref() != Some(instance.as_str()) {
-            if let Some(from) = c.instance_url.clone() {
-                c.health.instance_changed = Some(Change { from, to: instance.clone(), at: now });
+
+    /// The token call, cut off at [`TOKEN_TIMEOUT`] (the shared client's timeout may be longer).
+    async fn call(
+        &self,
+        conn: &Connection,
+        app: &AppCredentials,
+        refresh_token: &str,
+    ) -> Result<Result<SfTokenResponse, TokenError>, SfError> {
+        let login = oauth::login_base(&self.deps.settings, &conn.environment);
+        let client = oauth::client(&self.deps.settings, &login, app)?;
+        let http = OAuthHttp(self.deps.http.clone());
+        let token = RefreshToken::new(refresh_token.to_string());
+        let answer = tokio::time::timeout(TOKEN_TIMEOUT, client.exchange_refresh_token(&token).request_async(&http)).await;
+        Ok(match answer {
+            Ok(result) => result.map_err(oauth::token_error),
+            Err(_) => Err(TokenError::Unavailable(format!("no answer within {} s", TOKEN_TIMEOUT.as_secs()))),
+        })
+    }
+
+    /// Salesforce refused or did not answer.
+    async fn refused(&mut self, error: TokenError, sent: &str) -> Result<Step, SfError> {
+        let (deps, site, connection) = (self.deps, self.site, self.connection);
+        match error {
+            TokenError::ConcurrentRefresh => {
+                tracing::info!(site, connection, "Salesforce reports a concurrent refresh; re-reading the store");
+                update_connection(deps, site, connection, |c| c.health.invalid_grants += 1).await?;
+                Ok(Step::Retry)
             }
-            c.instance_url = Some(instance.clone());
+            TokenError::InvalidGrant(reason) => self.invalid_grant(sent, reason).await,
+            TokenError::Unavailable(e) => {
+                self.keep_lease = true;
+                tracing::warn!(site, connection, error = %e, "refresh outcome unknown; the lease is left to expire");
+                Err(SfError::Transient(e))
+            }
+            e => {
+                tracing::warn!(site, connection, error = %e, "refresh failed");
+                Err(e.into())
+            }
         }
-        if let (Some(new), Some(old)) = (&org, &c.org_id)
-            && new != old
-        {
-            c.health.org_changed = Some(Change { from: old.clone(), to: new.clone(), at: now });
+    }
+
+    /// `invalid_grant`: retry when the store holds a newer refresh token than the one refused;
+    /// otherwise the connection needs a new authorization.
+    async fn invalid_grant(&self, sent: &str, reason: String) -> Result<Step, SfError> {
+        let (deps, site, connection) = (self.deps, self.site, self.connection);
+        let record::Versioned { mut record, version } = load(deps, site, connection).await?;
+        if record.status != ConnectionStatus::Connected {
+            return Err(not_connected(&record));
         }
-    })
-    .await;
-    let saved = match saved {
-        Ok(c) => c,
-        Err(e) => {
-            // The new tokens are not stored: with rotation, the old refresh token is now dead.
-            tracing::error!(site, connection, error = %e, rotated, "refreshed tokens could not be stored");
-            return Err(e);
+        let stored = open_tokens(deps.keys.as_ref(), &record).await?;
+        if stored.refresh_token.as_deref() != Some(sent) {
+            tracing::info!(site, connection, "refresh token refused, but someone stored a newer one; retrying with it");
+            return Ok(Step::Retry);
         }
-    };
-    tracing::info!(site, connection, rotated, ms = started.elapsed().as_millis() as u64, "access token refreshed");
-    Ok(Step::Done(to_cached(&new_bundle, &saved)))
+        tracing::warn!(site, connection, reason = %reason, "refresh refused: connection needs a new authorization");
+        record.status = ConnectionStatus::NeedsReauth;
+        record.health.invalid_grants += 1;
+        match self.fenced_save(&record, version).await {
+            Ok(()) => {
+                deps.salesforce.forget(site, connection);
+                Err(SfError::NeedsReauth(reason))
+            }
+            Err(Fence::Changed) => Ok(Step::Retry),
+            Err(Fence::Lost) => Err(SfError::Transient(format!("refresh lease of {site}/{connection} lost"))),
+            Err(Fence::Failed(e)) => Err(e),
+        }
+    }
+
+    /// Stores the new tokens under the fence: the connection at its version and the lease still ours.
+    async fn store(&self, read: &Connection, bundle: &TokenBundle, fields: &SalesforceFields, rotated: bool) -> Result<Step, SfError> {
+        let (deps, site, connection) = (self.deps, self.site, self.connection);
+        let sealed = seal_tokens(deps.keys.as_ref(), site, connection, bundle).await?;
+        let now = deps.clock.now();
+        let instance = fields.instance_url.trim_end_matches('/').to_string();
+        let org = oauth::ids_from_identity_url(&fields.id).map(|(o, _)| o);
+        for _ in 0..8 {
+            let record::Versioned { mut record, version } = load(deps, site, connection).await?;
+            if record.tokens_sealed != read.tokens_sealed {
+                tracing::warn!(
+                    site,
+                    connection,
+                    rotated,
+                    "new tokens were stored during the refresh (a new authorization); ours are dropped"
+                );
+                return Ok(Step::Retry);
+            }
+            apply_refresh(&mut record, &sealed, &instance, org.as_deref(), now);
+            match self.fenced_save(&record, version).await {
+                Ok(()) => return Ok(Step::Done(to_cached(bundle, &record))),
+                Err(Fence::Changed) => continue,
+                Err(Fence::Lost) => {
+                    // Salesforce has rotated; the new refresh token dies with this process. Nothing
+                    // is revoked: the lease's new holder decides with what the store holds.
+                    tracing::error!(site, connection, rotated, "refresh lease lost before the new tokens were stored; they are dropped");
+                    return Err(SfError::Transient(format!(
+                        "refresh of {site}/{connection} lost its lease; the new tokens were not stored"
+                    )));
+                }
+                Err(Fence::Failed(e)) => {
+                    tracing::error!(site, connection, rotated, error = %e, "refreshed tokens could not be stored");
+                    return Err(e);
+                }
+            }
+        }
+        Err(SfError::Transient(format!("connection {site}/{connection} kept changing under us")))
+    }
+
+    /// Writes `record` if it is still at `version` and the lease is still ours, in one transaction.
+    async fn fenced_save(&self, record: &Connection, version: u64) -> Result<(), Fence> {
+        let item = record::Record::to_item(record).map_err(|e| Fence::Failed(store_err(e)))?;
+        let ops = vec![WriteOp::Put { item, cond: Cond::Version(version) }, self.lease.fence()];
+        match self.deps.store.transact(ops).await {
+            Ok(()) => Ok(()),
+            Err(StoreError::ConditionFailed { pk, .. }) if pk == self.lease.pk => Err(Fence::Lost),
+            Err(StoreError::ConditionFailed { .. }) => Err(Fence::Changed),
+            Err(e) => Err(Fence::Failed(SfError::Internal(format!("store: {e}")))),
+        }
+    }
+
+    /// Releases the lease, unless the outcome is unknown (then it expires by itself).
+    async fn finish(self) {
+        if self.keep_lease {
+            return;
+        }
+        if let Err(e) = self.deps.store.delete(&self.lease.pk, keys::REFRESH_LEASE_SK, Cond::Version(self.lease.version)).await {
+            tracing::warn!(site = self.site, connection = self.connection, error = %e, "refresh lease not released; it expires by itself");
+        }
+    }
+}
+
+/// A refresh's changes to the connection: tokens, time, instance and org changes noticed.
+fn apply_refresh(c: &mut Connection, sealed: &str, instance: &str, org: Option<&str>, now: time::OffsetDateTime) {
+    c.tokens_sealed = Some(sealed.to_string());
+    c.last_refreshed_at = Some(now);
+    c.health.invalid_grants = 0;
+    if c.instance_url.as_deref() != Some(instance) {
+        if let Some(from) = c.instance_url.clone() {
+            c.health.instance_changed = Some(Change { from, to: instance.to_string(), at: now });
+        }
+        c.instance_url = Some(instance.to_string());
+    }
+    if let (Some(new), Some(old)) = (org, &c.org_id)
+        && new != old
+    {
+        c.health.org_changed = Some(Change { from: old.clone(), to: new.to_string(), at: now });
+    }
 }
 
 /// Marks a connection `needs_reauth` after Salesforce refused its refresh token.

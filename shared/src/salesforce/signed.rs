@@ -1,6 +1,6 @@
-//! Small signed tokens for the OAuth side: sync-user invitations and the platform's login
-//! tokens. `b64(payload JSON) . b64(key id) . b64(HMAC-SHA256)`, all base64url, signed with
-//! the `KeyRing`'s current HMAC key over `"forcelink-{purpose}-v1\n" ‖ payload`.
+//! Small signed tokens for the OAuth side: sync-user invitations and connect tickets.
+//! `b64(payload JSON) . b64(key id) . b64(HMAC-SHA256)`, all base64url, signed with the
+//! `KeyRing`'s current HMAC key over `"forcelink-{purpose}-v1\n" ‖ payload`.
 //!
 //! The signed message starts with ASCII text, so it can never pass for a link token (whose
 //! signed bytes start with a non-UTF-8 purpose byte), nor one purpose for another.
@@ -20,8 +20,6 @@ pub const MAX_TOKEN_LEN: usize = 2048;
 pub enum Purpose {
     /// `GET /oauth/invite/{token}`: a sync user's invitation to authorize a connection.
     Invite,
-    /// `?token=` at the site's `platform_sso_url`: a person logged in with Salesforce.
-    Login,
     /// `GET /oauth/start?ticket=`: an operator's `forcelink connect` URL.
     Connect,
 }
@@ -30,7 +28,6 @@ impl Purpose {
     fn label(self) -> &'static str {
         match self {
             Purpose::Invite => "invite",
-            Purpose::Login => "login",
             Purpose::Connect => "connect",
         }
     }
@@ -64,6 +61,17 @@ pub fn mint<T: Serialize>(keys: &dyn KeyRing, purpose: Purpose, claims: &T) -> S
     let payload = serde_json::to_vec(claims).unwrap_or_default();
     let sig = keys.sign(&message(purpose, &payload));
     format!("{}.{}.{}", B64.encode(&payload), B64.encode(sig.kid.as_bytes()), B64.encode(sig.tag))
+}
+
+/// [`verify`] after letting the key ring reload its keys if the token names a key it does not
+/// know yet (a rotation after this process started; see `KeyRing::refresh_for`).
+pub async fn verify_fresh<T: DeserializeOwned + Expiring>(keys: &dyn KeyRing, purpose: Purpose, token: &str, now: i64) -> Result<T, SignedError> {
+    if token.len() <= MAX_TOKEN_LEN
+        && let Some(kid) = token.split('.').nth(1).and_then(|k| B64.decode(k).ok()).and_then(|k| String::from_utf8(k).ok())
+    {
+        keys.refresh_for(&kid).await;
+    }
+    verify(keys, purpose, token, now)
 }
 
 /// Checks a token's signature (constant time) and expiry at `now` (epoch seconds).

@@ -61,7 +61,10 @@ pub async fn handle(core: &Core, r: Req) -> Response<Body> {
     match (r.method.clone(), path.as_str()) {
         (Method::GET, "/services/oauth2/authorize") => authorize_get(core, &r),
         (Method::POST, "/services/oauth2/authorize") => authorize_post(core, &r),
-        (Method::POST, "/services/oauth2/token") => token(core, &r).unwrap_or_else(IntoResponse::into_response),
+        (Method::POST, "/services/oauth2/token") => match knobs::before_token(core, &r).await {
+            Some(answer) => answer,
+            None => token(core, &r).unwrap_or_else(IntoResponse::into_response),
+        },
         (Method::POST | Method::GET, "/services/oauth2/revoke") => revoke(core, &r).unwrap_or_else(IntoResponse::into_response),
         (Method::POST, "/services/oauth2/introspect") => introspect(core, &r),
         (Method::GET | Method::POST, "/services/oauth2/userinfo") => identity(core, &r, true),
@@ -535,4 +538,152 @@ fn identity(core: &Core, r: &Req, userinfo: bool) -> Response<Body> {
     };
     w.orgs[a.org].count(if userinfo { "userinfo" } else { "identity" }, false);
     json_ok(body)
+}
+
+/// Test knobs for the token endpoint: hold a refresh request (to script an interleaving), answer
+/// it with a chosen error or drop it, and mint a refresh token family without a browser.
+pub mod knobs {
+    use super::*;
+    use std::collections::HashMap;
+    use std::sync::atomic::{AtomicBool, AtomicUsize};
+    use std::sync::{Arc, LazyLock, Mutex};
+    use tokio::sync::watch;
+
+    /// What a held refresh request does once released.
+    #[derive(Debug, Clone)]
+    pub enum Release {
+        /// Processed as usual.
+        Proceed,
+        /// Answered `400 {"error": error, "error_description": description}`, nothing changed.
+        Answer { error: &'static str, description: String },
+        /// The connection is dropped, nothing processed (a request that never got through).
+        Drop,
+    }
+
+    #[derive(Default)]
+    struct Hold {
+        taken: AtomicBool,
+        others: AtomicUsize,
+        arrived: watch::Sender<Option<String>>,
+        release: watch::Sender<Option<Release>>,
+    }
+
+    /// Holds per simulator, keyed by its HTTPS URL.
+    static HOLDS: LazyLock<Mutex<HashMap<String, Arc<Hold>>>> = LazyLock::new(Default::default);
+
+    fn holds() -> std::sync::MutexGuard<'static, HashMap<String, Arc<Hold>>> {
+        HOLDS.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A hold on the next `grant_type=refresh_token` request (see [`hold_next_refresh`]).
+    pub struct RefreshHold {
+        key: String,
+        hold: Arc<Hold>,
+    }
+
+    /// Holds the next refresh request at the token endpoint until [`RefreshHold::release`]; other
+    /// refresh requests pass (and are counted while it is held).
+    pub fn hold_next_refresh(core: &Core) -> RefreshHold {
+        let key = core.urls().https;
+        let hold = Arc::new(Hold::default());
+        holds().insert(key.clone(), hold.clone());
+        RefreshHold { key, hold }
+    }
+
+    impl RefreshHold {
+        /// Waits for the held request; returns the refresh token it carries.
+        pub async fn arrived(&self) -> String {
+            let mut rx = self.hold.arrived.subscribe();
+            loop {
+                if let Some(token) = rx.borrow_and_update().clone() {
+                    return token;
+                }
+                if rx.changed().await.is_err() {
+                    return String::new();
+                }
+            }
+        }
+
+        /// Refresh requests that arrived while the held one waited.
+        pub fn others(&self) -> usize {
+            self.hold.others.load(std::sync::atomic::Ordering::SeqCst)
+        }
+
+        /// Lets the held request go (or answers or drops it).
+        pub fn release(&self, how: Release) {
+            self.hold.release.send_replace(Some(how));
+        }
+    }
+
+    impl Drop for RefreshHold {
+        fn drop(&mut self) {
+            self.hold.release.send_replace(Some(Release::Proceed));
+            let mut map = holds();
+            if map.get(&self.key).is_some_and(|h| Arc::ptr_eq(h, &self.hold)) {
+                map.remove(&self.key);
+            }
+        }
+    }
+
+    /// Called before the token endpoint runs: `Some(answer)` for a held request that was
+    /// answered or dropped, `None` to go on.
+    pub(super) async fn before_token(core: &Core, r: &Req) -> Option<Response<Body>> {
+        let form = r.form();
+        let get = |k: &str| form.iter().find(|(a, _)| a == k).map(|(_, v)| v.clone());
+        if get("grant_type").as_deref() != Some("refresh_token") {
+            return None;
+        }
+        let hold = holds().get(&core.urls().https).cloned()?;
+        if hold.taken.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            if hold.release.borrow().is_none() {
+                hold.others.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+            return None;
+        }
+        hold.arrived.send_replace(Some(get("refresh_token").unwrap_or_default()));
+        let mut rx = hold.release.subscribe();
+        let how = loop {
+            if let Some(how) = rx.borrow_and_update().clone() {
+                break how;
+            }
+            if rx.changed().await.is_err() {
+                break Release::Proceed;
+            }
+        };
+        match how {
+            Release::Proceed => None,
+            Release::Answer { error, description } => Some(OAuthError::new(error, description).into_response()),
+            Release::Drop => {
+                let mut resp = Response::new(Body::empty());
+                resp.extensions_mut().insert(crate::server::DropConnection);
+                Some(resp)
+            }
+        }
+    }
+
+    /// Authorizes `username` for `client_id` with scope `api refresh_token` and no browser: the
+    /// token answer a code exchange would give (with a fresh refresh token family).
+    pub fn issue_refresh_token(core: &Core, username: &str, client_id: &str) -> Result<Value, crate::SimError> {
+        let mut w = core.lock();
+        let (org, user) = w.user_by_username(username).ok_or_else(|| crate::SimError::Invalid(format!("unknown user {username}")))?;
+        let scope = "api refresh_token";
+        let family = w.random_token(16);
+        let rt = format!("5Aep861{}", w.random_token(80));
+        let now = core.clock.now();
+        w.refresh.insert(
+            rt.clone(),
+            RefreshToken {
+                org,
+                user: user.clone(),
+                client_id: client_id.into(),
+                family: family.clone(),
+                scope: scope.into(),
+                rotated: false,
+                revoked: false,
+                last_used: now,
+                last_refresh: None,
+            },
+        );
+        Ok(token_body(core, &mut w, org, &user, client_id, scope, Some(rt), Some(family)))
+    }
 }

@@ -21,7 +21,7 @@ use forcelink::domain::keys;
 use forcelink::domain::record::Record;
 use forcelink::domain::report::TaskOutcome;
 use forcelink::domain::workflow::{SmsSettings, Task};
-use forcelink::links::{LinkClaims, link_url, mint};
+use forcelink::links::{LinkClaims, link_url, mint_issued};
 use forcelink::ports::{Cond, Email, Item, MailError, StoreError};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -178,5 +178,5 @@ fn link(ctx: &Ctx<'_>, target: &str, to: &str) -> Result<String, TaskError> {
         nonce: base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&sig.tag[..12]),
     };
     claims.check().map_err(|_| TaskError::Permanent(format!("cannot sign a link to target {target:?}: check the task's target")))?;
-    Ok(link_url(&ctx.deps.settings.public_url, &mint(ctx.deps.keys.as_ref(), &claims)))
+    Ok(link_url(&ctx.deps.settings.public_url, &mint_issued(ctx.deps.keys.as_ref(), &claims, ctx.note.received_at.unix_timestamp())))
 }

@@ -144,7 +144,8 @@ fn display(user: &DirectoryUser) -> String {
 /// Hash of the fields the roster owns.
 pub fn user_hash(user: &DirectoryUser, owned: &Owned) -> u64 {
     let mut h = DefaultHasher::new();
-    (&user.email, &user.first_name, &user.last_name, &user.salesforce_id, user.active, &user.manager_id).hash(&mut h);
+    (&user.email, &user.first_name, &user.last_name, &user.salesforce_id, &user.salesforce_org_id, user.active, &user.manager_id)
+        .hash(&mut h);
     for (k, v) in user.tags.iter().filter(|(k, _)| owned.contains(k)) {
         (k, v).hash(&mut h);
     }
@@ -158,8 +159,8 @@ pub fn group_hash(group: &Group) -> u64 {
     h.finish()
 }
 
-/// The directory user for a Salesforce user (owned fields only; see [`with_kept`]).
-pub fn build(site: &str, u: &SfUser, participant: bool) -> DirectoryUser {
+/// The directory user for a Salesforce user of `org` (owned fields only; see [`with_kept`]).
+pub fn build(site: &str, org: Option<&str>, u: &SfUser, participant: bool) -> DirectoryUser {
     let mut tags = BTreeMap::from([(SALESFORCE_USER.to_string(), "true".to_string()), (PARTICIPANT.to_string(), participant.to_string())]);
     if let Some(role) = &u.role {
         tags.insert(ROLE_TAG.into(), role.clone());
@@ -172,6 +173,7 @@ pub fn build(site: &str, u: &SfUser, participant: bool) -> DirectoryUser {
         first_name: u.first_name.clone(),
         last_name: u.last_name.clone(),
         salesforce_id: Some(u.id.clone()),
+        salesforce_org_id: org.map(str::to_string),
         active: u.active,
         tags,
         manager_id: u.manager.clone(),
@@ -265,7 +267,7 @@ mod tests {
     #[test]
     fn hash_ignores_what_the_roster_does_not_own() {
         let owned = Owned::new(&BTreeMap::from([("region".to_string(), "Region__c".to_string())]));
-        let built = build("acme", &sf(), true);
+        let built = build("acme", Some("00D000000000001AAA"), &sf(), true);
         let mut stored = built.clone();
         stored.ui = Some(SalesforceUi::Classic);
         stored.tags.insert("cohort".into(), "2026".into());
@@ -277,8 +279,8 @@ mod tests {
         assert_eq!(merged, stored);
         let mut changed = sf();
         changed.tags.insert("region".into(), "APAC".into());
-        assert_ne!(user_hash(&build("acme", &changed, true), &owned), e.hash);
-        assert_ne!(user_hash(&build("acme", &sf(), false), &owned), e.hash, "participant is owned");
+        assert_ne!(user_hash(&build("acme", Some("00D000000000001AAA"), &changed, true), &owned), e.hash);
+        assert_ne!(user_hash(&build("acme", Some("00D000000000001AAA"), &sf(), false), &owned), e.hash, "participant is owned");
     }
 
     #[test]

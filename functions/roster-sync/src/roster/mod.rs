@@ -35,6 +35,8 @@ const LOOKUP_ROUNDS: usize = 16;
 
 struct Roster {
     site: String,
+    /// The org of the job's connection, recorded on every user.
+    org: Option<String>,
     owned: Owned,
     index: Index,
     seen: HashSet<String>,
@@ -55,7 +57,7 @@ impl Roster {
         // An inactive user seen for the first time is kept, inactive (never shown as active,
         // and a manager of someone active is not looked up again by every run).
         if !u.active && existing.is_none() {
-            let user = diff::build(&self.site, &u, participant);
+            let user = diff::build(&self.site, self.org.as_deref(), &u, participant);
             w.put(&user, Cond::NotExists)?;
             self.count("added_inactive", 1);
             let hash = diff::user_hash(&user, &self.owned);
@@ -71,7 +73,7 @@ impl Roster {
             }
             return Ok(());
         }
-        let user = diff::build(&self.site, &u, participant);
+        let user = diff::build(&self.site, self.org.as_deref(), &u, participant);
         let hash = diff::user_hash(&user, &self.owned);
         let (version, kept) = match existing {
             None => {
@@ -124,8 +126,10 @@ pub async fn run(ctx: &mut Ctx<'_>, state: &JobState, resume: Option<(Checkpoint
     let index = diff::load_index(store, &ctx.job.site, &owned).await?;
     let active_before = index.active_count();
     let stale_full = state.last_full_at.is_none_or(|t| ctx.now - t >= Duration::from_secs(u64::from(*full_every_hours) * 3600));
+    let org = forcelink::salesforce::session::load(ctx.deps, &ctx.job.site, ctx.sf.connection()).await?.record.org_id;
     let mut r = Roster {
         site: ctx.job.site.clone(),
+        org,
         owned,
         index,
         seen: HashSet::new(),

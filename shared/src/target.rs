@@ -1,7 +1,7 @@
 //! Strict checks on a link's target: a relative path (and query) under the platform, and
 //! nothing that a browser, a proxy or the platform could read as another place.
 
-use forcelink::links::MAX_TARGET_LEN;
+use crate::links::MAX_TARGET_LEN;
 
 /// Why a target was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
