@@ -415,7 +415,11 @@ async fn open_redirect_and_tampering_attempts_are_all_refused() {
     attempts.push(("unknown site".into(), format!("/l/{nosite}"), vec![], Status(StatusCode::NOT_FOUND)));
     let ticket = links::mint_renewal(
         w.deps.keys.as_ref(),
-        &links::RenewalTicket { id: links::new_nonce(), expires_at: FAR, link: links::Link::plain(LinkClaims::new("acme", "plain", "/q/ok", FAR, false)) },
+        &links::RenewalTicket {
+            id: links::new_nonce(),
+            expires_at: FAR,
+            link: links::Link::plain(LinkClaims::new("acme", "plain", "/q/ok", FAR, false)),
+        },
     );
     attempts.push(("renewal ticket used as a link".into(), format!("/l/{ticket}"), vec![], bad));
 

@@ -36,8 +36,9 @@ pub async fn with_ticket(
             "Connecting Salesforce starts from a link your administrator sends you. Ask them for one.",
         ));
     };
-    let claims: InviteClaims =
-        signed::verify_fresh(deps.keys.as_ref(), TokenPurpose::Connect, ticket, deps.clock.epoch_secs()).await.map_err(|e| ticket_problem(&e))?;
+    let claims: InviteClaims = signed::verify_fresh(deps.keys.as_ref(), TokenPurpose::Connect, ticket, deps.clock.epoch_secs())
+        .await
+        .map_err(|e| ticket_problem(&e))?;
     if site.is_some_and(|s| s != claims.site) || connection.is_some_and(|c| c != claims.connection) {
         return Err(Problem::bad_request("This link is not valid", "The link was changed after it was made. Ask for a new one."));
     }

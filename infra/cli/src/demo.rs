@@ -159,7 +159,8 @@ async fn links_flow(d: &Demo) -> anyhow::Result<()> {
     for (user, want) in &people {
         record::save(store, user, Cond::Always).await?;
         let claims = LinkClaims::new(&site.id, &user.id, "/surveys/demo-question", expires_at, true);
-        let url = links::link_url(&d.deps.settings.public_url, &links::mint_issued(d.deps.keys.as_ref(), &claims, d.deps.clock.epoch_secs()));
+        let url =
+            links::link_url(&d.deps.settings.public_url, &links::mint_issued(d.deps.keys.as_ref(), &claims, d.deps.clock.epoch_secs()));
         d.step(format!("invitation link for {} (salesforce_user={}): {} chars", user.id, user.is_salesforce_user(), url.len()));
         let head = d.http.head(&url).header("user-agent", "Mimecast URL Protect").send().await?;
         anyhow::ensure!(head.status() == StatusCode::FOUND, "a scanner's HEAD answered {}", head.status());

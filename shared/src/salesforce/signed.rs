@@ -65,7 +65,12 @@ pub fn mint<T: Serialize>(keys: &dyn KeyRing, purpose: Purpose, claims: &T) -> S
 
 /// [`verify`] after letting the key ring reload its keys if the token names a key it does not
 /// know yet (a rotation after this process started; see `KeyRing::refresh_for`).
-pub async fn verify_fresh<T: DeserializeOwned + Expiring>(keys: &dyn KeyRing, purpose: Purpose, token: &str, now: i64) -> Result<T, SignedError> {
+pub async fn verify_fresh<T: DeserializeOwned + Expiring>(
+    keys: &dyn KeyRing,
+    purpose: Purpose,
+    token: &str,
+    now: i64,
+) -> Result<T, SignedError> {
     if token.len() <= MAX_TOKEN_LEN
         && let Some(kid) = token.split('.').nth(1).and_then(|k| B64.decode(k).ok()).and_then(|k| String::from_utf8(k).ok())
     {
