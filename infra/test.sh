@@ -74,6 +74,9 @@ cargo clippy --locked -p link-redirect -p oauth-callback -p outbound-webhook -p 
 step "cargo test (whole workspace)"
 cargo test --workspace --locked --no-fail-fast
 
+step "browser flows: headless Chromium (infra/browser/run.sh)"
+FORCELINK_BIN="$CARGO_TARGET_DIR/debug/forcelink" bash infra/browser/run.sh
+
 step "simulator fidelity: simple-salesforce"
 export SFSIM_BIN="$CARGO_TARGET_DIR/debug/sfsim"
 "$venv/bin/python" -m pytest -q tests/sfsim/fidelity
