@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test forcelink has, on a fresh machine too:
 #   formatting, clippy (-D warnings), the whole Rust suite (the AWS backends against moto's
-#   server, SMTP against aiosmtpd), the simulator's fidelity suite with simple-salesforce,
+#   server, SMTP against aiosmtpd), the simulator's fidelity suites with simple-salesforce and
+#   with jsforce (tests/sfsim/fidelity/jsforce/run.sh, which installs it from npm into
+#   ~/.cache/forcelink-jsforce once),
 #   the SAM template lint, and the Salesforce metadata check (infra/salesforce/validate.sh,
 #   which installs the Salesforce CLI from npm into ~/.cache/forcelink-sf once).
 #
@@ -80,6 +82,9 @@ FORCELINK_BIN="$CARGO_TARGET_DIR/debug/forcelink" bash infra/browser/run.sh
 step "simulator fidelity: simple-salesforce"
 export SFSIM_BIN="$CARGO_TARGET_DIR/debug/sfsim"
 "$venv/bin/python" -m pytest -q tests/sfsim/fidelity
+
+step "simulator fidelity: jsforce"
+bash tests/sfsim/fidelity/jsforce/run.sh
 
 step "SAM template lint"
 bash infra/lint-template.sh "$venv"

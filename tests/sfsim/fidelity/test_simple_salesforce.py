@@ -121,3 +121,42 @@ def test_bulk2_upsert_and_query(sf):
             max_records=20):
         rows.extend(chunk.strip().splitlines()[1:])
     assert len(rows) == 50
+
+
+def test_sobject_collections_via_restful(sf):
+    """sObject Collections through simple-salesforce's generic `restful` call."""
+    tag = uuid.uuid4().hex[:8]
+    created = sf.restful("composite/sobjects", method="POST", json={"allOrNone": False, "records": [
+        {"attributes": {"type": "Account"}, "Name": f"A{tag}"},
+        {"attributes": {"type": "Contact"}, "LastName": f"C{tag}"},
+        {"attributes": {"type": "Contact"}, "Email": "no-last-name@x.example"},
+    ]})
+    assert [r["success"] for r in created] == [True, True, False]
+    assert created[2]["errors"][0]["statusCode"] == "REQUIRED_FIELD_MISSING"
+    acc, con = created[0]["id"], created[1]["id"]
+
+    got = sf.restful("composite/sobjects/Contact", params={"ids": f"{con},003000000000000AAA", "fields": "LastName,Email"})
+    assert got[0]["LastName"] == f"C{tag}" and got[1] is None
+    got = sf.restful("composite/sobjects/Contact", method="POST", json={"ids": [con], "fields": ["Name"]})
+    assert got[0]["Name"] == f"C{tag}"
+
+    updated = sf.restful("composite/sobjects", method="PATCH", json={"allOrNone": True, "records": [
+        {"id": con, "attributes": {"type": "Contact"}, "Email": "c@x.example"},
+        {"id": acc, "attributes": {"type": "Account"}, "Nope__c": 1},
+    ]})
+    assert [r["errors"][0]["statusCode"] for r in updated] == ["ALL_OR_NONE_OPERATION_ROLLED_BACK", "INVALID_FIELD"]
+    assert sf.Contact.get(con)["Email"] is None
+    updated = sf.restful("composite/sobjects", method="PATCH", json={"records": [
+        {"id": con, "attributes": {"type": "Contact"}, "Email": "c@x.example"},
+    ]})
+    assert updated == [{"id": con, "success": True, "errors": []}]
+    assert sf.Contact.get(con)["Email"] == "c@x.example"
+
+    deleted = sf.restful("composite/sobjects", method="DELETE", params={"ids": f"{acc},{con},{con}", "allOrNone": "false"})
+    assert [r["success"] for r in deleted] == [True, True, False]
+    assert deleted[2]["errors"][0]["statusCode"] == "ENTITY_IS_DELETED"
+
+    with pytest.raises(SalesforceMalformedRequest) as e:
+        sf.restful("composite/sobjects", method="POST",
+                   json={"records": [{"attributes": {"type": "Account"}, "Name": str(i)} for i in range(201)]})
+    assert e.value.content[0]["errorCode"] == "EXCEEDED_ID_LIMIT"

@@ -15,6 +15,7 @@ pub mod admin;
 pub mod bulk;
 pub mod cli;
 pub mod clock;
+pub mod collections;
 pub mod config;
 pub mod error;
 pub mod faults;

@@ -1,7 +1,8 @@
 //! REST API `/services/data/vXX.X/…`: versions, limits, query and queryAll with cursors,
-//! describe, sObject CRUD and upsert, sObject Collections upsert, replication, and the shared
+//! describe, sObject CRUD and upsert, replication (sObject Collections live in `collections`), and the shared
 //! pipeline (auth, faults, counters, `Sforce-Limit-Info`) that Bulk API 2.0 also runs through.
 
+use crate::collections;
 use crate::error::ApiError;
 use crate::faults::{self, Decision};
 use crate::ids::{self, prefix};
@@ -9,7 +10,7 @@ use crate::org::WriteCtx;
 use crate::server::{DropConnection, Req};
 use crate::sim::{Core, Cursor, World};
 use crate::soql;
-use crate::store::{Prepared, value_text};
+use crate::store::Prepared;
 use axum::body::Body;
 use axum::http::{Method, Response, StatusCode};
 use serde_json::{Map, Value, json};
@@ -75,7 +76,10 @@ fn kind(method: &Method, segs: &[&str]) -> &'static str {
         (&Method::DELETE, ["sobjects", ..]) => "sobject_delete",
         (&Method::PATCH, ["sobjects", _, _, _]) => "sobject_upsert",
         (&Method::PATCH, ["composite", "sobjects", _, _]) => "upsert_collection",
-        (_, ["composite", "sobjects"]) => "collection",
+        (&Method::POST, ["composite", "sobjects"]) => "create_collection",
+        (&Method::PATCH, ["composite", "sobjects"]) => "update_collection",
+        (&Method::DELETE, ["composite", "sobjects"]) => "delete_collection",
+        (_, ["composite", "sobjects", _]) => "retrieve_collection",
         (_, ["jobs", "ingest", ..]) => "bulk_ingest",
         (_, ["jobs", "query", ..]) => "bulk_query",
         _ => "other",
@@ -185,7 +189,12 @@ fn route(core: &Core, c: &Call, r: &Req, segs: &[&str]) -> Result<Response<Body>
         }
         ["sobjects", obj, field, value] if *m == Method::GET => get_record(core, c, obj, field, value, r.param("fields")),
         ["sobjects", obj, field, value] if *m == Method::PATCH => upsert_one(core, c, obj, field, value, &body_object(r)?),
-        ["composite", "sobjects", obj, field] if *m == Method::PATCH => upsert_collection(core, c, obj, field, &body_json(r)?),
+        ["composite", "sobjects"] if *m == Method::POST => collections::create(core, c, &body_json(r)?),
+        ["composite", "sobjects"] if *m == Method::PATCH => collections::update(core, c, &body_json(r)?),
+        ["composite", "sobjects"] if *m == Method::DELETE => collections::delete(core, c, r),
+        ["composite", "sobjects", obj] if *m == Method::GET => collections::retrieve(core, c, obj, r, false),
+        ["composite", "sobjects", obj] if *m == Method::POST => collections::retrieve(core, c, obj, r, true),
+        ["composite", "sobjects", obj, field] if *m == Method::PATCH => collections::upsert(core, c, obj, field, &body_json(r)?),
         _ => Err(ApiError::not_found()),
     }
 }
@@ -243,7 +252,7 @@ fn create(core: &Core, c: &Call, obj: &str, input: &Map<String, Value>) -> Resul
     Ok(json_resp(201, &json!({"id": id, "success": true, "errors": []})))
 }
 
-fn render_full(o: &crate::schema::ObjectDef, rec: &crate::store::Record, version: &str, only: Option<&[String]>) -> Value {
+pub(crate) fn render_full(o: &crate::schema::ObjectDef, rec: &crate::store::Record, version: &str, only: Option<&[String]>) -> Value {
     let mut m = Map::new();
     m.insert("attributes".into(), json!({"type": o.name, "url": format!("/services/data/v{version}/sobjects/{}/{}", o.name, rec.id)}));
     for f in &o.fields {
@@ -318,116 +327,6 @@ fn upsert_one(core: &Core, c: &Call, obj: &str, field: &str, value: &str, input:
     drop(w);
     core.outbound_wake.notify_one();
     Ok(json_resp(if created { 201 } else { 200 }, &json!({"id": id, "success": true, "errors": [], "created": created})))
-}
-
-fn row_error(e: &ApiError) -> Value {
-    json!({"statusCode": e.code, "message": e.message, "fields": e.fields})
-}
-
-/// `PATCH composite/sobjects/{Object}/{ExtField}`: sObject Collections upsert.
-fn upsert_collection(core: &Core, c: &Call, obj: &str, field: &str, body: &Value) -> Result<Response<Body>, ApiError> {
-    let all_or_none = body.get("allOrNone").and_then(Value::as_bool).unwrap_or(false);
-    let records = body.get("records").and_then(Value::as_array).ok_or_else(|| ApiError::bad("JSON_PARSER_ERROR", "records is required"))?;
-    if records.len() > 200 {
-        return Err(ApiError::bad("EXCEEDED_ID_LIMIT", "record limit reached. cannot submit more than 200 records into this call"));
-    }
-    let mut w = core.lock();
-    let World { orgs, rng, .. } = &mut *w;
-    let org = &mut orgs[c.org];
-    let (o, _) = org.table(obj)?;
-    let f = o.field(field).filter(|f| f.external_id || f.name == "Id").ok_or_else(|| {
-        ApiError::bad("INVALID_FIELD", format!("Field name provided, {field} is not an External ID or indexed field for {}", o.name))
-    })?;
-    let fname = f.name.clone();
-    let objname = o.name.clone();
-    // keys and in-request duplicates
-    let keys: Vec<Option<String>> = records
-        .iter()
-        .map(|r| {
-            r.get(&fname)
-                .or_else(|| r.as_object().and_then(|m| m.iter().find(|(k, _)| k.eq_ignore_ascii_case(&fname)).map(|(_, v)| v)))
-                .and_then(value_text)
-                .filter(|s| !s.is_empty())
-        })
-        .collect();
-    let mut counts = std::collections::HashMap::new();
-    for k in keys.iter().flatten() {
-        *counts.entry(k.to_lowercase()).or_insert(0usize) += 1;
-    }
-    let lock_rate = org.faults.lock_row_rate;
-    let mut results: Vec<Result<Prepared, ApiError>> = Vec::with_capacity(records.len());
-    for (rec, key) in records.iter().zip(&keys) {
-        let res = (|| {
-            let Some(m) = rec.as_object() else { return Err(ApiError::bad("JSON_PARSER_ERROR", "record must be an object")) };
-            if let Some(ty) = m.get("attributes").and_then(|a| a.get("type")).and_then(Value::as_str)
-                && !ty.eq_ignore_ascii_case(&objname)
-            {
-                return Err(ApiError::bad("INVALID_TYPE", format!("Records must all be of type {objname}: {ty}")));
-            }
-            let Some(key) = key else {
-                return Err(ApiError::bad("MISSING_ARGUMENT", format!("{fname} not specified")).with_fields(vec![fname.clone()]));
-            };
-            if counts.get(&key.to_lowercase()).copied().unwrap_or(0) > 1 {
-                return Err(
-                    ApiError::bad("DUPLICATE_VALUE", format!("Duplicate external id specified: {key}")).with_fields(vec![fname.clone()])
-                );
-            }
-            if faults::roll(rng, lock_rate) {
-                return Err(faults::lock_row_error());
-            }
-            let (o, t) = org.table(&objname)?;
-            let found = t.find_ext(o, &fname, key);
-            match found.as_slice() {
-                [] if fname == "Id" => Err(ApiError::bad("INVALID_ID_FIELD", format!("invalid record id: {key}"))),
-                [] => org.prepare_insert(&objname, m),
-                [one] => org.prepare_update(&objname, one, m),
-                many => Err(ApiError::bad(
-                    "DUPLICATE_EXTERNAL_ID",
-                    format!("{fname}: more than one record found for external id field: {}", many.join(", ")),
-                )
-                .with_fields(vec![fname.clone()])),
-            }
-        })();
-        results.push(res);
-    }
-    let failed = results.iter().any(Result::is_err);
-    let ctx = WriteCtx { now: core.clock.now(), by: &c.user, ids: &core.ids };
-    let mut out: Vec<u8> = Vec::with_capacity(16 + results.len() * 72);
-    out.push(b'[');
-    for (i, res) in results.into_iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        let fail = |e: &ApiError, out: &mut Vec<u8>| {
-            let _ = serde_json::to_writer(out, &json!({"success": false, "errors": [row_error(e)]}));
-        };
-        match res {
-            Err(e) => fail(&e, &mut out),
-            Ok(_) if all_or_none && failed => fail(
-                &ApiError::bad(
-                    "ALL_OR_NONE_OPERATION_ROLLED_BACK",
-                    "Record rolled back because not all records were valid and the request was using AllOrNone header",
-                ),
-                &mut out,
-            ),
-            Ok(p) => match org.commit(&objname, p, &ctx) {
-                Ok((id, created)) => {
-                    out.extend_from_slice(b"{\"id\":\"");
-                    out.extend_from_slice(id.as_bytes());
-                    out.extend_from_slice(if created {
-                        b"\",\"success\":true,\"errors\":[],\"created\":true}".as_slice()
-                    } else {
-                        b"\",\"success\":true,\"errors\":[],\"created\":false}".as_slice()
-                    });
-                }
-                Err(e) => fail(&e, &mut out),
-            },
-        }
-    }
-    out.push(b']');
-    drop(w);
-    core.outbound_wake.notify_one();
-    Ok(json_bytes(200, out))
 }
 
 fn query(core: &Core, c: &Call, r: &Req, q: &str, all: bool) -> Result<Response<Body>, ApiError> {
