@@ -45,6 +45,14 @@ pub async fn handle(deps: &Deps, req: Request) -> Response {
     if req.method() != http::Method::GET && req.method() != http::Method::HEAD {
         return Problem::new(StatusCode::METHOD_NOT_ALLOWED, "Not allowed", "This address only opens in a browser.").page(route);
     }
+    if framed_connect(&req) {
+        return Problem::new(
+            StatusCode::FORBIDDEN,
+            "Open this link in its own window",
+            "Connecting Salesforce cannot happen inside another page. Open the link directly in your browser.",
+        )
+        .page(route);
+    }
     let params: Vec<(String, String)> = req.uri().query().and_then(|q| serde_urlencoded::from_str(q).ok()).unwrap_or_default();
     let get = |k: &str| params.iter().find(|(a, _)| a == k).map(|(_, v)| v.as_str()).filter(|v| !v.is_empty());
     let result = match path {
@@ -57,6 +65,18 @@ pub async fn handle(deps: &Deps, req: Request) -> Response {
         _ => Err(Problem::new(StatusCode::NOT_FOUND, "Page not found", "There is nothing at this address.")),
     };
     result.unwrap_or_else(|problem| problem.page(route))
+}
+
+/// A connect flow asked for inside a frame (`Sec-Fetch-Dest: iframe`): its pages refuse framing,
+/// but a redirect's headers do not stop a frame, so the first hop refuses it.
+fn framed_connect(req: &Request) -> bool {
+    let path = req.uri().path();
+    let connect = path == "/oauth/start" || path.starts_with("/oauth/invite/");
+    connect
+        && req
+            .headers()
+            .get("sec-fetch-dest")
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"iframe") || v.as_bytes().eq_ignore_ascii_case(b"frame"))
 }
 
 /// A route for log lines: never a path that carries a token.

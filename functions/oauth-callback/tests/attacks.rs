@@ -278,6 +278,17 @@ async fn sso_pages_may_be_framed_only_by_the_sites_salesforce_origins() {
     assert!(connect.headers().contains_key("strict-transport-security"));
 }
 
+#[tokio::test]
+async fn a_connect_flow_never_starts_inside_a_frame() {
+    let w = world().await;
+    let ticket = w.start_url("production", "production").await;
+    let framed = w.browser.get(&ticket).header("sec-fetch-dest", "iframe").send().await.unwrap();
+    assert_eq!(framed.status(), StatusCode::FORBIDDEN);
+    assert!(framed.headers()["content-security-policy"].to_str().unwrap().contains("frame-ancestors 'none'"));
+    // The ticket is still good in a window of its own.
+    assert_eq!(w.get(&ticket).await.status, StatusCode::FOUND);
+}
+
 fn cookie_header(w: &World) -> String {
     w.jar.lock().unwrap().iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ")
 }
