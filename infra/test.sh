@@ -79,6 +79,15 @@ cargo test --workspace --locked --no-fail-fast
 step "browser flows: headless Chromium (infra/browser/run.sh)"
 FORCELINK_BIN="$CARGO_TARGET_DIR/debug/forcelink" bash infra/browser/run.sh
 
+step "forcelink demo on the embedded backends, then on the AWS backends (moto, after forcelink aws-bootstrap)"
+RUST_LOG=error "$CARGO_TARGET_DIR/debug/forcelink" demo
+(
+    export AWS_ENDPOINT_URL=$FORCELINK_TEST_MOTO_URL FORCELINK_DATA_DIR=$work/aws-demo
+    exports=$("$CARGO_TARGET_DIR/debug/forcelink" aws-bootstrap --prefix "demo-$$")
+    eval "$exports"
+    FORCELINK_BACKEND=aws RUST_LOG=error "$CARGO_TARGET_DIR/debug/forcelink" demo
+)
+
 step "simulator fidelity: simple-salesforce"
 export SFSIM_BIN="$CARGO_TARGET_DIR/debug/sfsim"
 "$venv/bin/python" -m pytest -q tests/sfsim/fidelity

@@ -112,7 +112,7 @@ impl Settings {
                 kms_key_id: env.required("FORCELINK_KMS_KEY_ID", "the KMS key id or ARN that wraps data keys")?,
             }
         } else {
-            Backend::Embedded { data_dir: env.get("FORCELINK_DATA_DIR").unwrap_or_else(|| ".forcelink".into()).into() }
+            Backend::Embedded { data_dir: env.get("FORCELINK_DATA_DIR").unwrap_or_else(|| DEFAULT_DATA_DIR.into()).into() }
         };
         let mail = match env.get("FORCELINK_MAILER") {
             None if aws => MailTransport::Ses,
@@ -183,6 +183,10 @@ impl Settings {
         }
     }
 }
+
+/// The embedded data directory when `FORCELINK_DATA_DIR` is unset; on AWS, where the CLI keeps
+/// its local files (the simulator's CA).
+pub const DEFAULT_DATA_DIR: &str = ".forcelink";
 
 const MAILER_EXPECTED: &str = "`outbox`, `outbox:DIR`, `smtp://host:port`, `smtps://host:port` or `ses`";
 

@@ -185,19 +185,20 @@ fn input(note: &StoredNotification) -> serde_json::Value {
 
 /// Receives one batch from `queue` (waiting up to `wait`), runs it through [`handle_batch`]
 /// and deletes the messages that did not fail, as the SQS event source mapping does.
-/// Failed messages come back after `retry_after`. Returns how many messages were received.
+/// Failed messages come back after `retry_after`, or (`None`) when the queue's visibility
+/// timeout ends, as on Lambda. Returns how many messages were received.
 /// `forcelink dev` and tests drive the queue with it.
 pub async fn pump(
     deps: &Deps,
     queue: &dyn forcelink::ports::Queue,
     wait: std::time::Duration,
-    retry_after: std::time::Duration,
+    retry_after: Option<std::time::Duration>,
 ) -> Result<usize, forcelink::ports::QueueError> {
     let batch = queue.receive(forcelink::ports::Receive { wait, ..forcelink::ports::Receive::default() }).await?;
     if batch.is_empty() {
         return Ok(0);
     }
     let response = handle_batch(deps, queue_feed::sqs_event(&batch)).await;
-    queue_feed::settle(queue, &batch, &response, Some(retry_after)).await;
+    queue_feed::settle(queue, &batch, &response, retry_after).await;
     Ok(batch.len())
 }

@@ -125,7 +125,7 @@ async fn post(s: &Stack, url: &str, body: String) -> (StatusCode, String) {
 async fn drain(s: &Stack) {
     let q = s.deps.workflow_queue.clone().unwrap();
     for _ in 0..50 {
-        if outbound_webhook::runner::pump(&s.deps, q.as_ref(), Duration::ZERO, Duration::ZERO).await.unwrap() == 0 {
+        if outbound_webhook::runner::pump(&s.deps, q.as_ref(), Duration::ZERO, Some(Duration::ZERO)).await.unwrap() == 0 {
             return;
         }
     }
@@ -308,7 +308,7 @@ async fn partial_failures_retry_without_redoing_finished_tasks() {
     let notes: Vec<String> = (0..5).map(|n| contact_note(n, "2026-03-01T10:00:00.000Z", "P", "sf")).collect();
     assert_eq!(post(&s, &s.contacts_url, envelope(ORG, &notes)).await.0, StatusCode::OK);
     let q = s.deps.workflow_queue.clone().unwrap();
-    outbound_webhook::runner::pump(&s.deps, q.as_ref(), Duration::ZERO, Duration::ZERO).await.unwrap();
+    outbound_webhook::runner::pump(&s.deps, q.as_ref(), Duration::ZERO, Some(Duration::ZERO)).await.unwrap();
     let r = reports(&s).await;
     assert!(r.iter().any(|r| r.status == RunStatus::Failed && r.error.as_deref().unwrap_or("").contains("will be retried")));
     drain(&s).await;

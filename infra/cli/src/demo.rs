@@ -1,6 +1,7 @@
-//! `forcelink demo`: runs each flow end to end on a fresh local stack (embedded backends in a
-//! temporary data directory, every route served on a loopback port) and prints each step.
-//! Exits non-zero if any flow fails.
+//! `forcelink demo`: runs each flow end to end on a fresh stack (embedded backends in a
+//! temporary data directory, or with `FORCELINK_BACKEND=aws` the table, queues and key of a
+//! fresh `forcelink aws-bootstrap`; every route served on a loopback port, mail in a local
+//! outbox) and prints each step. Exits non-zero if any flow fails.
 //!
 //! A flow is an async function over [`Demo`]; add one to [`FLOWS`].
 
@@ -14,11 +15,13 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::Args;
 use forcelink::domain::directory::SalesforceUi;
+use forcelink::domain::keys;
 use forcelink::domain::record;
 use forcelink::domain::site::Tabs;
 use forcelink::domain::{DirectoryUser, Site};
 use forcelink::links::{self, LinkClaims};
-use forcelink::ports::Cond;
+use forcelink::ports::{Cond, Query};
+use forcelink::settings::Backend;
 use forcelink::{Deps, Settings};
 use http::StatusCode;
 use link_redirect::clicks;
@@ -42,12 +45,63 @@ pub struct Demo {
     pub base: String,
     /// An HTTP client that does not follow redirects.
     pub http: reqwest::Client,
+    stacks: Stacks,
 }
 
 impl Demo {
     /// Prints one step of a flow.
     pub fn step(&self, text: impl std::fmt::Display) {
         println!("  · {text}");
+    }
+
+    /// Whether the stacks run on AWS services.
+    pub fn on_aws(&self) -> bool {
+        !self.stacks.aws.is_empty()
+    }
+
+    /// Settings for a flow's own stack `name` on the demo's backend, with `vars` on top.
+    pub fn settings(&self, name: &str, vars: &[(&str, String)]) -> anyhow::Result<Settings> {
+        self.stacks.settings(name, vars)
+    }
+}
+
+/// Where the demo's stacks keep their state: each its own directory under a temporary one
+/// (the embedded store and queues, the mail outbox), and on AWS the one table, queues and key.
+struct Stacks {
+    dir: PathBuf,
+    /// `FORCELINK_BACKEND=aws` and its resources; empty for the embedded backends.
+    aws: BTreeMap<&'static str, String>,
+}
+
+impl Stacks {
+    fn new(dir: PathBuf, backend: &Settings) -> Self {
+        let aws = match &backend.backend {
+            Backend::Embedded { .. } => BTreeMap::new(),
+            Backend::Aws { table, queue_url, dlq_url, kms_key_id } => [
+                ("FORCELINK_BACKEND", Some("aws".to_string())),
+                ("FORCELINK_TABLE", Some(table.clone())),
+                ("FORCELINK_QUEUE_URL", Some(queue_url.clone())),
+                ("FORCELINK_DLQ_URL", dlq_url.clone()),
+                ("FORCELINK_WORKFLOW_QUEUE_URL", backend.workflow_queue_url.clone()),
+                ("FORCELINK_KMS_KEY_ID", Some(kms_key_id.clone())),
+            ]
+            .into_iter()
+            .filter_map(|(k, v)| Some((k, v?)))
+            .collect(),
+        };
+        Self { dir, aws }
+    }
+
+    fn settings(&self, name: &str, vars: &[(&str, String)]) -> anyhow::Result<Settings> {
+        let dir = self.dir.join(name);
+        let mut all: BTreeMap<&str, String> = self.aws.clone();
+        all.insert("FORCELINK_DATA_DIR", dir.display().to_string());
+        all.insert("FORCELINK_MAILER", format!("outbox:{}", dir.join("outbox").display()));
+        all.extend(vars.iter().cloned());
+        Ok(Settings::from_lookup(|k| match k {
+            "RUST_LOG" | "FORCELINK_LOG_FORMAT" => std::env::var(k).ok(),
+            _ => all.get(k).cloned(),
+        })?)
     }
 }
 
@@ -63,25 +117,24 @@ pub const FLOWS: &[(&str, Flow)] = &[
     ("export", |d| Box::pin(crate::demo_export::flow(d))),
 ];
 
-/// Runs the flows.
-pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
+/// Runs the flows on the backend `backend` names (only its backend and resources are used).
+pub async fn run(backend: Settings, args: DemoArgs) -> anyhow::Result<ExitCode> {
     let dir = temp_dir();
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
-    let data = dir.display().to_string();
-    let settings = Settings::from_lookup(|k| match k {
-        "FORCELINK_BACKEND" => Some("embedded".into()),
-        "FORCELINK_DATA_DIR" => Some(data.clone()),
-        "FORCELINK_PUBLIC_URL" => Some(base.clone()),
-        "RUST_LOG" | "FORCELINK_LOG_FORMAT" => std::env::var(k).ok(),
-        _ => None,
-    })?;
-    let deps = Arc::new(Deps::from_settings(settings).await?);
+    let stacks = Stacks::new(dir.clone(), &backend);
+    let deps = Arc::new(Deps::from_settings(stacks.settings("", &[("FORCELINK_PUBLIC_URL", base.clone())])?).await?);
+    ensure_empty(&deps).await?;
     let router = crate::dev::router(deps.clone());
     let server = tokio::spawn(async move { axum::serve(listener, router).await });
-    let demo = Demo { deps, base, http: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build()? };
-    println!("forcelink demo: local stack on {} (data {})", demo.base, dir.display());
+    let demo = Demo { deps, base, http: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build()?, stacks };
+    match &backend.backend {
+        Backend::Embedded { .. } => println!("forcelink demo: local stack on {} (data {})", demo.base, dir.display()),
+        Backend::Aws { table, .. } => {
+            println!("forcelink demo: stack on {} over AWS (table {table}; local files {})", demo.base, dir.display())
+        }
+    }
 
     let mut failed = Vec::new();
     for (name, flow) in FLOWS.iter().filter(|(name, _)| args.only.is_empty() || args.only.iter().any(|o| o == name)) {
@@ -107,6 +160,17 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         println!("\nfailed: {}", failed.join(", "));
         Ok(ExitCode::FAILURE)
     }
+}
+
+/// The flows count what they made, so they need a store without sites (a new temporary
+/// directory always is; on AWS, a fresh `forcelink aws-bootstrap --prefix`).
+async fn ensure_empty(deps: &Deps) -> anyhow::Result<()> {
+    let page = deps.store.query(&Query::prefix(keys::SITES_PK, "").on_gsi1().limit(1)).await?;
+    anyhow::ensure!(
+        page.items.is_empty(),
+        "the demo needs an empty table: bootstrap a new one (`eval \"$(forcelink aws-bootstrap --prefix demo-$RANDOM)\"`)"
+    );
+    Ok(())
 }
 
 fn temp_dir() -> PathBuf {

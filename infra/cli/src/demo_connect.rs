@@ -8,11 +8,11 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use anyhow::{Context, bail, ensure};
+use forcelink::Deps;
 use forcelink::domain::DirectoryUser;
 use forcelink::domain::record;
 use forcelink::ports::Cond;
 use forcelink::salesforce::{SalesforceClient, connections, session, sso};
-use forcelink::{Deps, Settings};
 use http::StatusCode;
 
 use crate::demo::Demo;
@@ -38,20 +38,17 @@ pub async fn flow(d: &Demo) -> anyhow::Result<()> {
     d.step(format!("simulated Salesforce: {} (production, {}) and Acme UAT (sandbox)", acme.name, acme.id));
 
     // A stack of its own whose login hosts are the simulator's.
-    let dir = d.deps.settings.data_dir().context("the demo runs on embedded backends")?.join("connect");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
-    let vars: BTreeMap<&str, String> = [
-        ("FORCELINK_DATA_DIR", dir.display().to_string()),
+    let vars = [
         ("FORCELINK_PUBLIC_URL", base.clone()),
         ("FORCELINK_EXTRA_CA_FILE", sim.ca_pem_path().display().to_string()),
         ("FORCELINK_SF_CLIENT_ID", CLIENT_ID.into()),
         ("FORCELINK_SF_CLIENT_SECRET", CLIENT_SECRET.into()),
         ("FORCELINK_SF_LOGIN_URL", sim.https_url()),
         ("FORCELINK_SF_SANDBOX_URL", format!("{}/test.salesforce.com", sim.https_url())),
-    ]
-    .into();
-    let deps = Arc::new(Deps::from_settings(Settings::from_lookup(|k| vars.get(k).cloned())?).await?);
+    ];
+    let deps = Arc::new(Deps::from_settings(d.settings("connect", &vars)?).await?);
     let server = tokio::spawn(axum::serve(listener, crate::dev::router(deps.clone())).into_future());
     let result = run(d, &sim, &deps, &base).await;
     server.abort();

@@ -14,15 +14,18 @@ use export_pusher::ledger::{self, State};
 use export_pusher::local::{self, Feed};
 use forcelink::domain::export::flush_message;
 use forcelink::ports::queue::MAX_BATCH;
-use forcelink::{Deps, Settings, config};
+use forcelink::{Deps, config};
 use serde_json::{Value, json};
 
 use crate::demo::Demo;
 
 const SITE: &str = "demo-export";
 const OBJECT: &str = "Learning_Result__c";
-/// Events exported continuously.
+/// Results exported continuously on the embedded backends.
 const EVENTS: usize = 2_000;
+/// On AWS services: fewer, as an emulator (moto serves DynamoDB one request at a time) is
+/// slower than the real services by far.
+const EVENTS_ON_AWS: usize = 200;
 /// Events sent before the site connects.
 const HELD: usize = 50;
 
@@ -32,8 +35,7 @@ pub async fn flow(d: &Demo) -> anyhow::Result<()> {
         .await
         .context("cannot start the simulator")?;
     let org = sim.org("acme")?;
-    let dir = d.deps.settings.data_dir().context("the demo runs on embedded backends")?.join("export");
-    let deps = Deps::from_settings(Settings::embedded(&dir, Some(&sim.ca_pem_path()), None)?).await?;
+    let deps = Deps::from_settings(d.settings("export", &[("FORCELINK_EXTRA_CA_FILE", sim.ca_pem_path().display().to_string())])?).await?;
     let toml = format!(
         r#"[[sites]]
 id = "{SITE}"
@@ -83,7 +85,8 @@ fields = {{ Score__c = "{{score}}", Course__c = "{{course}}", Completed_At__c = 
 
     // 3. Continuous export under faults.
     let mut events = Vec::new();
-    for i in 0..EVENTS {
+    let results = if d.on_aws() { EVENTS_ON_AWS } else { EVENTS };
+    for i in 0..results {
         events.push(event(&format!("res_{i}"), "2026-03-01T10:00:00Z", score(i)));
         if i % 4 == 0 {
             events.push(event(&format!("res_{i}"), "2026-03-01T09:00:00Z", -1.0));
@@ -101,7 +104,7 @@ fields = {{ Score__c = "{{score}}", Course__c = "{{course}}", Completed_At__c = 
     sim.reset_calls(&org.id)?;
     send_one_per_message(&deps, &events).await?;
     d.step(format!(
-        "{} events for {EVENTS} results (older versions and duplicates among them, shuffled), one per SQS message; faults: 20% 5xx, 20% row locks",
+        "{} events for {results} results (older versions and duplicates among them, shuffled), one per SQS message; faults: 20% 5xx, 20% row locks",
         events.len()
     ));
     let started = Instant::now();
@@ -109,9 +112,9 @@ fields = {{ Score__c = "{{score}}", Course__c = "{{course}}", Completed_At__c = 
     let took = started.elapsed();
     let calls = api_calls(&sim, &org.id)?;
     sim.set_faults(&org.id, sfsim::Faults::default())?;
-    check(&sim, &org.id)?;
+    check(&sim, &org.id, results)?;
     d.step(format!(
-        "{EVENTS} results → {EVENTS} records with the latest values, none duplicated, none lost ({batches} handler calls, {took:.1?})"
+        "{results} results → {results} records with the latest values, none duplicated, none lost ({batches} handler calls, {took:.1?})"
     ));
     d.step(format!("{calls} API calls with faults on ({} per 10,000 events; retries included)", calls * 10_000 / len as u64));
     let store = deps.store.as_ref();
@@ -123,20 +126,22 @@ fields = {{ Score__c = "{{score}}", Course__c = "{{course}}", Completed_At__c = 
     ensure!(failed == 0 && dlq == 0, "{failed} failed events, {dlq} dead letters");
 
     // 4. The org's data drifts; a historical export (Bulk API 2.0) restores every record.
+    let mut edited = 0;
     for r in sim.records(&org.id, OBJECT)?.into_iter().take(500) {
         let Some(id) = r.get("Id").and_then(Value::as_str).map(str::to_string) else { continue };
         let mut m = serde_json::Map::new();
         m.insert("Score__c".into(), json!(-7.0));
         sim.update_record(&org.id, OBJECT, &id, m)?;
+        edited += 1;
     }
-    d.step("500 records edited by hand in the org (Score__c = -7)");
+    d.step(format!("{edited} records edited by hand in the org (Score__c = -7)"));
     sim.reset_calls(&org.id)?;
     let started = Instant::now();
     let outcome = historical::run(&deps, &tuning, SITE, None, &Quiet).await?;
     let Outcome::Done(report) = outcome else { anyhow::bail!("the historical export paused: {outcome:?}") };
     let took = started.elapsed();
     let calls = api_calls(&sim, &org.id)?;
-    check(&sim, &org.id)?;
+    check(&sim, &org.id, results)?;
     let c = |k: &str| report.counts.get(k).copied().unwrap_or(0);
     ensure!(c("failed") == 0, "historical export: {} failed rows", c("failed"));
     d.step(format!(
@@ -189,8 +194,8 @@ fn api_calls(sim: &sfsim::SimHandle, org: &str) -> anyhow::Result<u64> {
     Ok(sim.calls(org)?.get("api_used").copied().unwrap_or(0))
 }
 
-/// Exactly one record per result, each with its latest score.
-fn check(sim: &sfsim::SimHandle, org: &str) -> anyhow::Result<()> {
+/// Exactly one record per result (`results` of them and the held ones), each with its latest score.
+fn check(sim: &sfsim::SimHandle, org: &str, results: usize) -> anyhow::Result<()> {
     let records = sim.records(org, OBJECT)?;
     let mut by_key: HashMap<String, f64> = HashMap::new();
     for r in &records {
@@ -198,8 +203,8 @@ fn check(sim: &sfsim::SimHandle, org: &str) -> anyhow::Result<()> {
         let value = r.get("Score__c").and_then(Value::as_f64).unwrap_or(f64::NAN);
         ensure!(by_key.insert(key.clone(), value).is_none(), "duplicate record for {key}");
     }
-    ensure!(records.len() == EVENTS + HELD, "{} records, expected {}", records.len(), EVENTS + HELD);
-    for i in 0..EVENTS {
+    ensure!(records.len() == results + HELD, "{} records, expected {}", records.len(), results + HELD);
+    for i in 0..results {
         let got = by_key.get(&format!("res_{i}")).copied();
         ensure!(got == Some(score(i)), "res_{i}: Score__c {got:?}, expected {}", score(i));
     }

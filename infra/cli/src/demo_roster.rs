@@ -9,7 +9,7 @@ use anyhow::{Context, ensure};
 use forcelink::domain::record;
 use forcelink::domain::{Document, Group, GroupKind, keys};
 use forcelink::ports::Query;
-use forcelink::{Deps, Settings, config};
+use forcelink::{Deps, config};
 use roster_sync::RunOptions;
 use serde_json::{Map, json};
 
@@ -35,8 +35,7 @@ pub async fn flow(d: &Demo) -> anyhow::Result<()> {
     sim.generate_users("acme", spec)?;
     d.step(format!("simulated org {} with {USERS} generated users: 6-level manager tree, Region__c, 90% flagged isQstreamUser__c", org.id));
 
-    let dir = d.deps.settings.data_dir().context("the demo runs on embedded backends")?.join("roster");
-    let deps = Deps::from_settings(Settings::embedded(&dir, Some(&sim.ca_pem_path()), None)?).await?;
+    let deps = Deps::from_settings(d.settings("roster", &[("FORCELINK_EXTRA_CA_FILE", sim.ca_pem_path().display().to_string())])?).await?;
     let toml = format!(
         r#"[[sites]]
 id = "{SITE}"

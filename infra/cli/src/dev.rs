@@ -1,7 +1,10 @@
-//! `forcelink dev`: every function's HTTP routes on one loopback port, the export pusher fed
-//! from the embedded queue, and the roster sync on a timer, all on the embedded backends.
+//! `forcelink dev`: every function's HTTP routes on one loopback port, the export pusher and
+//! the workflow runner fed from their queues as Lambda's event source mappings do, and the
+//! roster sync on a timer; on the embedded backends, or on AWS services (`FORCELINK_BACKEND=aws`,
+//! e.g. moto after `forcelink aws-bootstrap`).
 
 use std::net::SocketAddr;
+use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,6 +13,7 @@ use aws_lambda_events::eventbridge::EventBridgeEvent;
 use axum::body::Body;
 use bytes::Bytes;
 use clap::Args;
+use forcelink::settings::Backend;
 use forcelink::web::{self, Request, Response};
 use forcelink::{Deps, Settings};
 use http::StatusCode;
@@ -41,17 +45,18 @@ const MAX_BODY: usize = 6 * 1024 * 1024;
 /// Every HTTP function, in dispatch order.
 const FUNCTIONS: [&str; 3] = [oauth_callback::NAME, outbound_webhook::NAME, link_redirect::NAME];
 
-/// Runs the local stack until Ctrl-C.
-pub async fn run(mut settings: Settings, args: DevArgs) -> anyhow::Result<ExitCode> {
-    let Some(data_dir) = settings.data_dir().map(std::path::Path::to_path_buf) else {
-        anyhow::bail!("forcelink dev runs on the embedded backends: drop --table and FORCELINK_BACKEND=aws");
-    };
+/// How long a workflow message the runner failed stays hidden on the embedded queue. On SQS
+/// it is the queue's own visibility timeout, as under Lambda's event source mapping.
+const EMBEDDED_WORKFLOW_RETRY: Duration = Duration::from_secs(5);
+
+/// Runs the local stack until Ctrl-C; `local_dir` holds the simulator's CA on either backend.
+pub async fn run(mut settings: Settings, local_dir: &Path, args: DevArgs) -> anyhow::Result<ExitCode> {
     let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], args.port))).await?;
     let addr = listener.local_addr()?;
     if std::env::var_os("FORCELINK_PUBLIC_URL").is_none() {
         settings.public_url = url::Url::parse(&format!("http://{addr}"))?;
     }
-    let sim = if args.no_sim { None } else { Some(crate::dev_sim::start(&mut settings, &data_dir, args.sim_port).await?) };
+    let sim = if args.no_sim { None } else { Some(crate::dev_sim::start(&mut settings, local_dir, args.sim_port).await?) };
     let deps = Arc::new(Deps::from_settings(settings).await?);
     let seeded = crate::dev_sim::seed_demo_site(&deps).await?;
     let connect = forcelink::salesforce::connections::connect_url(&deps, "acme", Some("production")).await.ok();
@@ -91,8 +96,15 @@ fn print_banner(deps: &Deps, addr: SocketAddr, sim: Option<&sfsim::SimHandle>, s
         }
         None => println!("  connect in a browser  the URL `forcelink connect SITE` prints (single use, 24 h)"),
     }
-    if let Some(dir) = deps.settings.data_dir() {
-        println!("  data       {}", dir.display());
+    match &deps.settings.backend {
+        Backend::Embedded { data_dir } => println!("  data       {}", data_dir.display()),
+        Backend::Aws { table, queue_url, .. } => {
+            println!("  data       DynamoDB table {table}, export queue {queue_url}");
+            match &deps.settings.workflow_queue_url {
+                Some(url) => println!("             workflow queue {url}"),
+                None => println!("             no FORCELINK_WORKFLOW_QUEUE_URL: workflow tasks run before the Ack"),
+            }
+        }
     }
     println!("  health     {base}/healthz");
     println!("  outbound   {base}/outbound/WORKFLOW_ID/SECRET  (forcelink status prints each)");
@@ -162,7 +174,7 @@ fn into_axum(resp: Response) -> axum::response::Response {
     axum::response::Response::from_parts(parts, Body::from(body))
 }
 
-/// Feeds the export pusher from the embedded queue, as the SQS event source mapping does:
+/// Feeds the export pusher from the export queue, as the SQS event source mapping does:
 /// batches of up to `BatchSize` (200) gathered within the batching window (1 s), deleting only
 /// the messages the handler did not report as failed (`FORCELINK_EXPORT_BATCH_*` override).
 async fn feed_export_pusher(deps: Arc<Deps>) {
@@ -170,12 +182,14 @@ async fn feed_export_pusher(deps: Arc<Deps>) {
     export_pusher::local::run(&deps, &export_pusher::Tuning::from_env(), &feed).await;
 }
 
-/// Runs workflow tasks from the embedded `workflow` queue, as the SQS event source mapping
-/// does on AWS (failed messages come back after 5 s, dead-lettered after the receive limit).
+/// Runs workflow tasks from the workflow queue, as the SQS event source mapping does on AWS:
+/// batches of up to 10, failed messages come back (after 5 s embedded, after the queue's
+/// visibility timeout on SQS) and are dead-lettered after the receive limit.
 async fn feed_workflow_runner(deps: Arc<Deps>) {
     let Some(queue) = deps.workflow_queue.clone() else { return };
+    let retry_after = deps.settings.data_dir().map(|_| EMBEDDED_WORKFLOW_RETRY);
     loop {
-        if let Err(e) = outbound_webhook::runner::pump(&deps, queue.as_ref(), Duration::from_secs(1), Duration::from_secs(5)).await {
+        if let Err(e) = outbound_webhook::runner::pump(&deps, queue.as_ref(), Duration::from_secs(1), retry_after).await {
             tracing::error!(error = %e, "workflow queue failed");
             tokio::time::sleep(Duration::from_secs(1)).await;
         }

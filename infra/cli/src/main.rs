@@ -1,6 +1,7 @@
 //! `forcelink`: the local stack (`dev`), the simulator (`sim`) and the admin verbs.
 
 mod admin;
+mod aws_bootstrap;
 mod connections;
 mod demo;
 mod demo_connect;
@@ -13,6 +14,7 @@ mod export;
 mod keys;
 mod links;
 mod runs;
+mod sam_template;
 mod sync;
 mod target;
 
@@ -34,8 +36,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run every function on one local port, on embedded backends under the data directory.
+    /// Run every function on one local port, on the embedded backends (or AWS with FORCELINK_BACKEND=aws).
     Dev(dev::DevArgs),
+    /// On an AWS emulator (AWS_ENDPOINT_URL): create template.yaml's table, queues and key; print `export` lines.
+    AwsBootstrap(aws_bootstrap::BootstrapArgs),
     /// Run the Salesforce simulator alone on loopback (HTTPS with its own CA, and HTTP).
     Sim(sfsim::SimArgs),
     /// Load site configuration from a TOML file; prints each workflow's endpoint URL.
@@ -53,7 +57,7 @@ enum Command {
     },
     /// List run reports of a site (workflow runs, exports, syncs), newest first.
     Runs(runs::RunsArgs),
-    /// Run every flow end to end on a fresh local stack; non-zero exit on any failure.
+    /// Run every flow end to end on a fresh stack (embedded, or freshly bootstrapped AWS); non-zero exit on any failure.
     Demo(demo::DemoArgs),
     /// Make a signed link for a directory user; prints its URL.
     Link(links::LinkArgs),
@@ -115,7 +119,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let settings = cli.target.settings()?;
     forcelink::telemetry::init(settings.json_logs);
     match cli.command {
-        Command::Dev(args) => dev::run(settings, args).await,
+        Command::AwsBootstrap(args) => aws_bootstrap::run(args, &cli.target.local_dir()).await,
+        Command::Dev(args) => dev::run(settings, &cli.target.local_dir(), args).await,
         Command::Sim(args) => {
             sfsim::run_cli(args).await?;
             Ok(ExitCode::SUCCESS)
@@ -127,7 +132,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Connect { site, connection } => connections::connect(settings, &site, connection.as_deref()).await,
         Command::Invite { site, email, connection } => connections::invite(settings, &site, &email, connection.as_deref()).await,
         Command::Connection(command) => connections::run(settings, command).await,
-        Command::Demo(args) => demo::run(args).await,
+        Command::Demo(args) => demo::run(settings, args).await,
         Command::Link(args) => links::link(settings, args).await,
         Command::Verify(args) => links::verify(settings, args).await,
         Command::Runs(args) => runs::run(settings, args).await,

@@ -24,6 +24,11 @@ pub struct Target {
 }
 
 impl Target {
+    /// Where local files live on either backend: the data directory (default `.forcelink`).
+    pub fn local_dir(&self) -> PathBuf {
+        self.data_dir.clone().unwrap_or_else(|| forcelink::settings::DEFAULT_DATA_DIR.into())
+    }
+
     /// Settings from the environment, with these options on top.
     pub fn settings(&self) -> anyhow::Result<Settings> {
         let overrides: Vec<(&str, String)> = [

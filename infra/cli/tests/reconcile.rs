@@ -95,7 +95,8 @@ impl Env {
         let queue = self.deps.workflow_queue.clone().unwrap();
         let mut n = 0;
         loop {
-            let got = outbound_webhook::runner::pump(&self.deps, queue.as_ref(), Duration::ZERO, Duration::from_secs(1)).await.unwrap();
+            let got =
+                outbound_webhook::runner::pump(&self.deps, queue.as_ref(), Duration::ZERO, Some(Duration::from_secs(1))).await.unwrap();
             if got == 0 {
                 return n;
             }
