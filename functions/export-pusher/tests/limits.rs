@@ -22,7 +22,7 @@ async fn sends_are_packed_within_the_batch_size_limit() {
     // 12 events of 300 KB: 3 to a message (under 1 MiB), one message per batch (two would be
     // over SQS's 1 MiB a SendMessageBatch, which the queue refuses).
     let events: Vec<serde_json::Value> = (0..12).map(|i| padded(&format!("big_{i}"), 300 * 1024)).collect();
-    assert!(2 * 3 * 300 * 1024 > MAX_BATCH_BYTES && 3 * 300 * 1024 < MAX_BODY_BYTES);
+    const { assert!(2 * 3 * 300 * 1024 > MAX_BATCH_BYTES && 3 * 300 * 1024 < MAX_BODY_BYTES) };
     let messages = send_events(s.deps.queue.as_ref(), &events).await.expect("packed sends fit");
     assert_eq!(messages, 4);
     assert_eq!(s.deps.queue.depth().await.expect("depth"), 4);
