@@ -7,6 +7,10 @@ writes: exactly one wins). This launcher runs moto's own WSGI app on a threaded 
 `moto_server` does, but takes one lock around every DynamoDB request (`X-Amz-Target:
 DynamoDB_…`). Other services stay concurrent, so SQS long polls still wait in parallel.
 
+It also sets moto's DynamoDB item size limit to DynamoDB's documented 400 KB (409,600 bytes;
+moto refuses above 405,000 bytes), so an item of exactly 400 KB passes on moto as on AWS
+(forcelink's store contract writes one; see shared/src/ports/item_size.rs).
+
     python moto_serial_dynamodb.py HOST PORT
 """
 
@@ -14,8 +18,28 @@ import os
 import sys
 import threading
 
+from moto.dynamodb.exceptions import ItemSizeTooLarge
+from moto.dynamodb.models import dynamo_type
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import run_simple
+
+# DynamoDB's item size limit: 400 KB, binary units (the "Constraints in Amazon DynamoDB" page).
+MAX_ITEM_BYTES = 400 * 1024
+
+
+def _size(value):
+    return value.size() if isinstance(value, dynamo_type.DynamoType) else dynamo_type.bytesize(str(value))
+
+
+def _limited_setitem(self, key, value):
+    """moto's `LimitedSizeDict.__setitem__` with DynamoDB's limit instead of moto's 405,000."""
+    current = sum(_size(k) + _size(v) for k, v in self.items())
+    if current + dynamo_type.bytesize(key) + _size(value) > MAX_ITEM_BYTES:
+        raise ItemSizeTooLarge
+    dict.__setitem__(self, key, value)
+
+
+dynamo_type.LimitedSizeDict.__setitem__ = _limited_setitem
 
 
 class SerialDynamoDB:

@@ -5,11 +5,17 @@
 //!
 //! Each notification is one item under `OBN#{org}` / `{notification id}` written with a
 //! "must not exist" condition (the dedupe mark *is* the payload), in one store transaction per
-//! message (chunked at 100 operations; a message carries at most 100 notifications, so it is
-//! one transaction). The item expires after [`DEDUPE_TTL`], far past Salesforce's 24 h retry
+//! message (chunked within DynamoDB's 100 operations and 4 MB; a message carries at most 100
+//! notifications in at most 1 MiB, so it is one transaction). The item expires after [`DEDUPE_TTL`], far past Salesforce's 24 h retry
 //! window. Then one queue message names the notifications to run. A redelivered notification
 //! whose run has not finished is queued again: the run is idempotent, so a crash between the
 //! store commit and the queue send (which leaves Salesforce without an Ack) loses nothing.
+//!
+//! A notification too large for one stored item (DynamoDB's 400 KB, e.g. a long text area
+//! full of multi-byte text) is still stored and acknowledged: Salesforce resending it could
+//! never make it fit. Its largest field values are left out until it fits, each named with its
+//! size in [`StoredNotification::omitted`]; the run fails with that report if its workflow
+//! reads one of them, and runs as usual otherwise.
 //!
 //! A run leaves a [`SeenChange`] per record: the latest change of it the workflow has seen,
 //! which is how the reconciliation poll tells a dropped message from a delivered one.
@@ -25,7 +31,7 @@ use crate::Deps;
 use crate::domain::piped::field;
 use crate::domain::record::{self, Record, RecordError};
 use crate::domain::{ids, keys};
-use crate::ports::store::MAX_TRANSACTION_OPS;
+use crate::ports::store::{MAX_ITEM_BYTES, item_size, transaction_chunks};
 use crate::ports::{Cond, Store, StoreError, WriteOp};
 
 /// One notification: its id and the record's selected fields (`None` for nil).
@@ -78,6 +84,9 @@ pub struct StoredNotification {
     pub done: bool,
     #[serde(default)]
     pub source: Source,
+    /// Fields whose values were left out to fit the store's item limit → their size in bytes.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub omitted: BTreeMap<String, usize>,
 }
 
 impl StoredNotification {
@@ -171,8 +180,12 @@ pub async fn intake(deps: &Deps, target: &Target<'_>, notifications: &[Notificat
                 received_at: now,
                 done: false,
                 source: target.source,
+                omitted: BTreeMap::new(),
             });
         }
+    }
+    for note in &mut fresh {
+        fit(note)?;
     }
     let mut intake = Intake { duplicates: notifications.len() - fresh.len(), ..Intake::default() };
     let mut to_run: Vec<String> = Vec::with_capacity(fresh.len());
@@ -210,14 +223,31 @@ pub async fn intake(deps: &Deps, target: &Target<'_>, notifications: &[Notificat
     Err(PersistError::Contended)
 }
 
-async fn store_all(deps: &Deps, notes: &[StoredNotification]) -> Result<(), StoreError> {
-    for chunk in notes.chunks(MAX_TRANSACTION_OPS) {
-        let mut ops = Vec::with_capacity(chunk.len());
-        for n in chunk {
-            let item = n.to_item().map_err(|e| StoreError::Invalid(e.to_string()))?;
-            ops.push(WriteOp::Put { item, cond: Cond::NotExists });
+/// Leaves out `note`'s largest field values, one by one, until it fits in one stored item.
+fn fit(note: &mut StoredNotification) -> Result<(), RecordError> {
+    loop {
+        let size = item_size(&note.to_item()?);
+        if size <= MAX_ITEM_BYTES {
+            return Ok(());
         }
-        deps.store.transact(ops).await?;
+        let largest = note.fields.iter().filter_map(|(name, v)| Some((name, v.as_ref()?.len()))).max_by_key(|(_, len)| *len);
+        // Nothing left to leave out: the store refuses it, and the message gets a SOAP fault.
+        let Some((name, len)) = largest.map(|(name, len)| (name.clone(), len)) else { return Ok(()) };
+        tracing::warn!(org = %note.org, notification = %note.id, field = %name, bytes = len, item_bytes = size,
+            "notification over the store's item limit; the field's value is left out");
+        note.fields.remove(&name);
+        note.omitted.insert(name, len);
+    }
+}
+
+async fn store_all(deps: &Deps, notes: &[StoredNotification]) -> Result<(), StoreError> {
+    let mut ops = Vec::with_capacity(notes.len());
+    for n in notes {
+        let item = n.to_item().map_err(|e| StoreError::Invalid(e.to_string()))?;
+        ops.push(WriteOp::Put { item, cond: Cond::NotExists });
+    }
+    for chunk in transaction_chunks(ops) {
+        deps.store.transact(chunk).await?;
     }
     Ok(())
 }

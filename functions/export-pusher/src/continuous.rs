@@ -1,7 +1,8 @@
 //! Continuous export of one SQS batch: events grouped by site, connection and object,
 //! admitted through the ledger (stale and already-exported events skipped), upserted through
 //! sObject Collections, and each record's result written back to its event. Permanent
-//! failures go to the dead-letter queue and the run report; transient ones go back to SQS
+//! failures (an event too large to store among them) go to the dead-letter queue and the run
+//! report; transient ones go back to SQS
 //! with a growing delay; events of an org without a live connection or paused are held.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -13,7 +14,7 @@ use forcelink::domain::export::ExportMapping;
 use forcelink::domain::report::RunKind;
 use forcelink::domain::site::Site;
 use forcelink::domain::{ConnectionStatus, keys, record};
-use forcelink::ports::Query;
+use forcelink::ports::{Query, StoreError};
 use forcelink::salesforce::{SalesforceClient, session};
 use serde_json::{Map, Value};
 
@@ -185,6 +186,12 @@ async fn export_site(
             }
             Ok(Admit::Stale) => tally.add("stale", 1),
             Ok(Admit::Done) => tally.add("duplicate", 1),
+            Err(record::RecordError::Store(e @ StoreError::TooLarge { .. })) => {
+                // Its ledger entry can never be stored: permanent, dead-lettered intact and reported.
+                tracing::warn!(site, error = %e, "event too large for the ledger; dead-lettered");
+                let message = format!("the event cannot be exported: its ledger entry is too large to store ({e})");
+                fail(deps, w, collections::error("EVENT_TOO_LARGE", message), now_ms, tally, &mut retry, tuning, msgs).await;
+            }
             Err(e) => {
                 tracing::error!(site, error = %e, "ledger write failed; message retried");
                 transient(&w, &mut retry);

@@ -2,7 +2,7 @@
 //! the mapping or the org is fixed; held events are released (e.g. after the site connects).
 
 use forcelink::Deps;
-use forcelink::ports::queue::{MAX_BATCH, MAX_BODY_BYTES};
+use forcelink::ports::queue::{MAX_BODY_BYTES, send_batches};
 use forcelink::ports::{Queue, QueueError};
 
 use crate::ledger::{self, State};
@@ -36,14 +36,20 @@ async fn resend(deps: &Deps, site: &str, state: State) -> Result<usize, ReplayEr
     Ok(events.len())
 }
 
-/// Sends events as bundles (JSON arrays of up to [`BUNDLE`] events, under SQS's size limit),
-/// ten messages a call.
+/// Sends events as bundles (JSON arrays of up to [`BUNDLE`] events, each under SQS's message
+/// size limit), packed into `SendMessageBatch` calls within SQS's count and total size limits.
+/// An event too large for a message of its own is refused before anything is sent, as
+/// [`QueueError::TooLarge`] naming it: no retry could send it.
 pub async fn send_events(queue: &dyn Queue, events: &[serde_json::Value]) -> Result<usize, QueueError> {
     let mut bodies = Vec::new();
     let mut current: Vec<String> = Vec::new();
     let mut size = 2;
-    for e in events {
+    for (i, e) in events.iter().enumerate() {
         let text = e.to_string();
+        if text.len() + 2 > MAX_BODY_BYTES {
+            let what = format!("event {} of {} ({})", i + 1, events.len(), describe(e));
+            return Err(QueueError::TooLarge { what, size: text.len() + 2, limit: MAX_BODY_BYTES });
+        }
         if !current.is_empty() && (current.len() >= BUNDLE || size + text.len() + 1 > MAX_BODY_BYTES) {
             bodies.push(format!("[{}]", current.join(",")));
             current.clear();
@@ -55,8 +61,14 @@ pub async fn send_events(queue: &dyn Queue, events: &[serde_json::Value]) -> Res
     if !current.is_empty() {
         bodies.push(format!("[{}]", current.join(",")));
     }
-    for chunk in bodies.chunks(MAX_BATCH) {
-        queue.send_batch(chunk, std::time::Duration::ZERO).await?;
+    for batch in send_batches(&bodies) {
+        queue.send_batch(batch, std::time::Duration::ZERO).await?;
     }
     Ok(bodies.len())
+}
+
+/// An event's site, kind and id, for an error about it.
+fn describe(event: &serde_json::Value) -> String {
+    let field = |name: &str| event.get(name).and_then(|v| v.as_str()).unwrap_or("?").to_string();
+    format!("site {}, kind {}, id {}", field("site"), field("kind"), field("id"))
 }

@@ -156,10 +156,22 @@ pub async fn for_link(store: &dyn Store, nonce: &str) -> Result<Vec<Click>, Reco
     record::list(store, Query::prefix(keys::link_clicks_index(nonce), "").on_gsi1()).await
 }
 
-/// A site's clicks, newest first, at most `limit`.
+/// A site's clicks, newest first, at most `limit` (following pages: one ends at 1 MB).
 pub async fn recent(store: &dyn Store, site: &str, limit: usize) -> Result<Vec<Click>, RecordError> {
-    let page = store.query(&Query::prefix(keys::clicks_pk(site), "").reversed().limit(limit)).await?;
-    page.items.iter().map(record::decode).collect()
+    let mut query = Query::prefix(keys::clicks_pk(site), "").reversed().limit(limit);
+    let mut out = Vec::new();
+    loop {
+        let page = store.query(&query).await?;
+        for item in &page.items {
+            out.push(record::decode(item)?);
+        }
+        match page.next {
+            Some(next) if out.len() < limit => query.after = Some(next),
+            _ => break,
+        }
+    }
+    out.truncate(limit);
+    Ok(out)
 }
 
 /// Sort key of a counter (in the `LINK#…` partition of what it counts).

@@ -5,18 +5,21 @@
 //! recorded outcome, and the report (keyed by the notification's arrival time and id) is
 //! rewritten in place. A transient failure fails the queue message (SQS partial batch
 //! failure), so it comes back and, after the queue's receive limit, goes to the dead-letter
-//! queue; the report shows the failure meanwhile.
+//! queue; the report shows the failure meanwhile. A size refusal is permanent: a workflow
+//! reading a field left out at intake (see [`forcelink::intake`]) fails for good with that
+//! report, and a report too large to store keeps its input out of it.
 
 use std::collections::BTreeMap;
 
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use forcelink::Deps;
 use forcelink::domain::keys;
+use forcelink::domain::record::RecordError;
 use forcelink::domain::record::{self, Record};
 use forcelink::domain::report::{RunKind, RunReport, RunStatus, TaskOutcome};
 use forcelink::domain::site::Site;
 use forcelink::domain::workflow::Workflow;
-use forcelink::ports::Cond;
+use forcelink::ports::{Cond, Store, StoreError};
 use forcelink::queue_feed;
 
 use forcelink::domain::piped;
@@ -92,6 +95,7 @@ pub async fn run_notification(deps: &Deps, org: &str, notification: &str) -> Res
         None => 1,
     };
     report.counts.insert("attempts".into(), attempts);
+    let omitted = workflow.as_ref().and_then(|w| omitted_read(&note, w));
     let result = match (&workflow, &site) {
         (None, _) | (_, None) => {
             report.status = RunStatus::Failed;
@@ -101,6 +105,11 @@ pub async fn run_notification(deps: &Deps, org: &str, notification: &str) -> Res
         (Some(w), _) if !w.enabled => {
             report.status = RunStatus::Skipped;
             report.error = Some("the workflow is disabled".into());
+            Ok(())
+        }
+        (Some(_), _) if omitted.is_some() => {
+            report.status = RunStatus::Failed;
+            report.error = omitted;
             Ok(())
         }
         (Some(w), Some(site)) => match piped::check(&w.conditions, &note.fields) {
@@ -113,7 +122,7 @@ pub async fn run_notification(deps: &Deps, org: &str, notification: &str) -> Res
         },
     };
     report.finished_at = Some(deps.clock.now());
-    record::save(store, &report, Cond::Always).await?;
+    save_report(store, &mut report).await?;
     match result {
         Ok(()) => {
             let mut done = note.clone();
@@ -172,7 +181,19 @@ async fn run_tasks(
     }
 }
 
-/// The run's input: the notification's fields and where they came from.
+/// Why the workflow cannot run on `note`: it reads a field whose value was left out at intake.
+fn omitted_read(note: &StoredNotification, workflow: &Workflow) -> Option<String> {
+    let read = workflow.fields();
+    let (name, bytes) = note.omitted.iter().find(|(name, _)| read.iter().any(|r| r.eq_ignore_ascii_case(name)))?;
+    Some(format!(
+        "field {name} was {bytes} bytes: the notification was over the store's 400 KB item limit, so it was acknowledged \
+         without that value, and workflow {} reads it; nothing ran. Shorten the field's values or leave it out of the \
+         outbound message (or of the workflow)",
+        workflow.name
+    ))
+}
+
+/// The run's input: the notification's fields, those left out, and where they came from.
 fn input(note: &StoredNotification) -> serde_json::Value {
     serde_json::json!({
         "notification_id": note.id,
@@ -180,7 +201,23 @@ fn input(note: &StoredNotification) -> serde_json::Value {
         "object": note.object,
         "source": note.source,
         "fields": note.fields,
+        "omitted_fields": note.omitted,
     })
+}
+
+/// Saves the report; one over the store's item limit is saved without its input's fields
+/// (the stored notification keeps them), saying so.
+async fn save_report(store: &dyn Store, report: &mut RunReport) -> Result<(), RecordError> {
+    match record::save(store, report, Cond::Always).await {
+        Err(RecordError::Store(StoreError::TooLarge { size, limit, .. })) => {
+            if let Some(input) = report.input.as_object_mut() {
+                let why = format!("not kept here: the report would be {size} bytes, over the store's {limit}");
+                input.insert("fields".into(), serde_json::Value::String(why));
+            }
+            record::save(store, report, Cond::Always).await.map(|_| ())
+        }
+        other => other.map(|_| ()),
+    }
 }
 
 /// Receives one batch from `queue` (waiting up to `wait`), runs it through [`handle_batch`]

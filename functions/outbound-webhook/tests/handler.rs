@@ -43,6 +43,11 @@ tasks = [
 name = "leads"
 object = "Lead"
 tasks = [{ type = "upsert_contact", list = "leads", fields = { email = "{Email}" } }]
+
+[[sites.workflows]]
+name = "cases"
+object = "Case"
+tasks = [{ type = "upsert_contact", list = "cases", fields = { email = "{SuppliedEmail}", notes = "{Description}" } }]
 "#;
 
 struct Stack {
@@ -50,6 +55,7 @@ struct Stack {
     dir: tempfile::TempDir,
     contacts_url: String,
     leads_url: String,
+    cases_url: String,
 }
 
 async fn stack() -> Stack {
@@ -66,7 +72,7 @@ async fn stack() -> Stack {
         let id = forcelink::domain::workflow::workflow_id("acme", name);
         format!("/outbound/{id}/{}", endpoint_secret(deps.keys.as_ref(), &id))
     };
-    Stack { contacts_url: url("contacts"), leads_url: url("leads"), deps, dir }
+    Stack { contacts_url: url("contacts"), leads_url: url("leads"), cases_url: url("cases"), deps, dir }
 }
 
 /// One notification's XML; `prefix` is the sObject namespace prefix, `None` values are nil.
@@ -318,4 +324,50 @@ async fn partial_failures_retry_without_redoing_finished_tasks() {
     assert_eq!(r.len(), 5);
     assert!(r.iter().all(|r| r.status == RunStatus::Succeeded), "{r:?}");
     assert!(r.iter().any(|r| r.counts["attempts"] > 1));
+}
+
+/// A 600 KB long text area: the notification cannot be one stored item (400 KB).
+const LONG_TEXT: usize = 600 * 1024;
+
+#[tokio::test]
+async fn an_oversized_field_the_workflow_does_not_read_is_left_out_and_the_run_goes_on() {
+    let s = stack().await;
+    let mut f = contact_fields(4, "2026-03-01T10:00:00.000Z", "Ana");
+    f.push(("Description".into(), Some("é".repeat(LONG_TEXT / 2))));
+    let refs: Vec<(&str, Option<&str>)> = f.iter().map(|(k, v)| (k.as_str(), v.as_deref())).collect();
+    let (status, text) = post(&s, &s.contacts_url, envelope(ORG, &[note(&nid(4), "Contact", "sf", &refs)])).await;
+    assert_eq!(status, StatusCode::OK, "acknowledged: Salesforce resending it could never make it fit: {text}");
+    assert!(text.contains(ACK));
+    let stored = record::load::<forcelink::intake::StoredNotification>(s.deps.store.as_ref(), &keys::notification_pk(ORG), &nid(4))
+        .await
+        .unwrap()
+        .expect("stored");
+    assert_eq!(stored.record.omitted.get("Description"), Some(&LONG_TEXT), "the left-out field is named with its size");
+    assert!(!stored.record.fields.contains_key("Description"));
+    assert_eq!(stored.record.fields["Email"].as_deref(), Some("p4@example.com"), "the other fields are kept");
+    drain(&s).await;
+    let r = reports(&s).await;
+    assert_eq!(r.len(), 1);
+    assert_eq!(r[0].status, RunStatus::Succeeded, "{:?}", r[0].error);
+    assert_eq!(r[0].input["omitted_fields"]["Description"], LONG_TEXT, "the report shows what was left out");
+    assert_eq!(outbox(&s).len(), 1, "the invitation went out");
+    assert_eq!(contacts(&s, "sf").await.len(), 1);
+}
+
+#[tokio::test]
+async fn an_oversized_field_the_workflow_reads_fails_the_run_once_with_a_report() {
+    let s = stack().await;
+    let long = "x".repeat(LONG_TEXT);
+    let fields = [("Id", Some("5005g00000AbCdEAAV")), ("SuppliedEmail", Some("case@example.com")), ("Description", Some(long.as_str()))];
+    let (status, text) = post(&s, &s.cases_url, envelope(ORG, &[note(&nid(7), "Case", "sf", &fields)])).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    drain(&s).await;
+    let r = reports(&s).await;
+    assert_eq!(r.len(), 1);
+    assert_eq!(r[0].status, RunStatus::Failed);
+    let error = r[0].error.as_deref().unwrap_or_default();
+    assert!(error.contains("Description") && error.contains(&LONG_TEXT.to_string()) && error.contains("400 KB"), "{error}");
+    assert_eq!(r[0].counts["attempts"], 1, "a permanent failure: run once, not retried");
+    assert!(contacts(&s, "cases").await.is_empty(), "nothing ran");
+    assert_eq!(s.deps.workflow_queue.as_ref().unwrap().depth().await.unwrap(), 0, "the run request is settled, not redelivered");
 }

@@ -5,6 +5,10 @@
 //! (N, version) and `d` (S, the JSON body). Writes are `UpdateItem`s that `ADD v 1`, so the
 //! version bumps atomically; DynamoDB deletes expired items lazily (up to days later), so every
 //! read and every condition treats an item whose `ttl` has passed as absent.
+//!
+//! Items and transactions over DynamoDB's size limits are refused before any call, counted as
+//! [`crate::ports::item_size`] does, with the embedded store's error; DynamoDB's own refusal
+//! of a size maps to the same [`StoreError::TooLarge`]. Query pages end at 1 MB as DynamoDB's do.
 
 use std::collections::HashMap;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -21,20 +25,16 @@ use aws_smithy_types::error::display::DisplayErrorContext;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 
-use crate::ports::store::{Cond, Index, Item, Page, Query, Store, StoreError, WriteOp, validate_transaction};
+use crate::ports::item_size::attr::{BODY, GSI1PK, GSI1SK, PK, SK, TTL, VERSION};
+use crate::ports::store::{
+    Cond, Index, Item, MAX_ITEM_BYTES, MAX_PAGE_BYTES, MAX_TRANSACTION_BYTES, Page, Query, Store, StoreError, WriteOp, check_item,
+    item_size, validate_transaction,
+};
 
 /// The name of the secondary index.
 pub const GSI1: &str = "gsi1";
 /// Most items a query page returns.
 pub const MAX_PAGE: usize = 1000;
-
-const PK: &str = "pk";
-const SK: &str = "sk";
-const GSI1PK: &str = "gsi1pk";
-const GSI1SK: &str = "gsi1sk";
-const TTL: &str = "ttl";
-const VERSION: &str = "v";
-const BODY: &str = "d";
 
 /// A [`Store`] on one DynamoDB table (see the module docs for its layout).
 #[derive(Debug, Clone)]
@@ -124,14 +124,30 @@ where
     StoreError::Backend(DisplayErrorContext(&e).to_string())
 }
 
-/// Maps a conditional write's error: a failed condition names the key.
-fn write_err<E, R>(e: SdkError<E, R>, pk: &str, sk: &str) -> StoreError
+/// Whether DynamoDB's message refuses a size ("Item size has exceeded the maximum allowed
+/// size", "Item size to update has exceeded …").
+fn says_too_large(message: Option<&str>) -> bool {
+    message.is_some_and(|m| {
+        let m = m.to_ascii_lowercase();
+        m.contains("size") && (m.contains("exceeded") || m.contains("larger than"))
+    })
+}
+
+/// Maps a conditional write's error: a failed condition names the key; a refused size is
+/// [`StoreError::TooLarge`], sized as [`item_size`] counts `item`.
+fn write_err<E, R>(e: SdkError<E, R>, pk: &str, sk: &str, item: Option<&Item>) -> StoreError
 where
     E: std::error::Error + ProvideErrorMetadata + Send + Sync + 'static,
     R: std::fmt::Debug + Send + Sync + 'static,
 {
     if e.code() == Some("ConditionalCheckFailedException") {
         return StoreError::ConditionFailed { pk: pk.to_string(), sk: sk.to_string() };
+    }
+    if let Some(item) = item
+        && e.code() == Some("ValidationException")
+        && says_too_large(e.message())
+    {
+        return StoreError::TooLarge { what: format!("item {pk}/{sk}"), size: item_size(item), limit: MAX_ITEM_BYTES };
     }
     backend(e)
 }
@@ -268,6 +284,16 @@ fn encode_cursor(last: &HashMap<String, AttributeValue>) -> Result<String, Store
     Ok(B64.encode(json))
 }
 
+/// The `LastEvaluatedKey` DynamoDB would give after `item` on `index`.
+fn key_of(item: &Item, index: Index) -> HashMap<String, AttributeValue> {
+    let mut last = key(&item.pk, &item.sk);
+    if let (Index::Gsi1, Some((gpk, gsk))) = (index, &item.gsi1) {
+        last.insert(GSI1PK.to_string(), s(gpk));
+        last.insert(GSI1SK.to_string(), s(gsk));
+    }
+    last
+}
+
 /// Decodes a cursor and checks that it belongs to `query` (right index, partition and prefix).
 fn decode_cursor(cursor: &str, query: &Query) -> Result<HashMap<String, AttributeValue>, StoreError> {
     let json = B64.decode(cursor).map_err(|_| StoreError::BadCursor)?;
@@ -356,6 +382,7 @@ impl Store for DynamoStore {
     }
 
     async fn put(&self, item: Item, cond: Cond) -> Result<u64, StoreError> {
+        check_item(&item)?;
         let mut expr = Expr::default();
         let update = expr.put(&item);
         let condition = expr.condition(cond, now_secs());
@@ -371,7 +398,7 @@ impl Store for DynamoStore {
             .return_values(ReturnValue::UpdatedNew)
             .send()
             .await
-            .map_err(|e| write_err(e, &item.pk, &item.sk))?;
+            .map_err(|e| write_err(e, &item.pk, &item.sk, Some(&item)))?;
         let attrs = out.attributes().ok_or_else(|| StoreError::Backend("update returned no attributes".into()))?;
         get_n(attrs, VERSION)?.ok_or_else(|| StoreError::Backend("update returned no version".into()))
     }
@@ -388,7 +415,7 @@ impl Store for DynamoStore {
             .set_expression_attribute_values(expr.values())
             .send()
             .await
-            .map_err(|e| write_err(e, pk, sk))?;
+            .map_err(|e| write_err(e, pk, sk, None))?;
         Ok(())
     }
 
@@ -414,8 +441,10 @@ impl Store for DynamoStore {
 
         // `Limit` counts items read before the expiry filter, so fill the page over several
         // calls, each asking for no more than the page still lacks: the page never overshoots
-        // and the last call's `LastEvaluatedKey` is the cursor.
+        // and the last call's `LastEvaluatedKey` is the cursor. A page also ends at the item
+        // that brings it to 1 MB, as the embedded store's do (the cursor is then that item's key).
         let mut items = Vec::with_capacity(limit.min(128));
+        let mut bytes = 0;
         loop {
             let out = self
                 .client
@@ -433,8 +462,16 @@ impl Store for DynamoStore {
                 .send()
                 .await
                 .map_err(backend)?;
-            for attrs in out.items() {
-                items.push(item_from(attrs)?);
+            let read = out.items();
+            for (i, attrs) in read.iter().enumerate() {
+                let item = item_from(attrs)?;
+                bytes += item_size(&item);
+                items.push(item);
+                let more = i + 1 < read.len() || out.last_evaluated_key().is_some_and(|k| !k.is_empty());
+                if bytes >= MAX_PAGE_BYTES && more {
+                    let next = items.last().map(|l| encode_cursor(&key_of(l, query.index))).transpose()?;
+                    return Ok(Page { items, next });
+                }
             }
             match out.last_evaluated_key() {
                 Some(last) if !last.is_empty() => {
@@ -461,6 +498,20 @@ impl Store for DynamoStore {
                 let (pk, sk) = op.key();
                 return Err(StoreError::ConditionFailed { pk: pk.to_string(), sk: sk.to_string() });
             }
+            if let Some(WriteOp::Put { item, .. }) =
+                reasons.iter().position(|r| r.code() == Some("ValidationError") && says_too_large(r.message())).and_then(|i| ops.get(i))
+            {
+                let what = format!("item {}/{}", item.pk, item.sk);
+                return Err(StoreError::TooLarge { what, size: item_size(item), limit: MAX_ITEM_BYTES });
+            }
+        }
+        if e.code() == Some("ValidationException") && says_too_large(e.message()) {
+            let size = ops.iter().map(WriteOp::size).sum();
+            return Err(StoreError::TooLarge {
+                what: format!("transaction of {} operations", ops.len()),
+                size,
+                limit: MAX_TRANSACTION_BYTES,
+            });
         }
         Err(backend(e))
     }

@@ -5,7 +5,7 @@
 //! leaves the last committed state intact. Several processes (`forcelink dev` and an admin
 //! verb) may share the file.
 //! Semantics match the DynamoDB backend: versions, conditions, TTL on read, prefix queries,
-//! and atomic multi-item writes.
+//! atomic multi-item writes, and DynamoDB's size limits (items, transactions, 1 MB pages).
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -17,7 +17,9 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
-use crate::ports::store::{Cond, Index, Item, Page, Query, Store, StoreError, WriteOp, validate_transaction};
+use crate::ports::store::{
+    Cond, Index, Item, MAX_PAGE_BYTES, Page, Query, Store, StoreError, WriteOp, check_item, item_size, validate_transaction,
+};
 
 /// The embedded store.
 pub struct SqliteStore {
@@ -232,6 +234,7 @@ impl Store for SqliteStore {
     }
 
     async fn put(&self, item: Item, cond: Cond) -> Result<u64, StoreError> {
+        check_item(&item)?;
         let now = now_secs();
         self.with(|conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(backend)?;
@@ -282,9 +285,19 @@ impl Store for SqliteStore {
             }
             .map_err(backend)?;
             // Expired rows never count against the page: a page is full while more items remain.
-            let mut items = rows.collect::<Result<Vec<Item>, _>>().map_err(backend)?;
-            let more = items.len() > limit;
-            items.truncate(limit);
+            // As on DynamoDB, a page also ends at the item that brings it to 1 MB.
+            let mut items = Vec::with_capacity(limit.min(128));
+            let mut bytes = 0;
+            let mut more = false;
+            for row in rows {
+                let item = row.map_err(backend)?;
+                if items.len() == limit || bytes >= MAX_PAGE_BYTES {
+                    more = true;
+                    break;
+                }
+                bytes += item_size(&item);
+                items.push(item);
+            }
             let next = if more { items.last().map(|l| encode_cursor(l, query.index)) } else { None };
             Ok(Page { items, next })
         })

@@ -2,6 +2,10 @@
 //!
 //! Dead-lettering is SQS's own: the queue's `RedrivePolicy` names the dead-letter queue and the
 //! maximum receive count ([`create_queue_with_dlq`] sets one up for tests and local stacks).
+//!
+//! Messages and batches over SQS's size limits are refused before any call (the embedded
+//! queue's check, [`validate_send`]); SQS's own size refusals (`BatchRequestTooLong`, a
+//! message "must be shorter than" the queue's maximum) map to the same [`QueueError::TooLarge`].
 
 use std::time::Duration;
 
@@ -11,7 +15,7 @@ use aws_sdk_sqs::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName, SendMessageBatchRequestEntry};
 use aws_smithy_types::error::display::DisplayErrorContext;
 
-use crate::ports::queue::{Message, Queue, QueueError, Receive, validate_receive, validate_send};
+use crate::ports::queue::{MAX_BATCH_BYTES, MAX_BODY_BYTES, Message, Queue, QueueError, Receive, validate_receive, validate_send};
 
 /// A [`Queue`] on one SQS queue.
 #[derive(Debug, Clone)]
@@ -54,11 +58,31 @@ where
             | "InvalidBatchEntryId"
             | "BatchEntryIdsNotDistinct"
             | "EmptyBatchRequest"
-            | "TooManyEntriesInBatchRequest"
-            | "BatchRequestTooLong",
+            | "TooManyEntriesInBatchRequest",
         ) => QueueError::Invalid(e.message().unwrap_or("invalid request").to_string()),
         _ => QueueError::Backend(DisplayErrorContext(&e).to_string()),
     }
+}
+
+/// Whether SQS refused a size: the whole batch, or a message over the queue's maximum.
+fn says_too_large(code: &str, message: &str) -> Option<bool> {
+    let m = message.to_ascii_lowercase();
+    match code {
+        "BatchRequestTooLong" | "AWS.SimpleQueueService.BatchRequestTooLong" => Some(true),
+        "MessageTooLong" | "AWS.SimpleQueueService.MessageTooLong" => Some(false),
+        _ if m.contains("shorter than") || m.contains("too long") => Some(false),
+        _ => None,
+    }
+}
+
+/// SQS's size refusal of `bodies` as [`QueueError::TooLarge`], sized as the embedded queue counts.
+fn too_large(whole_batch: bool, bodies: &[String]) -> QueueError {
+    if whole_batch {
+        let what = format!("batch of {} messages", bodies.len());
+        return QueueError::TooLarge { what, size: bodies.iter().map(String::len).sum(), limit: MAX_BATCH_BYTES };
+    }
+    let (i, size) = bodies.iter().map(String::len).enumerate().max_by_key(|(_, n)| *n).unwrap_or((0, 0));
+    QueueError::TooLarge { what: format!("message {} of {} in the batch", i + 1, bodies.len()), size, limit: MAX_BODY_BYTES }
 }
 
 /// Whole seconds for SQS, rounding up so a short non-zero duration is not read as zero.
@@ -86,7 +110,16 @@ impl Queue for SqsQueue {
                     .map_err(|e| QueueError::Backend(e.to_string()))
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let out = self.client.send_message_batch().queue_url(&self.queue_url).set_entries(Some(entries)).send().await.map_err(map_err)?;
+        let out = match self.client.send_message_batch().queue_url(&self.queue_url).set_entries(Some(entries)).send().await {
+            Ok(out) => out,
+            Err(e) => match says_too_large(e.code().unwrap_or_default(), e.message().unwrap_or_default()) {
+                Some(whole) => return Err(too_large(whole, bodies)),
+                None => return Err(map_err(e)),
+            },
+        };
+        if let Some(whole) = out.failed().iter().find_map(|f| says_too_large(f.code(), f.message().unwrap_or_default())) {
+            return Err(too_large(whole, bodies));
+        }
         if !out.failed().is_empty() {
             let sender_fault = out.failed().iter().any(|f| f.sender_fault());
             let detail = out
@@ -183,7 +216,14 @@ impl Queue for SqsQueue {
 /// moves a message there after `max_receives` receives; returns `(queue_url, dlq_url)`.
 /// Creating queues that already exist with the same attributes is not an error.
 pub async fn create_queue_with_dlq(client: &Client, name: &str, max_receives: u32) -> Result<(String, String), QueueError> {
-    let dlq = client.create_queue().queue_name(format!("{name}-dlq")).send().await.map_err(map_err)?;
+    let max_size = MAX_BODY_BYTES.to_string();
+    let dlq = client
+        .create_queue()
+        .queue_name(format!("{name}-dlq"))
+        .attributes(QueueAttributeName::MaximumMessageSize, &max_size)
+        .send()
+        .await
+        .map_err(map_err)?;
     let dlq_url = dlq.queue_url().ok_or_else(|| QueueError::Backend("CreateQueue returned no URL".into()))?.to_string();
     let attrs =
         client.get_queue_attributes().queue_url(&dlq_url).attribute_names(QueueAttributeName::QueueArn).send().await.map_err(map_err)?;
@@ -192,8 +232,14 @@ pub async fn create_queue_with_dlq(client: &Client, name: &str, max_receives: u3
         .and_then(|a| a.get(&QueueAttributeName::QueueArn))
         .ok_or_else(|| QueueError::Backend("dead-letter queue has no ARN".into()))?;
     let policy = serde_json::json!({ "deadLetterTargetArn": dlq_arn, "maxReceiveCount": max_receives.to_string() }).to_string();
-    let queue =
-        client.create_queue().queue_name(name).attributes(QueueAttributeName::RedrivePolicy, policy).send().await.map_err(map_err)?;
+    let queue = client
+        .create_queue()
+        .queue_name(name)
+        .attributes(QueueAttributeName::RedrivePolicy, policy)
+        .attributes(QueueAttributeName::MaximumMessageSize, max_size)
+        .send()
+        .await
+        .map_err(map_err)?;
     let queue_url = queue.queue_url().ok_or_else(|| QueueError::Backend("CreateQueue returned no URL".into()))?.to_string();
     Ok((queue_url, dlq_url))
 }
@@ -201,6 +247,17 @@ pub async fn create_queue_with_dlq(client: &Client, name: &str, max_receives: u3
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn size_refusals_are_recognised() {
+        assert_eq!(says_too_large("BatchRequestTooLong", "Batch requests cannot be longer than 1048576 bytes"), Some(true));
+        let shorter = "One or more parameters are invalid. Reason: Message must be shorter than 1048576 bytes.";
+        assert_eq!(says_too_large("InvalidParameterValue", shorter), Some(false));
+        assert_eq!(says_too_large("InvalidParameterValue", "DelaySeconds is invalid"), None);
+        let bodies = vec!["a".into(), "bbb".into()];
+        assert!(matches!(too_large(false, &bodies), QueueError::TooLarge { size: 3, limit: MAX_BODY_BYTES, .. }));
+        assert!(matches!(too_large(true, &bodies), QueueError::TooLarge { size: 4, limit: MAX_BATCH_BYTES, .. }));
+    }
 
     #[test]
     fn seconds_round_up() {

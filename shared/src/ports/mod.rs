@@ -2,6 +2,7 @@
 //! (see [`crate::backends`]); the contract tests in `shared/tests/` hold both to the same behaviour.
 
 pub mod clock;
+pub mod item_size;
 pub mod keyring;
 pub mod mailer;
 pub mod queue;

@@ -42,9 +42,13 @@ impl Default for Receive {
 /// Queue failures.
 #[derive(Debug, thiserror::Error)]
 pub enum QueueError {
-    /// A batch of the wrong size, an oversized body or a bad delay.
+    /// A batch of the wrong count or a bad delay.
     #[error("invalid request: {0}")]
     Invalid(String),
+    /// A message or a batch over SQS's size limits: permanent, retrying the same request can
+    /// never succeed. `what` names it (e.g. `message 3 of the batch`).
+    #[error("{what} is {size} bytes, over SQS's limit of {limit} bytes")]
+    TooLarge { what: String, size: usize, limit: usize },
     /// A receipt handle that does not name a current delivery.
     #[error("receipt handle is no longer valid")]
     InvalidReceipt,
@@ -53,13 +57,21 @@ pub enum QueueError {
     Backend(String),
 }
 
-/// Largest message body, as SQS allows (256 KiB).
-pub const MAX_BODY_BYTES: usize = 256 * 1024;
+/// Largest message body: 1 MiB (1,048,576 bytes) since AWS raised it from 256 KiB in August
+/// 2025. Source: the `SendMessageBatch` API reference, "The maximum allowed individual message
+/// size and the maximum total payload size (the sum of the individual lengths of all of the
+/// batched messages) are both 1 MiB 1,048,576 bytes",
+/// <https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_SendMessageBatch.html>.
+/// A queue's `MaximumMessageSize` may be set lower; forcelink's queues use the maximum.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+/// Largest `SendMessageBatch`: the sum of its bodies, 1 MiB (same source).
+pub const MAX_BATCH_BYTES: usize = 1024 * 1024;
 
 /// An SQS-like queue.
 #[async_trait]
 pub trait Queue: Send + Sync {
-    /// Sends up to [`MAX_BATCH`] bodies, each visible after `delay`; returns their ids in order.
+    /// Sends up to [`MAX_BATCH`] bodies of at most [`MAX_BATCH_BYTES`] together, each visible
+    /// after `delay`; returns their ids in order.
     async fn send_batch(&self, bodies: &[String], delay: Duration) -> Result<Vec<String>, QueueError>;
     /// Receives up to `req.max` visible messages.
     async fn receive(&self, req: Receive) -> Result<Vec<Message>, QueueError>;
@@ -82,13 +94,37 @@ pub fn validate_send(bodies: &[String], delay: Duration) -> Result<(), QueueErro
     if bodies.is_empty() || bodies.len() > MAX_BATCH {
         return Err(QueueError::Invalid(format!("a batch holds 1 to {MAX_BATCH} messages, not {}", bodies.len())));
     }
-    if let Some(big) = bodies.iter().find(|b| b.len() > MAX_BODY_BYTES) {
-        return Err(QueueError::Invalid(format!("message of {} bytes exceeds {MAX_BODY_BYTES}", big.len())));
+    if let Some((i, big)) = bodies.iter().enumerate().find(|(_, b)| b.len() > MAX_BODY_BYTES) {
+        let what = format!("message {} of {} in the batch", i + 1, bodies.len());
+        return Err(QueueError::TooLarge { what, size: big.len(), limit: MAX_BODY_BYTES });
+    }
+    let total = bodies.iter().map(String::len).sum();
+    if total > MAX_BATCH_BYTES {
+        let what = format!("batch of {} messages", bodies.len());
+        return Err(QueueError::TooLarge { what, size: total, limit: MAX_BATCH_BYTES });
     }
     if delay > Duration::from_secs(900) {
         return Err(QueueError::Invalid("delay exceeds 15 minutes".into()));
     }
     Ok(())
+}
+
+/// Splits bodies into send batches within [`MAX_BATCH`] and [`MAX_BATCH_BYTES`], in order. A
+/// body over [`MAX_BODY_BYTES`] stays in a batch, for the queue to refuse.
+pub fn send_batches(bodies: &[String]) -> Vec<&[String]> {
+    let mut batches = Vec::new();
+    let (mut start, mut bytes) = (0, 0);
+    for (i, body) in bodies.iter().enumerate() {
+        if i > start && (i - start == MAX_BATCH || bytes + body.len() > MAX_BATCH_BYTES) {
+            batches.push(&bodies[start..i]);
+            (start, bytes) = (i, 0);
+        }
+        bytes += body.len();
+    }
+    if start < bodies.len() {
+        batches.push(&bodies[start..]);
+    }
+    batches
 }
 
 /// Checks a receive request the same way on every backend.
@@ -103,4 +139,33 @@ pub fn validate_receive(req: &Receive) -> Result<(), QueueError> {
         return Err(QueueError::Invalid("visibility exceeds 12 hours".into()));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_respect_count_and_total_size() {
+        let small: Vec<String> = (0..25).map(|i| i.to_string()).collect();
+        assert_eq!(send_batches(&small).iter().map(|b| b.len()).collect::<Vec<_>>(), [10, 10, 5]);
+        let big: Vec<String> = (0..7).map(|_| "x".repeat(400 * 1024)).collect();
+        let batches = send_batches(&big);
+        assert_eq!(batches.iter().map(|b| b.len()).collect::<Vec<_>>(), [2, 2, 2, 1], "two 400 KiB bodies fill 1 MiB");
+        assert!(batches.iter().all(|b| validate_send(b, Duration::ZERO).is_ok()));
+        assert!(send_batches(&[]).is_empty());
+    }
+
+    #[test]
+    fn over_limit_messages_and_batches_are_too_large() {
+        let exact = vec!["x".repeat(MAX_BODY_BYTES)];
+        assert!(validate_send(&exact, Duration::ZERO).is_ok(), "a body of exactly 1 MiB");
+        let over = vec!["x".repeat(MAX_BODY_BYTES + 1)];
+        assert!(matches!(validate_send(&over, Duration::ZERO), Err(QueueError::TooLarge { limit: MAX_BODY_BYTES, .. })));
+        let pair = vec!["x".repeat(MAX_BATCH_BYTES / 2), "y".repeat(MAX_BATCH_BYTES / 2 + 1)];
+        match validate_send(&pair, Duration::ZERO) {
+            Err(QueueError::TooLarge { size, limit, .. }) => assert_eq!((size, limit), (MAX_BATCH_BYTES + 1, MAX_BATCH_BYTES)),
+            other => panic!("expected TooLarge, got {other:?}"),
+        }
+    }
 }

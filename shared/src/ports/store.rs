@@ -7,6 +7,8 @@
 
 use async_trait::async_trait;
 
+pub use super::item_size::{item_size, key_size};
+
 /// One stored record. `body` is the record's JSON text.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Item {
@@ -139,9 +141,13 @@ pub enum StoreError {
     /// A write's condition did not hold (for a transaction: some operation's).
     #[error("condition failed for {pk}/{sk}")]
     ConditionFailed { pk: String, sk: String },
-    /// A transaction too large or with two operations on one key.
+    /// A transaction with too many operations, none, or two operations on one key.
     #[error("invalid request: {0}")]
     Invalid(String),
+    /// Over one of DynamoDB's size limits (an item, a transaction): permanent, retrying the
+    /// same request can never succeed. `what` names it (e.g. `item site#acme/run#…`).
+    #[error("{what} is {size} bytes, over DynamoDB's limit of {limit} bytes")]
+    TooLarge { what: String, size: usize, limit: usize },
     /// A cursor that did not come from this query.
     #[error("invalid cursor")]
     BadCursor,
@@ -150,37 +156,93 @@ pub enum StoreError {
     Backend(String),
 }
 
-/// Transactions hold at most this many operations (DynamoDB's limit).
+/// DynamoDB's limits, from "Constraints in Amazon DynamoDB" (binary units: 1 KB = 1,024
+/// bytes), <https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Constraints.html>,
+/// and the `TransactWriteItems` API reference ("groups up to 100 action requests … no two
+/// actions can target the same item … The aggregate size of the items in the transaction
+/// cannot exceed 4 MB"),
+/// <https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_TransactWriteItems.html>.
+///
+/// Transactions hold at most this many operations.
 pub const MAX_TRANSACTION_OPS: usize = 100;
+/// Largest item: 400 KB, counted by [`item_size`].
+pub const MAX_ITEM_BYTES: usize = 400 * 1024;
+/// Largest transaction: 4 MB, its puts' item sizes plus its deletes' and checks' key sizes
+/// (what a delete removes is not known before it runs).
+pub const MAX_TRANSACTION_BYTES: usize = 4 * 1024 * 1024;
+/// A query page stops at the item that brings it to 1 MB (DynamoDB's `Query` reads at most
+/// 1 MB a call); follow [`Page::next`] for the rest.
+pub const MAX_PAGE_BYTES: usize = 1024 * 1024;
 
 /// A DynamoDB-like single-table store.
 #[async_trait]
 pub trait Store: Send + Sync {
     /// The live item at this key.
     async fn get(&self, pk: &str, sk: &str) -> Result<Option<Item>, StoreError>;
-    /// Writes `item` if `cond` holds; returns the new version.
+    /// Writes `item` if `cond` holds (and it is at most [`MAX_ITEM_BYTES`]); returns the new version.
     async fn put(&self, item: Item, cond: Cond) -> Result<u64, StoreError>;
     /// Deletes the item at this key if `cond` holds; deleting nothing is not an error under `Always`.
     async fn delete(&self, pk: &str, sk: &str, cond: Cond) -> Result<(), StoreError>;
     /// One page of a prefix query.
     async fn query(&self, query: &Query) -> Result<Page, StoreError>;
-    /// Applies every operation or none (at most [`MAX_TRANSACTION_OPS`], distinct keys).
+    /// Applies every operation or none (at most [`MAX_TRANSACTION_OPS`] and
+    /// [`MAX_TRANSACTION_BYTES`], distinct keys).
     async fn transact(&self, ops: Vec<WriteOp>) -> Result<(), StoreError>;
 }
 
-/// Checks a transaction's shape the same way on every backend.
+/// Refuses an item over [`MAX_ITEM_BYTES`], the same way on every backend.
+pub fn check_item(item: &Item) -> Result<(), StoreError> {
+    let size = item_size(item);
+    if size > MAX_ITEM_BYTES {
+        return Err(StoreError::TooLarge { what: format!("item {}/{}", item.pk, item.sk), size, limit: MAX_ITEM_BYTES });
+    }
+    Ok(())
+}
+
+/// Checks a transaction's shape and sizes the same way on every backend.
 pub fn validate_transaction(ops: &[WriteOp]) -> Result<(), StoreError> {
     if ops.is_empty() || ops.len() > MAX_TRANSACTION_OPS {
         return Err(StoreError::Invalid(format!("a transaction holds 1 to {MAX_TRANSACTION_OPS} operations, not {}", ops.len())));
     }
     let mut keys = std::collections::HashSet::with_capacity(ops.len());
+    let mut total = 0;
     for op in ops {
         let key = op.key();
         if !keys.insert(key) {
             return Err(StoreError::Invalid(format!("two operations on {}/{}", key.0, key.1)));
         }
+        total += op.size();
+        if let WriteOp::Put { item, .. } = op {
+            check_item(item)?;
+        }
+    }
+    if total > MAX_TRANSACTION_BYTES {
+        let what = format!("transaction of {} operations", ops.len());
+        return Err(StoreError::TooLarge { what, size: total, limit: MAX_TRANSACTION_BYTES });
     }
     Ok(())
+}
+
+/// Splits writes into transactions within [`MAX_TRANSACTION_OPS`] and
+/// [`MAX_TRANSACTION_BYTES`], in order (for writers that need each item written, not all of
+/// them at once). An item over [`MAX_ITEM_BYTES`] stays in a chunk, for the store to refuse.
+pub fn transaction_chunks(ops: Vec<WriteOp>) -> Vec<Vec<WriteOp>> {
+    let mut chunks: Vec<Vec<WriteOp>> = Vec::new();
+    let mut current: Vec<WriteOp> = Vec::new();
+    let mut bytes = 0;
+    for op in ops {
+        let size = op.size();
+        if !current.is_empty() && (current.len() == MAX_TRANSACTION_OPS || bytes + size > MAX_TRANSACTION_BYTES) {
+            chunks.push(std::mem::take(&mut current));
+            bytes = 0;
+        }
+        bytes += size;
+        current.push(op);
+    }
+    if !current.is_empty() {
+        chunks.push(current);
+    }
+    chunks
 }
 
 impl WriteOp {
@@ -190,5 +252,46 @@ impl WriteOp {
             WriteOp::Put { item, .. } => (&item.pk, &item.sk),
             WriteOp::Delete { pk, sk, .. } | WriteOp::Check { pk, sk, .. } => (pk, sk),
         }
+    }
+
+    /// The operation's share of its transaction's size (see [`MAX_TRANSACTION_BYTES`]).
+    pub fn size(&self) -> usize {
+        match self {
+            WriteOp::Put { item, .. } => item_size(item),
+            WriteOp::Delete { pk, sk, .. } | WriteOp::Check { pk, sk, .. } => key_size(pk, sk),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn put(sk: usize, body_len: usize) -> WriteOp {
+        WriteOp::Put { item: Item::new("p", format!("{sk:03}"), "x".repeat(body_len)), cond: Cond::Always }
+    }
+
+    #[test]
+    fn chunks_respect_count_and_bytes() {
+        let small: Vec<WriteOp> = (0..250).map(|i| put(i, 10)).collect();
+        let sizes: Vec<usize> = transaction_chunks(small).iter().map(Vec::len).collect();
+        assert_eq!(sizes, [100, 100, 50]);
+        let big: Vec<WriteOp> = (0..25).map(|i| put(i, 300 * 1024)).collect();
+        let chunks = transaction_chunks(big);
+        assert!(chunks.iter().all(|c| validate_transaction(c).is_ok()), "each chunk is a valid transaction");
+        assert_eq!(chunks.iter().map(Vec::len).sum::<usize>(), 25);
+        assert_eq!(chunks[0].len(), 13, "13 items of 300 KiB fit in 4 MiB, 14 do not");
+    }
+
+    #[test]
+    fn over_limit_items_and_transactions_are_too_large() {
+        let body = MAX_ITEM_BYTES - item_size(&Item::new("p", "001", ""));
+        assert!(validate_transaction(&[put(1, body)]).is_ok(), "an item of exactly 400 KB");
+        match validate_transaction(&[put(1, body + 1)]) {
+            Err(StoreError::TooLarge { size, limit, .. }) => assert_eq!((size, limit), (MAX_ITEM_BYTES + 1, MAX_ITEM_BYTES)),
+            other => panic!("expected TooLarge, got {other:?}"),
+        }
+        let many: Vec<WriteOp> = (0..11).map(|i| put(i, body)).collect();
+        assert!(matches!(validate_transaction(&many), Err(StoreError::TooLarge { limit: MAX_TRANSACTION_BYTES, .. })));
     }
 }

@@ -6,13 +6,14 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use forcelink::ports::queue::{MAX_BATCH, MAX_BODY_BYTES, Message, Queue, QueueError, Receive};
+use forcelink::ports::queue::{MAX_BATCH, MAX_BATCH_BYTES, MAX_BODY_BYTES, Message, Queue, QueueError, Receive};
 
 /// Runs every queue check. `max_receives` must be at least 2.
 pub async fn queue_contract(queue: Arc<dyn Queue>, dlq: Arc<dyn Queue>, max_receives: u32) {
     assert!(max_receives >= 2);
     let q = queue.as_ref();
     refuses_bad_requests(q).await;
+    size_limits(q).await;
     visibility_and_receive_counts(q).await;
     receipts(q).await;
     delays_and_long_polls(queue.clone()).await;
@@ -47,7 +48,6 @@ async fn refuses_bad_requests(q: &dyn Queue) {
     assert!(invalid(q.send_batch(&[], Duration::ZERO).await), "an empty batch is refused");
     let eleven: Vec<String> = (0..=MAX_BATCH).map(|i| format!("m{i}")).collect();
     assert!(invalid(q.send_batch(&eleven, Duration::ZERO).await), "a batch of 11 is refused");
-    assert!(invalid(q.send_batch(&["x".repeat(MAX_BODY_BYTES + 1)], Duration::ZERO).await), "an oversized body is refused");
     assert!(invalid(q.send_batch(&["x".into()], Duration::from_secs(901)).await), "a delay over 15 minutes is refused");
     let bad_receive = |r: Result<Vec<Message>, QueueError>| matches!(r, Err(QueueError::Invalid(_)));
     assert!(bad_receive(q.receive(Receive { max: 0, ..now() }).await), "receiving 0 is refused");
@@ -58,8 +58,37 @@ async fn refuses_bad_requests(q: &dyn Queue) {
     assert_empty(q, "after refused sends").await;
 }
 
+fn assert_too_large<T: std::fmt::Debug>(result: Result<T, QueueError>, size: usize, limit: usize, what: &str) {
+    match result {
+        Err(QueueError::TooLarge { size: s, limit: l, .. }) => assert_eq!((s, l), (size, limit), "{what}: size and limit"),
+        other => panic!("{what}: expected TooLarge, got {other:?}"),
+    }
+}
+
+/// SQS's size limits: 1 MiB a message and 1 MiB a batch, refused as `TooLarge` and sending
+/// nothing; exactly 1 MiB passes.
+async fn size_limits(q: &dyn Queue) {
+    let over = vec!["x".repeat(MAX_BODY_BYTES + 1)];
+    assert_too_large(q.send_batch(&over, Duration::ZERO).await, MAX_BODY_BYTES + 1, MAX_BODY_BYTES, "a body of 1 MiB + 1");
+    let half = MAX_BATCH_BYTES / 2;
+    let pair = vec!["a".repeat(half), "b".repeat(half + 1)];
+    assert_too_large(q.send_batch(&pair, Duration::ZERO).await, MAX_BATCH_BYTES + 1, MAX_BATCH_BYTES, "a batch of 1 MiB + 1");
+    assert_too_large(q.send("é".repeat(MAX_BODY_BYTES / 2 + 1)).await, MAX_BODY_BYTES + 2, MAX_BODY_BYTES, "bytes count, not chars");
+    assert_eq!(q.depth().await.expect("depth"), 0, "refused sends send nothing");
+
+    let exact = vec!["a".repeat(half), "b".repeat(half)];
+    q.send_batch(&exact, Duration::ZERO).await.expect("a batch of exactly 1 MiB");
+    let got = receive_n(q, 2, now()).await;
+    assert_eq!(got.iter().map(|m| m.body.len()).sum::<usize>(), MAX_BATCH_BYTES, "both bodies come back whole");
+    for m in got {
+        q.delete(&m.receipt_handle).await.expect("delete");
+    }
+}
+
 async fn visibility_and_receive_counts(q: &dyn Queue) {
-    let bodies: Vec<String> = vec!["one".into(), r#"{"json":"✓ Zoë"}"#.into(), "x".repeat(MAX_BODY_BYTES)];
+    let small: Vec<String> = vec!["one".into(), r#"{"json":"✓ Zoë"}"#.into()];
+    let largest = "x".repeat(MAX_BATCH_BYTES - small.iter().map(String::len).sum::<usize>());
+    let bodies: Vec<String> = small.into_iter().chain([largest]).collect();
     let ids = q.send_batch(&bodies, Duration::ZERO).await.expect("send a batch");
     assert_eq!(ids.len(), 3, "one id per body, in order");
     assert!(ids.iter().all(|id| !id.is_empty()));

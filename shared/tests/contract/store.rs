@@ -5,7 +5,10 @@
 
 use std::sync::Arc;
 
-use forcelink::ports::store::{Cond, Item, MAX_TRANSACTION_OPS, Page, Query, Store, StoreError, WriteOp};
+use forcelink::ports::store::{
+    Cond, Item, MAX_ITEM_BYTES, MAX_PAGE_BYTES, MAX_TRANSACTION_BYTES, MAX_TRANSACTION_OPS, Page, Query, Store, StoreError, WriteOp,
+    item_size,
+};
 
 use super::support::{now_secs, unique};
 
@@ -21,6 +24,77 @@ pub async fn store_contract(store: Arc<dyn Store>) {
     gsi_queries(s).await;
     transactions(s).await;
     transaction_shapes(s).await;
+    item_size_limit(s).await;
+    transaction_size_limit(s).await;
+    pages_end_at_one_megabyte(s).await;
+}
+
+fn assert_too_large<T: std::fmt::Debug>(result: Result<T, StoreError>, size: usize, limit: usize, what: &str) {
+    match result {
+        Err(StoreError::TooLarge { size: s, limit: l, .. }) => assert_eq!((s, l), (size, limit), "{what}: size and limit"),
+        other => panic!("{what}: expected TooLarge, got {other:?}"),
+    }
+}
+
+/// `item` with its body grown (by ASCII bytes) to make its DynamoDB size exactly `size`.
+fn sized(item: Item, size: usize) -> Item {
+    let grow = size - item_size(&item);
+    Item { body: format!("{}{}", item.body, "x".repeat(grow)), ..item }
+}
+
+async fn item_size_limit(s: &dyn Store) {
+    let pk = unique("SIZE");
+    let exact = sized(Item::new(&pk, "exact", "é"), MAX_ITEM_BYTES);
+    s.put(exact.clone(), Cond::NotExists).await.expect("an item of exactly 400 KB");
+    assert_eq!(s.get(&pk, "exact").await.expect("get").expect("stored").body, exact.body, "stored whole");
+    let indexed = sized(Item::new(&pk, "indexed", "{}").with_gsi1(&pk, "g").with_expiry(now_secs() + 3600), MAX_ITEM_BYTES);
+    s.put(indexed, Cond::Always).await.expect("an item of exactly 400 KB with index keys and expiry");
+
+    let over = sized(Item::new(&pk, "over", "{}"), MAX_ITEM_BYTES + 1);
+    assert_too_large(s.put(over.clone(), Cond::Always).await, MAX_ITEM_BYTES + 1, MAX_ITEM_BYTES, "put of 400 KB + 1");
+    let op = WriteOp::Put { item: over, cond: Cond::Always };
+    assert_too_large(s.transact(vec![op]).await, MAX_ITEM_BYTES + 1, MAX_ITEM_BYTES, "transaction with an item of 400 KB + 1");
+    // Index keys count: the same body that fit without them does not fit with them.
+    let grown = Item { gsi1: Some((pk.clone(), "g".into())), ..exact };
+    let size = item_size(&grown);
+    assert_too_large(s.put(grown, Cond::Always).await, size, MAX_ITEM_BYTES, "index keys count toward the size");
+    assert!(s.get(&pk, "over").await.expect("get").is_none(), "refused writes write nothing");
+}
+
+async fn transaction_size_limit(s: &dyn Store) {
+    let pk = unique("TXSIZE");
+    // Ten items of 400 KB and one that brings the transaction to exactly 4 MB.
+    let ops = |pk: &str, last: usize| -> Vec<WriteOp> {
+        let mut ops: Vec<WriteOp> = (0..10)
+            .map(|i| WriteOp::Put { item: sized(Item::new(pk, format!("k{i:02}"), ""), MAX_ITEM_BYTES), cond: Cond::Always })
+            .collect();
+        ops.push(WriteOp::Put { item: sized(Item::new(pk, "last", ""), last), cond: Cond::Always });
+        ops
+    };
+    let rest = MAX_TRANSACTION_BYTES - 10 * MAX_ITEM_BYTES;
+    let over = ops(&pk, rest + 1);
+    assert_too_large(s.transact(over).await, MAX_TRANSACTION_BYTES + 1, MAX_TRANSACTION_BYTES, "a transaction of 4 MB + 1");
+    assert!(s.get(&pk, "k00").await.expect("get").is_none(), "a refused transaction writes nothing");
+    s.transact(ops(&pk, rest)).await.expect("a transaction of exactly 4 MB");
+    assert!(s.get(&pk, "last").await.expect("get").is_some());
+}
+
+async fn pages_end_at_one_megabyte(s: &dyn Store) {
+    let pk = unique("PAGE");
+    let item_bytes = 350 * 1024;
+    for i in 0..4 {
+        s.put(sized(Item::new(&pk, format!("i{i}"), ""), item_bytes), Cond::Always).await.expect("put");
+    }
+    let first = s.query(&Query::prefix(&pk, "")).await.expect("first page");
+    // 2 items are 700 KB, under 1 MB; the third brings the page over it and ends it.
+    assert!(2 * item_bytes < MAX_PAGE_BYTES && 3 * item_bytes >= MAX_PAGE_BYTES);
+    assert_eq!(first.items.len(), 3, "a page ends at the item that brings it to 1 MB");
+    let mut q = Query::prefix(&pk, "");
+    q.after = Some(first.next.expect("a cursor for the rest"));
+    let second = s.query(&q).await.expect("second page");
+    assert_eq!(second.items.iter().map(|i| i.sk.as_str()).collect::<Vec<_>>(), ["i3"]);
+    assert!(second.next.is_none());
+    assert_eq!(collect(s, Query::prefix(&pk, "").reversed()).await.len(), 4, "following the cursors reads everything");
 }
 
 fn assert_condition_failed<T: std::fmt::Debug>(result: Result<T, StoreError>, pk: &str, sk: &str, what: &str) {

@@ -31,8 +31,12 @@ pub enum TaskError {
 }
 
 impl From<StoreError> for TaskError {
+    /// A size refusal is permanent (the same write can never fit); other failures are transient.
     fn from(e: StoreError) -> Self {
-        TaskError::Transient(format!("store: {e}"))
+        match e {
+            StoreError::TooLarge { .. } => TaskError::Permanent(format!("store: {e}")),
+            e => TaskError::Transient(format!("store: {e}")),
+        }
     }
 }
 

@@ -5,7 +5,7 @@
 use forcelink::domain::DirectoryUser;
 use forcelink::domain::keys;
 use forcelink::domain::record::{Record, decode};
-use forcelink::ports::store::MAX_TRANSACTION_OPS;
+use forcelink::ports::store::transaction_chunks;
 use forcelink::ports::{Cond, Item, Store, StoreError, WriteOp};
 
 use crate::error::SyncError;
@@ -45,8 +45,8 @@ impl<'a> Writer<'a> {
             self.writes += ops.len() as u64;
             return Ok(());
         }
-        for chunk in ops.chunks(MAX_TRANSACTION_OPS) {
-            match self.store.transact(chunk.to_vec()).await {
+        for chunk in transaction_chunks(ops) {
+            match self.store.transact(chunk.clone()).await {
                 Ok(()) => self.writes += chunk.len() as u64,
                 Err(StoreError::ConditionFailed { .. }) => {
                     for op in chunk {
