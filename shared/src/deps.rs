@@ -5,8 +5,10 @@
 
 use std::sync::Arc;
 
+use crate::backends::aws::Aws;
 #[cfg(feature = "embedded")]
 use crate::backends::local_keyring::LocalKeyRing;
+use crate::backends::meter::CallMeter;
 #[cfg(feature = "embedded")]
 use crate::backends::outbox::OutboxMailer;
 #[cfg(feature = "embedded")]
@@ -15,7 +17,7 @@ use crate::backends::smtp::SmtpMailer;
 use crate::backends::sqlite_queue::{QueueConfig, SqliteQueue};
 #[cfg(feature = "embedded")]
 use crate::backends::sqlite_store::SqliteStore;
-use crate::backends::{aws, dynamo::DynamoStore, kms::KmsKeyRing, ses::SesMailer, sqs::SqsQueue};
+use crate::backends::{dynamo::DynamoStore, kms::KmsKeyRing, ses::SesMailer, sqs::SqsQueue};
 use crate::http_client::{self, HttpClientError};
 use crate::ports::{Clock, KeyError, KeyRing, MailError, Mailer, Queue, QueueError, Store, StoreError, SystemClock};
 use crate::settings::{Backend, MailTransport, Settings, SettingsError};
@@ -39,6 +41,8 @@ pub struct Deps {
     pub http: reqwest::Client,
     /// Salesforce access tokens cached in memory, per connection (see [`crate::salesforce`]).
     pub salesforce: crate::salesforce::Sessions,
+    /// Every AWS API call made through these dependencies, by operation.
+    pub aws_calls: CallMeter,
 }
 
 /// Building the dependencies failed; the process should stop with this message.
@@ -91,7 +95,8 @@ impl Deps {
 
     /// Builds the dependencies for `settings`.
     pub async fn from_settings(settings: Settings) -> Result<Self, DepsError> {
-        let settings = crate::salesforce::secret::resolve(settings).await?;
+        let aws_calls = CallMeter::default();
+        let settings = crate::salesforce::secret::resolve(settings, &aws_calls).await?;
         let http = http_client::build(&settings)?;
         let deps = match &settings.backend {
             #[cfg(not(feature = "embedded"))]
@@ -122,19 +127,20 @@ impl Deps {
                     queue: Arc::new(queue),
                     dead_letters: Some(Arc::new(dlq)),
                     workflow_queue: Some(Arc::new(workflow_queue)),
-                    mailer: mailer(&settings.mail, None).await?,
+                    mailer: mailer(&settings, None, &aws_calls).await?,
                     keys: Arc::new(LocalKeyRing::open(&data_dir.join(files::KEYS))?),
                     clock: Arc::new(SystemClock),
                     http,
                     salesforce: Default::default(),
+                    aws_calls,
                     settings: Arc::new(settings),
                 }
             }
             Backend::Aws { table, queue_url, dlq_url, kms_key_id } => {
-                let config = aws::aws_config(None).await;
-                let store: Arc<dyn Store> = Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&config), table.clone()));
-                let sqs = aws_sdk_sqs::Client::new(&config);
-                let keys = KmsKeyRing::load(aws_sdk_kms::Client::new(&config), kms_key_id.clone(), store.clone()).await?;
+                let aws = Aws::from_env(aws_calls.clone(), settings.aws_added_latency).await;
+                let store: Arc<dyn Store> = Arc::new(DynamoStore::new(aws.dynamodb(), table.clone()));
+                let sqs = aws.sqs();
+                let keys = KmsKeyRing::load(aws.kms(), kms_key_id.clone(), store.clone()).await?;
                 Self {
                     store,
                     queue: Arc::new(SqsQueue::new(sqs.clone(), queue_url.clone())),
@@ -143,11 +149,12 @@ impl Deps {
                         .workflow_queue_url
                         .as_ref()
                         .map(|url| Arc::new(SqsQueue::new(sqs, url.clone())) as Arc<dyn Queue>),
-                    mailer: mailer(&settings.mail, Some(&config)).await?,
+                    mailer: mailer(&settings, Some(&aws), &aws_calls).await?,
                     keys: Arc::new(keys),
                     clock: Arc::new(SystemClock),
                     http,
                     salesforce: Default::default(),
+                    aws_calls,
                     settings: Arc::new(settings),
                 }
             }
@@ -156,8 +163,8 @@ impl Deps {
     }
 }
 
-async fn mailer(transport: &MailTransport, aws: Option<&aws_config::SdkConfig>) -> Result<Arc<dyn Mailer>, DepsError> {
-    Ok(match transport {
+async fn mailer(settings: &Settings, aws: Option<&Aws>, meter: &CallMeter) -> Result<Arc<dyn Mailer>, DepsError> {
+    Ok(match &settings.mail {
         #[cfg(feature = "embedded")]
         MailTransport::Outbox(dir) => Arc::new(OutboxMailer::new(dir.clone())),
         #[cfg(feature = "embedded")]
@@ -167,11 +174,11 @@ async fn mailer(transport: &MailTransport, aws: Option<&aws_config::SdkConfig>) 
             return Err(DepsError::NotBuiltIn("the outbox and SMTP mailers", "set FORCELINK_MAILER=ses"));
         }
         MailTransport::Ses => {
-            let config = match aws {
-                Some(c) => c.clone(),
-                None => aws::aws_config(None).await,
+            let client = match aws {
+                Some(aws) => aws.sesv2(),
+                None => Aws::from_env(meter.clone(), settings.aws_added_latency).await.sesv2(),
             };
-            Arc::new(SesMailer::new(aws_sdk_sesv2::Client::new(&config)))
+            Arc::new(SesMailer::new(client))
         }
     })
 }

@@ -1,5 +1,5 @@
-//! Lambda adapters (feature `lambda`): start-up and the HTTP bridge, so each function's
-//! `main` is a few lines over its handler.
+//! Lambda adapters (feature `lambda`): start-up, the HTTP bridge and the per-invocation AWS
+//! call totals, so each function's `main` is a few lines over its handler.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -21,15 +21,25 @@ pub async fn start() -> Result<Deps, lambda_runtime::Error> {
     })
 }
 
-/// Serves a Function URL with an HTTP handler.
-pub async fn run_http<F, Fut>(handler: F) -> Result<(), lambda_http::Error>
+/// Runs one invocation's `work` and logs the AWS calls it made, by operation, at debug.
+/// A Lambda instance runs one invocation at a time, so the meter's difference is this one's.
+pub async fn metered<T>(deps: &Deps, work: impl Future<Output = T>) -> T {
+    let before = deps.aws_calls.snapshot();
+    let out = work.await;
+    let calls = deps.aws_calls.snapshot().since(&before);
+    tracing::debug!(aws_calls = calls.total(), by_operation = %calls, "AWS calls this invocation");
+    out
+}
+
+/// Serves a Function URL with an HTTP handler, metering each invocation.
+pub async fn run_http<F, Fut>(deps: &Deps, handler: F) -> Result<(), lambda_http::Error>
 where
     F: Fn(Request) -> Fut + Sync,
     Fut: Future<Output = Response> + Send,
 {
     let handler = &handler;
     lambda_http::run(service_fn(move |req: lambda_http::Request| async move {
-        Ok::<_, Infallible>(from_response(handler(into_request(req)).await))
+        Ok::<_, Infallible>(from_response(metered(deps, handler(into_request(req))).await))
     }))
     .await
 }

@@ -79,6 +79,9 @@ pub struct Settings {
     pub salesforce: SalesforceSettings,
     /// JSON log lines (Lambda) rather than text.
     pub json_logs: bool,
+    /// A fixed latency added before every AWS call (`FORCELINK_AWS_ADDED_LATENCY_MS`), so a
+    /// benchmark can count sequential round trips; refused on Lambda.
+    pub aws_added_latency: Option<Duration>,
 }
 
 /// A setting that is missing or does not parse.
@@ -156,6 +159,7 @@ impl Settings {
                 Some("text") => false,
                 Some(other) => return Err(invalid("FORCELINK_LOG_FORMAT", other, "`json` or `text`")),
             },
+            aws_added_latency: env.added_latency()?,
         })
     }
 
@@ -221,6 +225,15 @@ impl Env<'_> {
         match self.get(var) {
             None => Ok(default),
             Some(v) => v.parse::<u64>().ok().filter(|n| range.contains(n)).ok_or_else(|| invalid(var, &v, "a whole number in range")),
+        }
+    }
+
+    fn added_latency(&self) -> Result<Option<Duration>, SettingsError> {
+        const VAR: &str = "FORCELINK_AWS_ADDED_LATENCY_MS";
+        match self.get(VAR) {
+            Some(v) if self.get("AWS_LAMBDA_FUNCTION_NAME").is_some() => Err(invalid(VAR, &v, "unset on Lambda (benchmarks only)")),
+            Some(_) => Ok(Some(Duration::from_millis(self.number(VAR, 0, 1..=10_000)?))),
+            None => Ok(None),
         }
     }
 
@@ -290,6 +303,18 @@ mod tests {
         assert_eq!(Settings::embedded(dir, None, None).unwrap(), from(&vars[..1]).unwrap());
         let err = Settings::embedded(dir, None, Some("not a url")).unwrap_err();
         assert!(matches!(err, SettingsError::Invalid { var: "FORCELINK_PUBLIC_URL", .. }), "{err}");
+    }
+
+    #[test]
+    fn added_latency_is_for_benchmarks_only() {
+        assert_eq!(from(&[]).unwrap().aws_added_latency, None);
+        let s = from(&[("FORCELINK_AWS_ADDED_LATENCY_MS", "20")]).unwrap();
+        assert_eq!(s.aws_added_latency, Some(Duration::from_millis(20)));
+        for bad in ["0", "x", "10001"] {
+            assert!(from(&[("FORCELINK_AWS_ADDED_LATENCY_MS", bad)]).is_err(), "{bad}");
+        }
+        let err = from(&[("FORCELINK_AWS_ADDED_LATENCY_MS", "20"), ("AWS_LAMBDA_FUNCTION_NAME", "link-redirect")]).unwrap_err();
+        assert!(err.to_string().contains("unset on Lambda"), "{err}");
     }
 
     #[test]

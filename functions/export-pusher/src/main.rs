@@ -7,7 +7,7 @@ use lambda_runtime::{LambdaEvent, service_fn};
 async fn main() -> Result<(), lambda_runtime::Error> {
     let deps = forcelink::lambda::start().await?;
     lambda_runtime::run(service_fn(|ev: LambdaEvent<SqsEvent>| async {
-        Ok::<_, lambda_runtime::Error>(export_pusher::handle(&deps, ev.payload).await)
+        Ok::<_, lambda_runtime::Error>(forcelink::lambda::metered(&deps, export_pusher::handle(&deps, ev.payload)).await)
     }))
     .await
 }

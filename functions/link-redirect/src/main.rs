@@ -3,5 +3,5 @@
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     let deps = forcelink::lambda::start().await?;
-    forcelink::lambda::run_http(|req| link_redirect::handle(&deps, req)).await
+    forcelink::lambda::run_http(&deps, |req| link_redirect::handle(&deps, req)).await
 }

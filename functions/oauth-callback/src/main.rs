@@ -3,5 +3,5 @@
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     let deps = forcelink::lambda::start().await?;
-    forcelink::lambda::run_http(|req| oauth_callback::handle(&deps, req)).await
+    forcelink::lambda::run_http(&deps, |req| oauth_callback::handle(&deps, req)).await
 }

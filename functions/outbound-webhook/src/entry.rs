@@ -11,7 +11,10 @@ use serde_json::Value;
 
 /// Runs the Lambda event loop over both handlers.
 pub async fn run(deps: &Deps) -> Result<(), lambda_runtime::Error> {
-    lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| async move { dispatch(deps, event.payload).await })).await
+    lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| async move {
+        forcelink::lambda::metered(deps, dispatch(deps, event.payload)).await
+    }))
+    .await
 }
 
 /// Whether a Lambda event is an SQS batch.

@@ -13,7 +13,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::run(service_fn(move |ev: LambdaEvent<EventBridgeEvent>| async move {
         let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or_default();
         let left = Duration::from_millis(ev.context.deadline.saturating_sub(now_ms));
-        let wake = roster_sync::handle_until(deps, ev.payload, Instant::now() + left).await.map_err(lambda_runtime::Error::from)?;
+        let wake = forcelink::lambda::metered(deps, roster_sync::handle_until(deps, ev.payload, Instant::now() + left))
+            .await
+            .map_err(lambda_runtime::Error::from)?;
         tracing::info!(
             finished = wake.finished.len(),
             checkpointed = wake.checkpointed.len(),

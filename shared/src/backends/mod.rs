@@ -9,6 +9,7 @@ pub mod envelope;
 pub mod kms;
 #[cfg(feature = "embedded")]
 pub mod local_keyring;
+pub mod meter;
 #[cfg(feature = "embedded")]
 pub mod outbox;
 pub mod ses;

@@ -1,11 +1,14 @@
 //! forcelink's own client secret on AWS: `FORCELINK_SF_CLIENT_SECRET_REF` names an SSM
 //! SecureString parameter, read once at start. `FORCELINK_SF_CLIENT_SECRET` (dev) wins.
 
+use crate::backends::aws::Aws;
+use crate::backends::meter::CallMeter;
 use crate::deps::DepsError;
 use crate::settings::Settings;
 
-/// Fills `settings.salesforce.client_secret` from its reference, when only the reference is set.
-pub async fn resolve(mut settings: Settings) -> Result<Settings, DepsError> {
+/// Fills `settings.salesforce.client_secret` from its reference, when only the reference is set
+/// (the SSM call counted into `meter`).
+pub async fn resolve(mut settings: Settings, meter: &CallMeter) -> Result<Settings, DepsError> {
     let sf = &settings.salesforce;
     let Some(reference) = sf.client_secret_ref.clone().filter(|_| sf.client_secret.is_none()) else {
         return Ok(settings);
@@ -20,8 +23,7 @@ pub async fn resolve(mut settings: Settings) -> Result<Settings, DepsError> {
         Some(_) => reference.split_once(":parameter").map(|(_, n)| n.to_string()).unwrap_or(reference.clone()),
         None => reference.clone(),
     };
-    let config = crate::backends::aws::aws_config(None).await;
-    let ssm = aws_sdk_ssm::Client::new(&config);
+    let ssm = Aws::from_env(meter.clone(), settings.aws_added_latency).await.ssm();
     let out = ssm.get_parameter().name(&name).with_decryption(true).send().await.map_err(|e| {
         DepsError::ClientSecret(format!("cannot read SSM parameter {name}: {}", aws_smithy_types::error::display::DisplayErrorContext(&e)))
     })?;
