@@ -607,7 +607,7 @@ pub async fn apply(store: &dyn Store, keys: &dyn KeyRing, specs: &[SiteSpec]) ->
 
         let stored: Vec<Connection> = record::list(store, Query::prefix(&pk, keys::CONNECTION_PREFIX)).await?;
         for wanted in &spec.connections {
-            let current = store.get(&pk, &format!("{}{}", keys::CONNECTION_PREFIX, wanted.name)).await?;
+            let current = store.get(&pk, &keys::connection_sk(&wanted.name)).await?;
             let (mut conn, cond) = match &current {
                 Some(item) => (record::decode::<Connection>(item)?, Cond::Version(item.version)),
                 None => (Connection::pending(&wanted.site, &wanted.name, wanted.environment.clone()), Cond::NotExists),

@@ -232,7 +232,7 @@ async fn export_site(
 async fn load_site(deps: &Deps, site: &str) -> Result<(Option<Site>, HashMap<String, ExportMapping>), record::RecordError> {
     let store = deps.store.as_ref();
     let pk = keys::site_pk(site);
-    let site_rec = record::load::<Site>(store, &pk, keys::SITE_SK).await?.map(|v| v.record);
+    let site_rec = Site::load(store, site).await?.map(|v| v.record);
     let mappings: Vec<ExportMapping> = record::list(store, Query::prefix(&pk, keys::EXPORT_PREFIX)).await?;
     Ok((site_rec, mappings.into_iter().map(|m| (m.kind.clone(), m)).collect()))
 }

@@ -135,7 +135,7 @@ pub async fn run(
 ) -> Result<Outcome, HistoricalError> {
     let store = deps.store.as_ref();
     let pk = keys::site_pk(site);
-    let site_rec = record::load::<Site>(store, &pk, keys::SITE_SK).await?.map(|v| v.record);
+    let site_rec = Site::load(store, site).await?.map(|v| v.record);
     let site_rec = site_rec.ok_or_else(|| HistoricalError::Setup(format!("no site {site:?}: apply a configuration first")))?;
     let mappings: Vec<ExportMapping> = record::list(store, Query::prefix(&pk, keys::EXPORT_PREFIX)).await?;
     if mappings.is_empty() {

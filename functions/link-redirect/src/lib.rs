@@ -17,8 +17,8 @@ pub mod scanners;
 pub use forcelink::target;
 
 use forcelink::Deps;
-use forcelink::domain::record::{self, Versioned};
-use forcelink::domain::{DirectoryUser, Site, keys};
+use forcelink::domain::record::Versioned;
+use forcelink::domain::{DirectoryUser, Site};
 use forcelink::links::{self, Link, LinkClaims, LinkError};
 use forcelink::web::{self, Request, Response};
 use http::Method;
@@ -145,12 +145,11 @@ async fn resolve(deps: &Deps, claims: &LinkClaims) -> Result<Route, BadLink> {
         tracing::error!(site = %claims.site, error = %e, "cannot load the link's site or user");
         BadLink::Unavailable
     };
-    let site = match record::load::<Site>(store, &keys::site_pk(&claims.site), keys::SITE_SK).await.map_err(unavailable)? {
+    let site = match Site::load(store, &claims.site).await.map_err(unavailable)? {
         Some(Versioned { record, .. }) => record,
         None => return Err(BadLink::Unknown),
     };
-    let user_sk = format!("{}{}", keys::USER_PREFIX, claims.user);
-    let user = match record::load::<DirectoryUser>(store, &keys::directory_pk(&claims.site), &user_sk).await.map_err(unavailable)? {
+    let user = match DirectoryUser::load(store, &claims.site, &claims.user).await.map_err(unavailable)? {
         Some(Versioned { record, .. }) => record,
         None => return Err(BadLink::Unknown),
     };

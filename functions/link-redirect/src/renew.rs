@@ -10,8 +10,8 @@
 //! conditional transaction, so simultaneous requests cannot exceed them.
 
 use forcelink::Deps;
-use forcelink::domain::record::{self, Versioned};
-use forcelink::domain::{DirectoryUser, Site, keys};
+use forcelink::domain::record::Versioned;
+use forcelink::domain::{DirectoryUser, Site};
 use forcelink::links::{self, Link, LinkClaims, LinkError, RenewalTicket};
 use forcelink::ports::Email;
 use forcelink::web::{Request, Response};
@@ -186,11 +186,10 @@ async fn send_fresh_link(deps: &Deps, ticket: &RenewalTicket, now: i64) -> Resul
     if clicks::state(store, &ticket_key).await?.is_some() {
         return Ok(Sent::Already);
     }
-    let Some(Versioned { record: site, .. }) = record::load::<Site>(store, &keys::site_pk(&claims.site), keys::SITE_SK).await? else {
+    let Some(Versioned { record: site, .. }) = Site::load(store, &claims.site).await? else {
         return Ok(Sent::NoOne);
     };
-    let user_sk = format!("{}{}", keys::USER_PREFIX, claims.user);
-    let user = match record::load::<DirectoryUser>(store, &keys::directory_pk(&claims.site), &user_sk).await? {
+    let user = match DirectoryUser::load(store, &claims.site, &claims.user).await? {
         Some(Versioned { record, .. }) if record.active => record,
         Some(_) => return Ok(Sent::Inactive),
         None => return Ok(Sent::NoOne),

@@ -22,8 +22,6 @@ mod pages;
 mod start;
 
 use forcelink::Deps;
-use forcelink::domain::keys;
-use forcelink::domain::record;
 use forcelink::domain::site::Site;
 use forcelink::salesforce::sso;
 use forcelink::web::{self, Request, Response};
@@ -109,7 +107,7 @@ async fn load_site(deps: &Deps, site: &str) -> Result<Site, Problem> {
     if !forcelink::domain::site::valid_site_id(site) {
         return Err(unknown());
     }
-    match record::load::<Site>(deps.store.as_ref(), &keys::site_pk(site), keys::SITE_SK).await {
+    match Site::load(deps.store.as_ref(), site).await {
         Ok(Some(v)) => Ok(v.record),
         Ok(None) => Err(unknown()),
         Err(e) => Err(Problem::internal(&format!("store: {e}"))),

@@ -238,7 +238,7 @@ async fn sso_trusts_only_the_sso_org_and_the_id_pair() {
     w.apply(&SITE_TOML.replace("default_connection = \"production\"", "default_connection = \"production\"\nsso_match_email = true")).await;
     let landing = w.click_through(&sso, "ana@acme.example", true).await;
     assert_eq!(landing.status, StatusCode::OK, "{}", landing.body);
-    let ana_now = record::load::<DirectoryUser>(store, "DIR#acme", "USER#u-ana").await.unwrap().unwrap().record;
+    let ana_now = DirectoryUser::load(store, "acme", "u-ana").await.unwrap().unwrap().record;
     assert_eq!((ana_now.salesforce_id.as_deref(), ana_now.salesforce_org_id.as_deref()), (Some(ana.id.as_str()), Some(acme.id.as_str())));
     // The sso_connection names which org signs in: the partner org now, and acme no longer.
     w.apply(&format!(

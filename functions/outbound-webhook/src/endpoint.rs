@@ -118,10 +118,9 @@ async fn check_org(deps: &Deps, workflow: &Workflow, sent: &str) -> Result<Strin
         tracing::error!(site = %workflow.site, error = %e, "connection lookup failed");
         Box::new(reply::fault(FaultCode::Server, "forcelink could not read its configuration; Salesforce will retry"))
     };
-    let site_pk = keys::site_pk(&workflow.site);
     let name = match &workflow.connection {
         Some(n) => n.clone(),
-        None => match record::load::<Site>(deps.store.as_ref(), &site_pk, keys::SITE_SK).await {
+        None => match Site::load(deps.store.as_ref(), &workflow.site).await {
             Ok(Some(site)) => match site.record.default_connection {
                 Some(n) => n,
                 None => {
@@ -135,7 +134,7 @@ async fn check_org(deps: &Deps, workflow: &Workflow, sent: &str) -> Result<Strin
             Err(e) => return Err(server(&e)),
         },
     };
-    let conn = match record::load::<Connection>(deps.store.as_ref(), &site_pk, &format!("{}{name}", keys::CONNECTION_PREFIX)).await {
+    let conn = match Connection::load(deps.store.as_ref(), &workflow.site, &name).await {
         Ok(Some(c)) => c.record,
         Ok(None) => {
             return Err(Box::new(reply::fault(FaultCode::Client, &format!("connection {name} of site {} does not exist", workflow.site))));

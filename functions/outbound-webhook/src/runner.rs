@@ -74,9 +74,8 @@ pub async fn run_notification(deps: &Deps, org: &str, notification: &str) -> Res
     }
     intake::mark_seen(store, &note, deps.clock.now()).await?;
     let site_pk = keys::site_pk(&note.site);
-    let workflow =
-        record::load::<Workflow>(store, &site_pk, &format!("{}{}", keys::WORKFLOW_PREFIX, note.workflow)).await?.map(|v| v.record);
-    let site = record::load::<Site>(store, &site_pk, keys::SITE_SK).await?.map(|v| v.record);
+    let workflow = record::load::<Workflow>(store, &site_pk, &keys::workflow_sk(&note.workflow)).await?.map(|v| v.record);
+    let site = Site::load(store, &note.site).await?.map(|v| v.record);
     let mut report = RunReport {
         site: note.site.clone(),
         id: note.id.clone(),

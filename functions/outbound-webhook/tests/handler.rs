@@ -62,9 +62,8 @@ async fn stack() -> Stack {
     let dir = tempfile::tempdir().unwrap();
     let deps = Deps::from_settings(Settings::embedded(dir.path(), None, None).unwrap()).await.unwrap();
     config::apply_text(deps.store.as_ref(), deps.keys.as_ref(), "site.toml", SITE).await.unwrap();
-    let pk = keys::site_pk("acme");
-    let Versioned { record: mut conn, .. } =
-        record::load::<Connection>(deps.store.as_ref(), &pk, &format!("{}production", keys::CONNECTION_PREFIX)).await.unwrap().unwrap();
+    let _pk = keys::site_pk("acme");
+    let Versioned { record: mut conn, .. } = Connection::load(deps.store.as_ref(), "acme", "production").await.unwrap().unwrap();
     conn.org_id = Some(ORG.into());
     conn.status = ConnectionStatus::Connected;
     record::save(deps.store.as_ref(), &conn, Cond::Always).await.unwrap();

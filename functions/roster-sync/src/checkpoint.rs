@@ -57,20 +57,12 @@ struct IdChunk {
     ids: Vec<String>,
 }
 
-fn ckpt_sk(job: &str) -> String {
-    format!("CKPT#{job}")
-}
-
-fn chunk_sk(job: &str, n: u32) -> String {
-    format!("CKPT#{job}#{n:05}")
-}
-
 impl Record for Checkpoint {
     fn pk(&self) -> String {
         keys::sync_state_pk(&self.site)
     }
     fn sk(&self) -> String {
-        ckpt_sk(&self.job)
+        keys::checkpoint_sk(&self.job)
     }
 }
 
@@ -79,7 +71,7 @@ impl Record for IdChunk {
         keys::sync_state_pk(&self.site)
     }
     fn sk(&self) -> String {
-        chunk_sk(&self.job, self.n)
+        keys::checkpoint_chunk_sk(&self.job, self.n)
     }
 }
 
@@ -93,7 +85,7 @@ pub async fn save(store: &dyn Store, mut ckpt: Checkpoint, seen: &[String]) -> R
         n += 1;
     }
     for stale in n..old {
-        store.delete(&keys::sync_state_pk(&ckpt.site), &chunk_sk(&ckpt.job, stale), Cond::Always).await?;
+        store.delete(&keys::sync_state_pk(&ckpt.site), &keys::checkpoint_chunk_sk(&ckpt.job, stale), Cond::Always).await?;
     }
     ckpt.chunks = n;
     record::save(store, &ckpt, Cond::Always).await?;
@@ -101,7 +93,7 @@ pub async fn save(store: &dyn Store, mut ckpt: Checkpoint, seen: &[String]) -> R
 }
 
 async fn load_record(store: &dyn Store, site: &str, job: &str) -> Result<Option<Checkpoint>, SyncError> {
-    Ok(record::load::<Checkpoint>(store, &keys::sync_state_pk(site), &ckpt_sk(job)).await?.map(|v| v.record))
+    Ok(record::load::<Checkpoint>(store, &keys::sync_state_pk(site), &keys::checkpoint_sk(job)).await?.map(|v| v.record))
 }
 
 /// The job's checkpoint and the ids it had seen, if a run was interrupted.
@@ -109,9 +101,9 @@ pub async fn load(store: &dyn Store, site: &str, job: &str) -> Result<Option<(Ch
     let Some(ckpt) = load_record(store, site, job).await? else { return Ok(None) };
     let mut seen = Vec::new();
     for n in 0..ckpt.chunks {
-        let chunk = record::load::<IdChunk>(store, &keys::sync_state_pk(site), &chunk_sk(job, n))
+        let chunk = record::load::<IdChunk>(store, &keys::sync_state_pk(site), &keys::checkpoint_chunk_sk(job, n))
             .await?
-            .ok_or_else(|| SyncError::Store(format!("checkpoint of {site}/{job}: chunk {n} is missing")))?;
+            .ok_or_else(|| SyncError::CheckpointChunkMissing { site: site.to_string(), job: job.to_string(), chunk: n })?;
         seen.extend(chunk.record.ids);
     }
     Ok(Some((ckpt, seen)))
@@ -120,9 +112,9 @@ pub async fn load(store: &dyn Store, site: &str, job: &str) -> Result<Option<(Ch
 /// Removes the job's checkpoint (the run finished or was abandoned).
 pub async fn clear(store: &dyn Store, site: &str, job: &str) -> Result<(), SyncError> {
     if let Some(ckpt) = load_record(store, site, job).await? {
-        store.delete(&keys::sync_state_pk(site), &ckpt_sk(job), Cond::Always).await?;
+        store.delete(&keys::sync_state_pk(site), &keys::checkpoint_sk(job), Cond::Always).await?;
         for n in 0..ckpt.chunks {
-            store.delete(&keys::sync_state_pk(site), &chunk_sk(job, n), Cond::Always).await?;
+            store.delete(&keys::sync_state_pk(site), &keys::checkpoint_chunk_sk(job, n), Cond::Always).await?;
         }
     }
     Ok(())

@@ -40,7 +40,7 @@ pub struct Lease {
 /// Takes the job's lease for `ttl_secs`, or `None` when another run holds it.
 pub async fn acquire(store: &dyn Store, site: &str, job: &str, holder: &str, now: i64, ttl_secs: i64) -> Result<Option<Lease>, SyncError> {
     let pk = keys::sync_state_pk(site);
-    let sk = format!("LEASE#{job}");
+    let sk = keys::sync_lease_sk(job);
     let body = serde_json::json!({ "holder": holder, "since": now }).to_string();
     let item = Item::new(pk.clone(), sk.clone(), body).with_expiry(now + ttl_secs);
     match store.put(item, Cond::NotExists).await {

@@ -11,7 +11,15 @@ pub enum SyncError {
     #[error("{0}")]
     Salesforce(#[from] SfError),
     #[error("store: {0}")]
-    Store(String),
+    Store(#[from] StoreError),
+    #[error("store: {0}")]
+    Record(#[from] RecordError),
+    /// An interrupted run's checkpoint lost one of its chunks of ids.
+    #[error("checkpoint of {site}/{job}: chunk {chunk} is missing")]
+    CheckpointChunkMissing { site: String, job: String, chunk: u32 },
+    /// Taking reconciled changes in as notifications failed.
+    #[error("intake: {0}")]
+    Intake(#[from] forcelink::intake::PersistError),
     /// The job's configuration cannot run (an invalid query, an unknown field…).
     #[error("{0}")]
     Invalid(String),
@@ -25,18 +33,6 @@ pub enum SyncError {
     Busy(String),
     #[error("no sync job {job:?} on site {site:?}")]
     UnknownJob { site: String, job: String },
-}
-
-impl From<StoreError> for SyncError {
-    fn from(e: StoreError) -> Self {
-        Self::Store(e.to_string())
-    }
-}
-
-impl From<RecordError> for SyncError {
-    fn from(e: RecordError) -> Self {
-        Self::Store(e.to_string())
-    }
 }
 
 impl SyncError {

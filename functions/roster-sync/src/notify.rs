@@ -5,11 +5,10 @@ use forcelink::Deps;
 use forcelink::domain::report::RunReport;
 use forcelink::domain::site::Site;
 use forcelink::domain::sync::SyncJob;
-use forcelink::domain::{keys, record};
 use forcelink::ports::Email;
 
 async fn send(deps: &Deps, job: &SyncJob, subject: String, text: String) {
-    let site = match record::load::<Site>(deps.store.as_ref(), &keys::site_pk(&job.site), keys::SITE_SK).await {
+    let site = match Site::load(deps.store.as_ref(), &job.site).await {
         Ok(Some(s)) => s.record,
         Ok(None) => return,
         Err(e) => {

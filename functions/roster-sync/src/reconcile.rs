@@ -49,7 +49,7 @@ pub async fn run(ctx: &mut Ctx<'_>, state: &JobState, resume: Option<(Checkpoint
     };
     let store = ctx.deps.store.as_ref();
     let site = ctx.job.site.clone();
-    let wf = record::load::<Workflow>(store, &keys::site_pk(&site), &format!("{}{workflow}", keys::WORKFLOW_PREFIX))
+    let wf = record::load::<Workflow>(store, &keys::site_pk(&site), &keys::workflow_sk(workflow))
         .await?
         .map(|v| v.record)
         .ok_or_else(|| SyncError::Invalid(format!("workflow {workflow:?} of site {site:?} no longer exists")))?;
@@ -132,7 +132,7 @@ pub async fn run(ctx: &mut Ctx<'_>, state: &JobState, resume: Option<(Checkpoint
         }
         if !ctx.opts.dry_run {
             for chunk in missed.chunks(intake::MAX_PER_MESSAGE) {
-                let taken = intake::intake(ctx.deps, &target, chunk).await.map_err(|e| SyncError::Store(e.to_string()))?;
+                let taken = intake::intake(ctx.deps, &target, chunk).await?;
                 *counts.entry("queued".into()).or_default() += taken.stored as u64;
                 *counts.entry("already_queued".into()).or_default() += taken.duplicates as u64;
             }
@@ -155,8 +155,7 @@ pub async fn run(ctx: &mut Ctx<'_>, state: &JobState, resume: Option<(Checkpoint
 
 /// The org of the job's connection (the notifications' partition).
 async fn org_of(ctx: &Ctx<'_>) -> Result<String, SyncError> {
-    let sk = format!("{}{}", keys::CONNECTION_PREFIX, ctx.sf.connection());
-    let conn = record::load::<Connection>(ctx.deps.store.as_ref(), &keys::site_pk(&ctx.job.site), &sk).await?.map(|v| v.record);
+    let conn = Connection::load(ctx.deps.store.as_ref(), &ctx.job.site, ctx.sf.connection()).await?.map(|v| v.record);
     conn.and_then(|c| c.org_id)
         .ok_or_else(|| SyncError::Invalid(format!("connection {:?} is not connected to an org yet", ctx.sf.connection())))
 }

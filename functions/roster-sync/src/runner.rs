@@ -143,7 +143,7 @@ pub struct Pass {
 
 /// Finds a job by site and name.
 pub async fn find_job(deps: &Deps, site: &str, name: &str) -> Result<SyncJob, SyncError> {
-    let sk = format!("{}{name}", forcelink::domain::keys::SYNC_PREFIX);
+    let sk = forcelink::domain::keys::sync_sk(name);
     record::load::<SyncJob>(deps.store.as_ref(), &forcelink::domain::keys::site_pk(site), &sk)
         .await?
         .map(|v| v.record)

@@ -46,23 +46,18 @@ impl JobState {
     }
 }
 
-/// Sort key of a job's state.
-pub fn state_sk(job: &str) -> String {
-    format!("JOB#{job}")
-}
-
 impl Record for JobState {
     fn pk(&self) -> String {
         keys::sync_state_pk(&self.site)
     }
     fn sk(&self) -> String {
-        state_sk(&self.job)
+        keys::sync_job_sk(&self.job)
     }
 }
 
 /// Loads a job's state (a fresh one, due now, if it never ran).
 pub async fn load(store: &dyn Store, site: &str, job: &str, now: OffsetDateTime) -> Result<JobState, SyncError> {
-    Ok(record::load::<JobState>(store, &keys::sync_state_pk(site), &state_sk(job))
+    Ok(record::load::<JobState>(store, &keys::sync_state_pk(site), &keys::sync_job_sk(job))
         .await?
         .map(|v| v.record)
         .unwrap_or_else(|| JobState::new(site, job, now)))

@@ -68,7 +68,7 @@ pub async fn status(settings: Settings, only: Option<&str>, json: bool) -> anyho
     let deps = Deps::from_settings(settings).await?;
     let store = deps.store.as_ref();
     let sites: Vec<Site> = match only {
-        Some(id) => match record::load::<Site>(store, &keys::site_pk(id), keys::SITE_SK).await? {
+        Some(id) => match Site::load(store, id).await? {
             Some(Versioned { record, .. }) => vec![record],
             None => anyhow::bail!("no site {id:?}: apply a configuration first (forcelink apply FILE)"),
         },

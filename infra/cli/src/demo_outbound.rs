@@ -47,9 +47,8 @@ tasks = [
 "#
     );
     config::apply_text(store, d.deps.keys.as_ref(), "demo-outbound.toml", &toml).await?;
-    let conn_sk = format!("{}production", keys::CONNECTION_PREFIX);
     let Versioned { record: mut conn, .. } =
-        record::load::<Connection>(store, &keys::site_pk(SITE), &conn_sk).await?.context("the connection was not applied")?;
+        Connection::load(store, SITE, "production").await?.context("the connection was not applied")?;
     conn.org_id = Some(org.id.clone());
     conn.status = ConnectionStatus::Connected;
     record::save(store, &conn, Cond::Always).await?;

@@ -43,10 +43,7 @@ pub struct LinkArgs {
 pub async fn link(settings: Settings, args: LinkArgs) -> anyhow::Result<ExitCode> {
     let deps = Deps::from_settings(settings).await?;
     let site = load_site(&deps, &args.site).await?;
-    let sk = format!("{}{}", keys::USER_PREFIX, args.user);
-    let Some(Versioned { record: user, .. }) =
-        record::load::<DirectoryUser>(deps.store.as_ref(), &keys::directory_pk(&site.id), &sk).await?
-    else {
+    let Some(Versioned { record: user, .. }) = DirectoryUser::load(deps.store.as_ref(), &site.id, &args.user).await? else {
         anyhow::bail!("no directory user {:?} in site {:?}", args.user, site.id);
     };
     let route = route::decide(&site, &user, &args.target, &deps.settings.public_url)
@@ -136,7 +133,7 @@ pub async fn verify(settings: Settings, args: VerifyArgs) -> anyhow::Result<Exit
 }
 
 async fn load_site(deps: &Deps, id: &str) -> anyhow::Result<Site> {
-    match record::load::<Site>(deps.store.as_ref(), &keys::site_pk(id), keys::SITE_SK).await? {
+    match Site::load(deps.store.as_ref(), id).await? {
         Some(Versioned { record, .. }) => Ok(record),
         None => anyhow::bail!("no site {id:?}: apply a configuration first (forcelink apply FILE)"),
     }

@@ -4,7 +4,8 @@ use serde::{Deserialize, Serialize};
 use time::{Date, OffsetDateTime};
 
 use super::keys;
-use super::record::Record;
+use super::record::{self, Record, RecordError, Versioned};
+use crate::ports::store::Store;
 
 /// At most this many connections per site.
 pub const MAX_CONNECTIONS: usize = 5;
@@ -158,6 +159,11 @@ fn default_warn_days() -> u8 {
 }
 
 impl Connection {
+    /// Loads a site's connection by name.
+    pub async fn load(store: &dyn Store, site: &str, name: &str) -> Result<Option<Versioned<Connection>>, RecordError> {
+        record::load(store, &keys::site_pk(site), &keys::connection_sk(name)).await
+    }
+
     /// A pending connection.
     pub fn pending(site: &str, name: &str, environment: Environment) -> Self {
         Self {
@@ -187,7 +193,7 @@ impl Record for Connection {
         keys::site_pk(&self.site)
     }
     fn sk(&self) -> String {
-        format!("{}{}", keys::CONNECTION_PREFIX, self.name)
+        keys::connection_sk(&self.name)
     }
     fn gsi1(&self) -> Option<(String, String)> {
         self.org_id.as_ref().map(|org| (keys::org_index(org), format!("{}#{}", self.site, self.name)))

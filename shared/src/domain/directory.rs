@@ -6,7 +6,8 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use super::keys;
-use super::record::Record;
+use super::record::{self, Record, RecordError, Versioned};
+use crate::ports::store::Store;
 
 /// A person of the platform (a participant or a manager).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -47,6 +48,11 @@ pub enum SalesforceUi {
 }
 
 impl DirectoryUser {
+    /// Loads a site's directory user by id.
+    pub async fn load(store: &dyn Store, site: &str, id: &str) -> Result<Option<Versioned<DirectoryUser>>, RecordError> {
+        record::load(store, &keys::directory_pk(site), &keys::user_sk(id)).await
+    }
+
     /// Whether links for this person go through Salesforce (`salesforce_user=true`).
     pub fn is_salesforce_user(&self) -> bool {
         self.tags.get("salesforce_user").is_some_and(|v| v == "true")
@@ -58,7 +64,7 @@ impl Record for DirectoryUser {
         keys::directory_pk(&self.site)
     }
     fn sk(&self) -> String {
-        format!("{}{}", keys::USER_PREFIX, self.id)
+        keys::user_sk(&self.id)
     }
 }
 
@@ -86,7 +92,7 @@ impl Record for Contact {
         keys::directory_pk(&self.site)
     }
     fn sk(&self) -> String {
-        format!("{}{}#{}", keys::CONTACT_PREFIX, self.list, self.id)
+        keys::contact_sk(&self.list, &self.id)
     }
 }
 
@@ -118,6 +124,6 @@ impl Record for Group {
         keys::directory_pk(&self.site)
     }
     fn sk(&self) -> String {
-        format!("{}{}", keys::GROUP_PREFIX, self.id)
+        keys::group_sk(&self.id)
     }
 }

@@ -59,7 +59,7 @@ impl Record for ExportMapping {
         keys::site_pk(&self.site)
     }
     fn sk(&self) -> String {
-        format!("{}{}", keys::EXPORT_PREFIX, self.kind)
+        keys::export_sk(&self.kind)
     }
 }
 

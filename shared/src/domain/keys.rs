@@ -18,6 +18,22 @@ pub const WORKFLOW_PREFIX: &str = "WF#";
 pub const EXPORT_PREFIX: &str = "EXPORT#";
 /// Sort key prefix of a site's sync jobs.
 pub const SYNC_PREFIX: &str = "SYNC#";
+/// Sort key of a site's connection.
+pub fn connection_sk(name: &str) -> String {
+    format!("{CONNECTION_PREFIX}{name}")
+}
+/// Sort key of a site's workflow.
+pub fn workflow_sk(name: &str) -> String {
+    format!("{WORKFLOW_PREFIX}{name}")
+}
+/// Sort key of a site's export mapping for one record kind.
+pub fn export_sk(kind: &str) -> String {
+    format!("{EXPORT_PREFIX}{kind}")
+}
+/// Sort key of a site's sync job.
+pub fn sync_sk(name: &str) -> String {
+    format!("{SYNC_PREFIX}{name}")
+}
 
 /// Partition of the list of every site (for `status` and schedules).
 pub const SITES_PK: &str = "SITES";
@@ -41,6 +57,18 @@ pub const USER_PREFIX: &str = "USER#";
 pub const CONTACT_PREFIX: &str = "CONTACT#";
 /// Sort key prefix of directory groups.
 pub const GROUP_PREFIX: &str = "GROUP#";
+/// Sort key of a directory user.
+pub fn user_sk(id: &str) -> String {
+    format!("{USER_PREFIX}{id}")
+}
+/// Sort key of a directory contact of a list.
+pub fn contact_sk(list: &str, id: &str) -> String {
+    format!("{CONTACT_PREFIX}{list}#{id}")
+}
+/// Sort key of a directory group.
+pub fn group_sk(id: &str) -> String {
+    format!("{GROUP_PREFIX}{id}")
+}
 
 /// Partition of a site's run reports; sort keys start with the start time, so they list by date.
 pub fn runs_pk(site: &str) -> String {
@@ -125,6 +153,22 @@ pub fn org_budget_pk(org_id: &str) -> String {
 /// and `CKPT#{job}#{n}` (its chunks of ids).
 pub fn sync_state_pk(site: &str) -> String {
     format!("SYNCSTATE#{site}")
+}
+/// Sort key of a sync job's state.
+pub fn sync_job_sk(job: &str) -> String {
+    format!("JOB#{job}")
+}
+/// Sort key of a sync job's run lease.
+pub fn sync_lease_sk(job: &str) -> String {
+    format!("LEASE#{job}")
+}
+/// Sort key of an interrupted sync run's checkpoint.
+pub fn checkpoint_sk(job: &str) -> String {
+    format!("CKPT#{job}")
+}
+/// Sort key of chunk `n` of a checkpoint's ids.
+pub fn checkpoint_chunk_sk(job: &str, n: u32) -> String {
+    format!("CKPT#{job}#{n:05}")
 }
 /// Partition of a site's documents loaded by generic inbound jobs; sort key `{job}#{natural_id}`.
 pub fn document_pk(site: &str) -> String {

@@ -3,7 +3,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::keys;
-use super::record::Record;
+use super::record::{self, Record, RecordError, Versioned};
+use crate::ports::store::Store;
 
 /// One customer (tenant) of the platform.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -39,6 +40,11 @@ pub struct Site {
 }
 
 impl Site {
+    /// Loads a site by id.
+    pub async fn load(store: &dyn Store, id: &str) -> Result<Option<Versioned<Site>>, RecordError> {
+        record::load(store, &keys::site_pk(id), keys::SITE_SK).await
+    }
+
     /// The connection SSO trusts: `sso_connection`, else the default.
     pub fn sso_connection(&self) -> Option<&str> {
         self.sso_connection.as_deref().or(self.default_connection.as_deref())

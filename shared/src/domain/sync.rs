@@ -193,6 +193,6 @@ impl Record for SyncJob {
         keys::site_pk(&self.site)
     }
     fn sk(&self) -> String {
-        format!("{}{}", keys::SYNC_PREFIX, self.name)
+        keys::sync_sk(&self.name)
     }
 }

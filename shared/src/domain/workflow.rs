@@ -122,7 +122,7 @@ impl Record for Workflow {
         keys::site_pk(&self.site)
     }
     fn sk(&self) -> String {
-        format!("{}{}", keys::WORKFLOW_PREFIX, self.name)
+        keys::workflow_sk(&self.name)
     }
     fn gsi1(&self) -> Option<(String, String)> {
         Some((keys::workflow_index(&self.id), self.site.clone()))

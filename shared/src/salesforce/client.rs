@@ -28,8 +28,6 @@ use super::error::SfError;
 use super::oauth::{self, Identity};
 use super::session::{self, Cached, Session};
 use crate::deps::Deps;
-use crate::domain::keys;
-use crate::domain::record;
 use crate::domain::site::Site;
 
 /// The REST API of one connection. Cheap to clone; share it freely.
@@ -73,7 +71,7 @@ impl SalesforceClient {
         match connection {
             Some(name) => Ok(Self::new(deps, site, name)),
             None => {
-                let site_rec = record::load::<Site>(deps.store.as_ref(), &keys::site_pk(site), keys::SITE_SK)
+                let site_rec = Site::load(deps.store.as_ref(), site)
                     .await
                     .map_err(session::store_err)?
                     .ok_or_else(|| SfError::NotConnected(format!("no site {site:?}")))?

@@ -50,7 +50,7 @@ impl Expiring for InviteClaims {
 }
 
 async fn load_site(deps: &Deps, site: &str) -> Result<Versioned<Site>, SfError> {
-    record::load::<Site>(deps.store.as_ref(), &keys::site_pk(site), keys::SITE_SK)
+    Site::load(deps.store.as_ref(), site)
         .await
         .map_err(session::store_err)?
         .ok_or_else(|| SfError::NotConnected(format!("no site {site:?}: apply a configuration first")))

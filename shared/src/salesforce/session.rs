@@ -251,8 +251,7 @@ fn to_cached(bundle: &TokenBundle, conn: &Connection) -> Cached {
 
 /// Loads a connection (NotConnected when there is none).
 pub async fn load(deps: &Deps, site: &str, connection: &str) -> Result<record::Versioned<Connection>, SfError> {
-    let sk = format!("{}{connection}", keys::CONNECTION_PREFIX);
-    record::load::<Connection>(deps.store.as_ref(), &keys::site_pk(site), &sk)
+    Connection::load(deps.store.as_ref(), site, connection)
         .await
         .map_err(store_err)?
         .ok_or_else(|| SfError::NotConnected(format!("site {site:?} has no connection {connection:?}")))

@@ -83,7 +83,7 @@ impl<'a> Writer<'a> {
             self.writes += 1;
             return Ok(true);
         }
-        let sk = format!("{}{id}", keys::USER_PREFIX);
+        let sk = keys::user_sk(id);
         let Some(item) = self.store.get(&keys::directory_pk(site), &sk).await? else { return Ok(false) };
         let mut user: DirectoryUser = decode(&item)?;
         if !user.active {

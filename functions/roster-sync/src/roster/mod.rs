@@ -315,7 +315,7 @@ pub async fn run(ctx: &mut Ctx<'_>, state: &JobState, resume: Option<(Checkpoint
         r.index.groups.iter().filter(|(id, _)| !keep.contains(id.as_str())).map(|(id, (v, _))| (id.clone(), *v)).collect();
     gone.sort();
     for (id, version) in gone {
-        w.delete(keys::directory_pk(&r.site), format!("{}{id}", keys::GROUP_PREFIX), Cond::Version(version));
+        w.delete(keys::directory_pk(&r.site), keys::group_sk(&id), Cond::Version(version));
         r.count("groups_removed", 1);
         r.diff.groups_removed.push(|| id);
     }
