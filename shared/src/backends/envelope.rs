@@ -198,6 +198,13 @@ impl HmacKeySet {
         self.keys.keys().map(String::as_str)
     }
 
+    /// The ids of the keys that verify, the current one first.
+    pub fn live_kids(&self) -> Vec<String> {
+        let mut kids: Vec<String> = self.kids().map(str::to_string).collect();
+        kids.sort_by_key(|k| k != self.current_kid());
+        kids
+    }
+
     /// Whether the set holds a key with this id.
     pub fn has_kid(&self, kid: &str) -> bool {
         self.keys.contains_key(kid)

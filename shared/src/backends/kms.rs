@@ -330,10 +330,7 @@ impl KeyRing for KmsKeyRing {
     }
 
     fn signing_kids(&self) -> Vec<String> {
-        let set = self.hmac.read().unwrap_or_else(|e| e.into_inner()).clone();
-        let mut kids: Vec<String> = set.kids().map(str::to_string).collect();
-        kids.sort_by_key(|k| k != set.current_kid());
-        kids
+        self.keyset().live_kids()
     }
 
     fn has_key(&self, kid: &str) -> bool {
