@@ -91,6 +91,13 @@ impl Deps {
 
     /// Builds the dependencies for `settings`.
     pub async fn from_settings(settings: Settings) -> Result<Self, DepsError> {
+        Self::from_settings_with(settings, None).await
+    }
+
+    /// As [`Self::from_settings`], with the AWS backends on `aws` instead of the SDK
+    /// configuration the environment gives (e.g. [`aws::emulator_config`]: tests build
+    /// several stacks in one process without touching its environment).
+    pub async fn from_settings_with(settings: Settings, aws: Option<&aws_config::SdkConfig>) -> Result<Self, DepsError> {
         let settings = crate::salesforce::secret::resolve(settings).await?;
         let http = http_client::build(&settings)?;
         let deps = match &settings.backend {
@@ -131,7 +138,10 @@ impl Deps {
                 }
             }
             Backend::Aws { table, queue_url, dlq_url, kms_key_id } => {
-                let config = aws::aws_config(None).await;
+                let config = match aws {
+                    Some(c) => c.clone(),
+                    None => aws::aws_config(None).await,
+                };
                 let store: Arc<dyn Store> = Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&config), table.clone()));
                 let sqs = aws_sdk_sqs::Client::new(&config);
                 let keys = KmsKeyRing::load(aws_sdk_kms::Client::new(&config), kms_key_id.clone(), store.clone()).await?;
