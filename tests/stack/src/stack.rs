@@ -108,7 +108,14 @@ impl Stack {
 
     /// Another "Lambda": its own ports and caches on the same store, queues, keys and clock.
     pub async fn another_lambda(&self) -> Deps {
-        let mut deps = open(&self.vars, self.aws.as_ref()).await;
+        self.another_lambda_with(&[]).await
+    }
+
+    /// As [`Stack::another_lambda`], with some settings replaced (e.g. a wrong client secret).
+    pub async fn another_lambda_with(&self, overrides: &[(&str, &str)]) -> Deps {
+        let mut vars = self.vars.clone();
+        vars.extend(overrides.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let mut deps = open(&vars, self.aws.as_ref()).await;
         deps.clock = self.deps.clock.clone();
         deps
     }
