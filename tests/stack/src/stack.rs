@@ -8,6 +8,8 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use aws_config::SdkConfig;
+use forcelink::backends::kms::KmsKeyRing;
+use forcelink::backends::local_keyring::LocalKeyRing;
 use forcelink::salesforce::oauth::ids_from_identity_url;
 use forcelink::salesforce::session::{self, TokenBundle};
 use forcelink::web::{Request, Response};
@@ -36,6 +38,8 @@ pub struct Stack {
     aws: Option<SdkConfig>,
     /// Bound at start so the public URL is known; [`Stack::serve`] takes it.
     listener: Mutex<Option<tokio::net::TcpListener>>,
+    /// Its address, `http://127.0.0.1:PORT`.
+    listen_url: String,
     dir: tempfile::TempDir,
 }
 
@@ -51,10 +55,10 @@ impl Stack {
         let sim = Sim::start(sim_config).await.expect("the simulator starts");
         let dir = tempfile::tempdir().expect("a temp dir");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a loopback port");
-        let public = format!("http://{}", listener.local_addr().expect("its address"));
+        let listen_url = format!("http://{}", listener.local_addr().expect("its address"));
         let mut vars: BTreeMap<String, String> = [
             ("FORCELINK_DATA_DIR", dir.path().display().to_string()),
-            ("FORCELINK_PUBLIC_URL", public),
+            ("FORCELINK_PUBLIC_URL", listen_url.clone()),
             ("FORCELINK_EXTRA_CA_FILE", sim.ca_pem_path().display().to_string()),
             ("FORCELINK_SF_CLIENT_ID", CLIENT_ID.into()),
             ("FORCELINK_SF_CLIENT_SECRET", CLIENT_SECRET.into()),
@@ -81,7 +85,7 @@ impl Stack {
         };
         vars.extend(overrides.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let deps = open(&vars, aws.as_ref()).await;
-        let stack = Stack { backend, sim, deps, vars, aws, listener: Mutex::new(Some(listener)), dir };
+        let stack = Stack { backend, sim, deps, vars, aws, listener: Mutex::new(Some(listener)), listen_url, dir };
         if !site_toml.trim().is_empty() {
             stack.apply(site_toml).await;
         }
@@ -131,9 +135,27 @@ impl Stack {
         self.dir.path()
     }
 
-    /// `FORCELINK_PUBLIC_URL`: where [`Stack::serve`] serves unless a test replaced it.
+    /// `FORCELINK_PUBLIC_URL`: [`Stack::listen_url`] unless a test replaced it.
     pub fn public_url(&self) -> &str {
         self.deps.settings.public_url.as_str().trim_end_matches('/')
+    }
+
+    /// Where [`Stack::serve`] serves: `http://127.0.0.1:PORT`.
+    pub fn listen_url(&self) -> &str {
+        &self.listen_url
+    }
+
+    /// Adds a new HMAC signing key to the stack's key ring (`forcelink rotate-keys`); answers
+    /// its id. Running `Deps` pick it up when a token names it; new ones sign with it.
+    pub async fn rotate_keys(&self) -> String {
+        match (&self.deps.settings.backend, &self.aws) {
+            (forcelink::settings::Backend::Aws { kms_key_id, .. }, Some(config)) => {
+                let kms = aws_sdk_kms::Client::new(config);
+                let ring = KmsKeyRing::load(kms, kms_key_id.clone(), self.deps.store.clone()).await.expect("the keyset loads");
+                ring.rotate().await.expect("the keyset rotates")
+            }
+            _ => LocalKeyRing::rotate(&self.dir.path().join(forcelink::deps::files::KEYS)).expect("the key file rotates"),
+        }
     }
 
     /// Every email sent so far, oldest first, quoted-printable soft line breaks and `=3D` undone.
