@@ -10,7 +10,8 @@ mod support;
 use std::time::{Duration, Instant};
 
 use export_pusher::ledger::{self, State};
-use support::{Backend, SITE, TOML, both_backends, connect, pump_once, quick, result_event, scores_by_key, stack};
+use forcelink_stack::both_backends;
+use support::{Backend, SITE, TOML, connect, pump_once, quick, result_event, scores_by_key, stack};
 
 fn n_events(backend: Backend) -> usize {
     let default = match backend {

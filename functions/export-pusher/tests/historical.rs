@@ -7,7 +7,8 @@ mod support;
 
 use export_pusher::historical::{self, Outcome, Quiet};
 use export_pusher::ledger::{self, State};
-use support::{Backend, SITE, TOML, both_backends, connect, pump_once, quick, result_event, stack};
+use forcelink_stack::both_backends;
+use support::{Backend, SITE, TOML, connect, pump_once, quick, result_event, stack};
 
 async fn replays_the_ledger_resumes_after_an_interruption_and_reports(backend: Backend) {
     let s = stack(backend, TOML).await;

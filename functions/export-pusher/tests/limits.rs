@@ -7,7 +7,8 @@ mod support;
 use export_pusher::replay::send_events;
 use forcelink::ports::QueueError;
 use forcelink::ports::queue::{MAX_BATCH_BYTES, MAX_BODY_BYTES};
-use support::{Backend, SITE, TOML, both_backends, connect, pump_once, quick, result_event, stack};
+use forcelink_stack::both_backends;
+use support::{Backend, SITE, TOML, connect, pump_once, quick, result_event, stack};
 
 /// A result event carrying `bytes` of comment text.
 fn padded(id: &str, bytes: usize) -> serde_json::Value {

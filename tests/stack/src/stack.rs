@@ -52,6 +52,7 @@ impl Stack {
     /// As [`Stack::start`] with a simulator configuration and settings (`FORCELINK_…`) that
     /// replace the harness's. An empty `site_toml` applies nothing.
     pub async fn start_with(backend: Backend, sim_config: SimConfig, overrides: &[(&str, &str)], site_toml: &str) -> Stack {
+        keep_log_callsites_live();
         let sim = Sim::start(sim_config).await.expect("the simulator starts");
         let dir = tempfile::tempdir().expect("a temp dir");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a loopback port");
@@ -189,6 +190,17 @@ impl Stack {
             let _ = axum::serve(listener, app).await;
         })
     }
+}
+
+/// Sets, once per test process, a global subscriber that records nothing but wants every log
+/// callsite. Without one, a callsite first hit by a test that captures nothing can be cached as
+/// of no interest while a test beside it captures logs with a scoped subscriber (the suites that
+/// check what the log says), and that test misses the line.
+fn keep_log_callsites_live() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = tracing::subscriber::set_global_default(tracing_subscriber::registry());
+    });
 }
 
 /// `Deps` for these settings, on moto's configuration when given (the process environment is

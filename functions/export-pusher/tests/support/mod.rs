@@ -13,7 +13,7 @@ use forcelink::{Deps, Settings};
 
 pub const SITE: &str = "acme";
 
-pub use forcelink_stack::{Backend, both_backends};
+pub use forcelink_stack::Backend;
 
 /// The stack under test and its org.
 pub struct Stack {
@@ -31,7 +31,11 @@ impl std::ops::Deref for Stack {
 /// Starts the simulator (Bulk jobs take 200 ms) and a stack on `backend`, applies `toml` (a
 /// site named `acme`).
 pub async fn stack(backend: Backend, toml: &str) -> Stack {
-    let config = sfsim::SimConfig { bulk_delay_ms: 200, ..sfsim::SimConfig::default() };
+    stack_with(backend, toml, sfsim::SimConfig { bulk_delay_ms: 200, ..sfsim::SimConfig::default() }).await
+}
+
+/// As [`stack`] with a simulator configuration.
+pub async fn stack_with(backend: Backend, toml: &str, config: sfsim::SimConfig) -> Stack {
     let stack = forcelink_stack::Stack::start_with(backend, config, &[("FORCELINK_QUEUE_MAX_RECEIVES", "8")], toml).await;
     let org = stack.sim.org("acme").expect("org");
     Stack { stack, org }
