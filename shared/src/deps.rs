@@ -95,6 +95,13 @@ impl Deps {
 
     /// Builds the dependencies for `settings`.
     pub async fn from_settings(settings: Settings) -> Result<Self, DepsError> {
+        Self::from_settings_with(settings, None).await
+    }
+
+    /// As [`Self::from_settings`], with the AWS backends on `aws` instead of the SDK
+    /// configuration the environment gives (e.g. [`aws::emulator_config`]: tests build
+    /// several stacks in one process without touching its environment).
+    pub async fn from_settings_with(settings: Settings, aws: Option<&aws_config::SdkConfig>) -> Result<Self, DepsError> {
         let aws_calls = CallMeter::default();
         let settings = crate::salesforce::secret::resolve(settings, &aws_calls).await?;
         let http = http_client::build(&settings)?;
@@ -137,7 +144,10 @@ impl Deps {
                 }
             }
             Backend::Aws { table, queue_url, dlq_url, kms_key_id } => {
-                let aws = Aws::from_env(aws_calls.clone(), settings.aws_added_latency).await;
+                let aws = match aws {
+                    Some(config) => Aws::new(config.clone(), aws_calls.clone(), settings.aws_added_latency),
+                    None => Aws::from_env(aws_calls.clone(), settings.aws_added_latency).await,
+                };
                 let store: Arc<dyn Store> = Arc::new(DynamoStore::new(aws.dynamodb(), table.clone()));
                 let sqs = aws.sqs();
                 let keys = KmsKeyRing::load(aws.kms(), kms_key_id.clone(), store.clone()).await?;

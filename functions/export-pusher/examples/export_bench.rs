@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use export_pusher::historical::{self, Outcome, Quiet};
 use export_pusher::local::{self, Feed};
 use forcelink::ports::queue::MAX_BATCH;
-use support::{SITE, TOML, connect, result_event, stack_with};
+use support::{Backend, SITE, TOML, connect, result_event, stack_with};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -35,7 +35,7 @@ fn env_num(name: &str, default: u64) -> u64 {
 async fn main() {
     forcelink::telemetry::init(false);
     let n = env_num("FORCELINK_BENCH_EVENTS", 10_000) as usize;
-    let s = stack_with(TOML, sfsim::SimConfig::default()).await;
+    let s = stack_with(Backend::Embedded, TOML, sfsim::SimConfig::default()).await;
     connect(&s, "production").await;
     let tuning = export_pusher::Tuning::default();
     let per_10k = |calls: u64, events: usize| calls as f64 * 10_000.0 / events as f64;
@@ -99,7 +99,7 @@ async fn main() {
     // 4. Latency through the dev stack's feeder.
     let rate = env_num("FORCELINK_BENCH_RATE", 20).max(1);
     let secs = env_num("FORCELINK_BENCH_SECS", 30).max(1);
-    let deps = std::sync::Arc::new(support::open(&s.vars).await);
+    let deps = std::sync::Arc::new(s.another_lambda().await);
     let feeder = {
         let deps = deps.clone();
         tokio::spawn(async move { local::run(&deps, &export_pusher::Tuning::default(), &Feed::default()).await })

@@ -8,6 +8,10 @@
 //! Continuous: `after_admit`, `after_upsert`, `after_settle` (the queue's visibility is 2 s
 //! here, so in-flight messages come back quickly). Historical (after the org's data drifted):
 //! `bulk_after_upload`, then `bulk_after_close` in the run that resumes it, then a clean run.
+//!
+//! Embedded only, unlike the other export suites: the crash-safety claim under test is the
+//! embedded store's and queue's (SQLite on disk surviving an abort); on AWS, durability is
+//! DynamoDB's and SQS's, and the children would need moto's AWS_* settings passed on too.
 
 mod support;
 
@@ -16,7 +20,7 @@ use std::time::{Duration, Instant};
 use export_pusher::historical::{self, Outcome, Quiet};
 use export_pusher::ledger::{self, State};
 use export_pusher::local::{self, Feed};
-use support::{SITE, TOML, connect, quick, result_event, stack};
+use support::{Backend, SITE, TOML, connect, quick, result_event, stack};
 
 /// Platform records.
 const N: usize = 400;
@@ -95,7 +99,7 @@ async fn child(mode: &str) -> i32 {
 /// Runs a child; `crash` is `Some("POINT@N")` for a run that must abort there.
 async fn run_child(s: &support::Stack, mode: &str, crash: Option<&str>) {
     let mut cmd = tokio::process::Command::new(std::env::current_exe().expect("current exe"));
-    cmd.arg("--child").arg(mode).envs(s.vars.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    cmd.arg("--child").arg(mode).envs(s.vars().iter().map(|(k, v)| (k.as_str(), v.as_str())));
     cmd.env("RUST_LOG", "error");
     match crash {
         Some(plan) => cmd.env("FORCELINK_EXPORT_CRASH", plan),
@@ -130,7 +134,7 @@ async fn check_nothing_left(s: &support::Stack, what: &str) {
 
 async fn parent() {
     let started = Instant::now();
-    let s = stack(TOML).await;
+    let s = stack(Backend::Embedded, TOML).await;
     connect(&s, "production").await;
     // Final values at 10:00; older versions and exact duplicates too, shuffled.
     let mut events = Vec::new();

@@ -7,7 +7,8 @@ mod support;
 use export_pusher::replay::send_events;
 use forcelink::ports::QueueError;
 use forcelink::ports::queue::{MAX_BATCH_BYTES, MAX_BODY_BYTES};
-use support::{SITE, TOML, connect, pump_once, quick, result_event, stack};
+use forcelink_stack::both_backends;
+use support::{Backend, SITE, TOML, connect, pump_once, quick, result_event, stack};
 
 /// A result event carrying `bytes` of comment text.
 fn padded(id: &str, bytes: usize) -> serde_json::Value {
@@ -16,9 +17,8 @@ fn padded(id: &str, bytes: usize) -> serde_json::Value {
     e
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sends_are_packed_within_the_batch_size_limit() {
-    let s = stack(TOML).await;
+async fn sends_are_packed_within_the_batch_size_limit(backend: Backend) {
+    let s = stack(backend, TOML).await;
     // 12 events of 300 KB: 3 to a message (under 1 MiB), one message per batch (two would be
     // over SQS's 1 MiB a SendMessageBatch, which the queue refuses).
     let events: Vec<serde_json::Value> = (0..12).map(|i| padded(&format!("big_{i}"), 300 * 1024)).collect();
@@ -28,9 +28,8 @@ async fn sends_are_packed_within_the_batch_size_limit() {
     assert_eq!(s.deps.queue.depth().await.expect("depth"), 4);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_event_too_large_for_a_message_is_refused_naming_it_and_nothing_is_sent() {
-    let s = stack(TOML).await;
+async fn an_event_too_large_for_a_message_is_refused_naming_it_and_nothing_is_sent(backend: Backend) {
+    let s = stack(backend, TOML).await;
     let events = vec![padded("fine_1", 10), padded("huge_1", MAX_BODY_BYTES)];
     match send_events(s.deps.queue.as_ref(), &events).await {
         Err(QueueError::TooLarge { what, size, limit }) => {
@@ -42,9 +41,8 @@ async fn an_event_too_large_for_a_message_is_refused_naming_it_and_nothing_is_se
     assert_eq!(s.deps.queue.depth().await.expect("depth"), 0, "nothing was sent");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_event_too_large_for_the_ledger_is_dead_lettered_and_reported_once() {
-    let s = stack(TOML).await;
+async fn an_event_too_large_for_the_ledger_is_dead_lettered_and_reported_once(backend: Backend) {
+    let s = stack(backend, TOML).await;
     connect(&s, "production").await;
     let events = vec![padded("big_1", 500 * 1024), result_event("ok_1", "2026-03-01T10:00:00Z", 2.0)];
     send_events(s.deps.queue.as_ref(), &events).await.expect("send");
@@ -69,3 +67,9 @@ async fn an_event_too_large_for_the_ledger_is_dead_lettered_and_reported_once() 
         reports.iter().flat_map(|r| r.tasks.iter().map(|t| format!("{} {}", t.name, t.error.clone().unwrap_or_default()))).collect();
     assert!(rows.iter().any(|r| r.starts_with("result/big_1 EVENT_TOO_LARGE") && r.contains("409600 bytes")), "{rows:?}");
 }
+
+both_backends!(
+    sends_are_packed_within_the_batch_size_limit,
+    an_event_too_large_for_a_message_is_refused_naming_it_and_nothing_is_sent,
+    an_event_too_large_for_the_ledger_is_dead_lettered_and_reported_once,
+);

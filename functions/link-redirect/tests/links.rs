@@ -1,5 +1,5 @@
-//! link-redirect end to end on the embedded backends (`Deps::from_settings` on a temp data
-//! directory): every routing case, single use, scanners, revocation, clicks, the bad-link
+//! link-redirect end to end on both backends (the harness `forcelink_stack::Stack`: embedded,
+//! and moto): every routing case, single use, scanners, revocation, clicks, the bad-link
 //! pages and the fresh-link form, a table of open-redirect and tampering attempts, and the
 //! handler served over real HTTP.
 
@@ -8,14 +8,13 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use forcelink::backends::local_keyring::LocalKeyRing;
-use forcelink::backends::outbox::OutboxMailer;
 use forcelink::domain::directory::SalesforceUi;
 use forcelink::domain::record;
 use forcelink::domain::site::Tabs;
 use forcelink::domain::{DirectoryUser, Site};
 use forcelink::links::{self, LinkClaims};
 use forcelink::ports::Cond;
-use forcelink::{Deps, Settings};
+use forcelink_stack::{Backend, Stack, both_backends};
 use http::{Method, StatusCode, header};
 use link_redirect::clicks::{self, Outcome};
 use link_redirect::route::RouteKind;
@@ -26,9 +25,13 @@ const LIGHTNING: &str = "https://acme.lightning.force.com/lightning/n/Learning";
 const CLASSIC: &str = "https://acme.my.salesforce.com/servlet/servlet.Integration?lid=01r5g000000AbCd&ic=1";
 const FAR: i64 = 4_000_000_000;
 
-struct World {
-    deps: Deps,
-    dir: tempfile::TempDir,
+struct World(Stack);
+
+impl std::ops::Deref for World {
+    type Target = Stack;
+    fn deref(&self) -> &Stack {
+        &self.0
+    }
 }
 
 fn site(id: &str, force_sso: bool) -> Site {
@@ -63,16 +66,9 @@ fn user(site: &str, id: &str, salesforce: Option<bool>, ui: Option<SalesforceUi>
     }
 }
 
-async fn world() -> World {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().display().to_string();
-    let settings = Settings::from_lookup(|k| match k {
-        "FORCELINK_DATA_DIR" => Some(data.clone()),
-        "FORCELINK_PUBLIC_URL" => Some(PUBLIC.into()),
-        _ => None,
-    })
-    .unwrap();
-    let deps = Deps::from_settings(settings).await.unwrap();
+async fn world(backend: Backend) -> World {
+    let stack = Stack::start_with(backend, sfsim::SimConfig::default(), &[("FORCELINK_PUBLIC_URL", PUBLIC)], "").await;
+    let deps = &stack.deps;
     let store = deps.store.as_ref();
     record::save(store, &site("acme", false), Cond::Always).await.unwrap();
     record::save(store, &site("sso", true), Cond::Always).await.unwrap();
@@ -91,7 +87,7 @@ async fn world() -> World {
     let mut gone = user("acme", "gone", Some(true), None);
     gone.active = false;
     record::save(store, &gone, Cond::Always).await.unwrap();
-    World { deps, dir }
+    World(stack)
 }
 
 impl World {
@@ -111,15 +107,6 @@ impl World {
     async fn get(&self, path: &str) -> http::Response<Bytes> {
         self.call(Method::GET, path, &[]).await
     }
-
-    /// The outbox's messages, quoted-printable soft line breaks undone.
-    fn outbox(&self) -> Vec<String> {
-        OutboxMailer::messages(&self.dir.path().join("outbox"))
-            .unwrap()
-            .iter()
-            .map(|p| std::fs::read_to_string(p).unwrap().replace("=\r\n", "").replace("=3D", "="))
-            .collect()
-    }
 }
 
 fn location(resp: &http::Response<Bytes>) -> &str {
@@ -130,9 +117,8 @@ fn body(resp: &http::Response<Bytes>) -> &str {
     std::str::from_utf8(resp.body()).unwrap()
 }
 
-#[tokio::test]
-async fn every_routing_case() {
-    let w = world().await;
+async fn every_routing_case(backend: Backend) {
+    let w = world(backend).await;
     let target = "/surveys/onboarding";
     let cases = [
         ("acme", "sf", format!("{LIGHTNING}?c__target=%2Fsurveys%2Fonboarding")),
@@ -152,9 +138,8 @@ async fn every_routing_case() {
     }
 }
 
-#[tokio::test]
-async fn clicks_are_recorded_with_time_user_target_and_destination() {
-    let w = world().await;
+async fn clicks_are_recorded_with_time_user_target_and_destination(backend: Backend) {
+    let w = world(backend).await;
     let (token, claims) = w.token("acme", "sf", "/q/1", FAR, false);
     assert_eq!(w.call(Method::HEAD, &format!("/l/{token}"), &[]).await.status(), StatusCode::FOUND);
     assert!(clicks::for_link(w.deps.store.as_ref(), &claims.nonce).await.unwrap().is_empty(), "HEAD is not a click");
@@ -169,9 +154,8 @@ async fn clicks_are_recorded_with_time_user_target_and_destination() {
     assert_eq!(clicks::recent(w.deps.store.as_ref(), "acme", 10).await.unwrap().len(), 2);
 }
 
-#[tokio::test]
-async fn single_use_links_survive_head_prefetch_and_scanners_then_work_once() {
-    let w = world().await;
+async fn single_use_links_survive_head_prefetch_and_scanners_then_work_once(backend: Backend) {
+    let w = world(backend).await;
     let (token, _) = w.token("acme", "plain", "/q/2", FAR, true);
     let path = format!("/l/{token}");
     let head = w.call(Method::HEAD, &path, &[]).await;
@@ -196,9 +180,8 @@ async fn single_use_links_survive_head_prefetch_and_scanners_then_work_once() {
     assert_eq!(w.call(Method::HEAD, &path, &[]).await.status(), StatusCode::GONE);
 }
 
-#[tokio::test]
-async fn single_use_is_race_free() {
-    let w = Arc::new(world().await);
+async fn single_use_is_race_free(backend: Backend) {
+    let w = Arc::new(world(backend).await);
     let (token, _) = w.token("acme", "sf", "/q/3", FAR, true);
     let mut tasks = Vec::new();
     for _ in 0..16 {
@@ -213,9 +196,8 @@ async fn single_use_is_race_free() {
     assert!(statuses.iter().all(|s| *s == StatusCode::FOUND || *s == StatusCode::GONE));
 }
 
-#[tokio::test]
-async fn revoked_and_inactive_links_are_gone_without_a_fresh_link_offer() {
-    let w = world().await;
+async fn revoked_and_inactive_links_are_gone_without_a_fresh_link_offer(backend: Backend) {
+    let w = world(backend).await;
     let (token, claims) = w.token("acme", "sf", "/q/4", FAR, false);
     clicks::revoke(w.deps.store.as_ref(), &claims.nonce, claims.expires_at).await.unwrap();
     let resp = w.get(&format!("/l/{token}")).await;
@@ -229,12 +211,11 @@ async fn revoked_and_inactive_links_are_gone_without_a_fresh_link_offer() {
     assert!(outcomes.contains(&Outcome::Revoked) && outcomes.contains(&Outcome::Inactive));
 }
 
-#[tokio::test]
-async fn bad_link_pages_are_friendly_accessible_and_never_echo_the_token() {
-    let w = world().await;
+async fn bad_link_pages_are_friendly_accessible_and_never_echo_the_token(backend: Backend) {
+    let w = world(backend).await;
     let (expired, _) = w.token("acme", "sf", "/q/5", 1_000, false);
     let (good, _) = w.token("acme", "sf", "/q/5", FAR, false);
-    let other = LocalKeyRing::open(&w.dir.path().join("other-keys.json")).unwrap();
+    let other = LocalKeyRing::open(&w.dir().join("other-keys.json")).unwrap();
     let unknown = links::mint(&other, &LinkClaims::new("acme", "sf", "/q/5", FAR, false));
     let cases = [
         (expired.clone(), StatusCode::GONE, "This link has expired", true),
@@ -267,9 +248,8 @@ fn ticket_of(html: &str) -> String {
     html[start..].split('"').next().unwrap().to_string()
 }
 
-#[tokio::test]
-async fn an_expired_link_offers_a_fresh_one_by_email_once() {
-    let w = world().await;
+async fn an_expired_link_offers_a_fresh_one_by_email_once(backend: Backend) {
+    let w = world(backend).await;
     let (expired, _) = w.token("acme", "plain", "/surveys/renew-me", 1_000, true);
     let page = w.get(&format!("/l/{expired}")).await;
     let ticket = ticket_of(body(&page));
@@ -314,10 +294,9 @@ enum Refused {
 /// One attempt: its name, the request path, extra headers, and how it must be refused.
 type Attempt = (String, String, Vec<(&'static str, &'static str)>, Refused);
 
-#[tokio::test]
-async fn open_redirect_and_tampering_attempts_are_all_refused() {
+async fn open_redirect_and_tampering_attempts_are_all_refused(backend: Backend) {
     use Refused::*;
-    let w = world().await;
+    let w = world(backend).await;
     let bad = Status(StatusCode::BAD_REQUEST);
 
     // 1. Signed links whose target was made hostile (e.g. piped from Salesforce data).
@@ -385,7 +364,7 @@ async fn open_redirect_and_tampering_attempts_are_all_refused() {
     attempts.push(("encoded path tail".into(), format!("/l/{good}%2F..%2Fevil"), vec![], bad));
 
     // 3. Tampered, foreign, expired and misdirected tokens.
-    let other = LocalKeyRing::open(&w.dir.path().join("other-keys.json")).unwrap();
+    let other = LocalKeyRing::open(&w.dir().join("other-keys.json")).unwrap();
     let unknown_kid = links::mint(&other, &LinkClaims::new("acme", "plain", "/q/ok", FAR, false));
     attempts.push(("signed with an unknown key id".into(), format!("/l/{unknown_kid}"), vec![], Status(StatusCode::NOT_FOUND)));
     let (second, _) = w.token("acme", "plain", "/q/ok", FAR, false);
@@ -446,42 +425,24 @@ async fn open_redirect_and_tampering_attempts_are_all_refused() {
     println!("{} attempts refused", attempts.len());
 }
 
-#[tokio::test]
-async fn keys_rotate_without_breaking_links() {
-    let w = world().await;
+async fn keys_rotate_without_breaking_links(backend: Backend) {
+    let w = world(backend).await;
     let (token, _) = w.token("acme", "sf", "/q/rot", FAR, false);
-    let kid = LocalKeyRing::rotate(&w.dir.path().join("keys.json")).unwrap();
-    let reopened = World {
-        deps: Deps { keys: Arc::new(LocalKeyRing::open(&w.dir.path().join("keys.json")).unwrap()), ..w.deps.clone() },
-        dir: tempfile::tempdir().unwrap(),
-    };
-    assert_eq!(reopened.deps.keys.sign(b"x").kid, kid);
-    assert_eq!(reopened.get(&format!("/l/{token}")).await.status(), StatusCode::FOUND);
-    let (fresh, _) = reopened.token("acme", "sf", "/q/rot", FAR, false);
-    assert_eq!(reopened.get(&format!("/l/{fresh}")).await.status(), StatusCode::FOUND);
+    let kid = w.rotate_keys().await;
+    let reopened = w.another_lambda().await;
+    assert_eq!(reopened.keys.sign(b"x").kid, kid);
+    let get = |token: String| link_redirect::handle(&reopened, http::Request::get(format!("/l/{token}")).body(Bytes::new()).unwrap());
+    assert_eq!(get(token).await.status(), StatusCode::FOUND);
+    let fresh = links::mint(reopened.keys.as_ref(), &LinkClaims::new("acme", "sf", "/q/rot", FAR, false));
+    assert_eq!(get(fresh).await.status(), StatusCode::FOUND);
+    assert_eq!(w.get(&format!("/l/{}", w.token("acme", "sf", "/q/rot", FAR, false).0)).await.status(), StatusCode::FOUND);
 }
 
-#[tokio::test]
-async fn served_over_http() {
-    let w = Arc::new(world().await);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let app = {
-        let w = w.clone();
-        axum::Router::new().fallback(move |req: axum::extract::Request| {
-            let w = w.clone();
-            async move {
-                let (parts, body) = req.into_parts();
-                let bytes = axum::body::to_bytes(body, 1 << 20).await.unwrap_or_default();
-                let resp = link_redirect::handle(&w.deps, http::Request::from_parts(parts, bytes)).await;
-                let (parts, body) = resp.into_parts();
-                axum::response::Response::from_parts(parts, axum::body::Body::from(body))
-            }
-        })
-    };
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+async fn served_over_http(backend: Backend) {
+    let w = world(backend).await;
+    w.serve(|deps, req| async move { link_redirect::handle(&deps, req).await });
     let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-    let base = format!("http://{addr}");
+    let base = w.listen_url();
     for (user, want) in [("sf", LIGHTNING), ("plain", PLATFORM)] {
         let (token, _) = w.token("acme", user, "/invitations/q1", FAR, true);
         let url = format!("{base}/l/{token}");
@@ -497,3 +458,16 @@ async fn served_over_http() {
     let health = http.get(format!("{base}/healthz")).send().await.unwrap();
     assert_eq!(health.status(), StatusCode::OK);
 }
+
+both_backends!(
+    every_routing_case,
+    clicks_are_recorded_with_time_user_target_and_destination,
+    single_use_links_survive_head_prefetch_and_scanners_then_work_once,
+    single_use_is_race_free,
+    revoked_and_inactive_links_are_gone_without_a_fresh_link_offer,
+    bad_link_pages_are_friendly_accessible_and_never_echo_the_token,
+    an_expired_link_offers_a_fresh_one_by_email_once,
+    open_redirect_and_tampering_attempts_are_all_refused,
+    keys_rotate_without_breaking_links,
+    served_over_http,
+);

@@ -1,5 +1,5 @@
-//! Attacks on "Email me a fresh link" (`POST /l/renew`) and on the logs, on the embedded
-//! backends with a clock the tests move: revoked links and deactivated people are never
+//! Attacks on "Email me a fresh link" (`POST /l/renew`) and on the logs, on both backends (the
+//! harness `forcelink_stack::Stack`: embedded, and moto) with a clock the tests move: revoked links and deactivated people are never
 //! renewed, a link is renewed at most three times (its fresh links count too), a person gets at
 //! most five fresh links a day, concurrent requests cannot exceed either cap, a fresh link keeps
 //! the original's lifetime, and no log line carries a token. Every emailed link is followed as
@@ -14,7 +14,7 @@ use forcelink::domain::record;
 use forcelink::domain::{DirectoryUser, Site};
 use forcelink::links::{self, Link, LinkClaims};
 use forcelink::ports::{Clock, Cond, ManualClock};
-use forcelink::{Deps, Settings};
+use forcelink_stack::{Backend, Stack, both_backends};
 use http::{Method, StatusCode, header};
 use link_redirect::clicks::{self, Quota, Taken};
 use link_redirect::renew::{MAX_FRESH_LINKS_PER_DAY, MAX_RENEWALS_PER_LINK};
@@ -26,9 +26,15 @@ const HOUR: i64 = 3600;
 const DAY: i64 = 24 * HOUR;
 
 struct World {
-    deps: Deps,
+    stack: Stack,
     clock: Arc<ManualClock>,
-    dir: tempfile::TempDir,
+}
+
+impl std::ops::Deref for World {
+    type Target = Stack;
+    fn deref(&self) -> &Stack {
+        &self.stack
+    }
 }
 
 fn site() -> Site {
@@ -42,30 +48,22 @@ fn user(id: &str, active: bool) -> DirectoryUser {
     .unwrap()
 }
 
-/// A stack whose clock starts now (the embedded store expires items by the system clock), at
-/// least an hour before midnight UTC so a test's day does not end under it.
-async fn world() -> World {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().display().to_string();
-    let settings = Settings::from_lookup(|k| match k {
-        "FORCELINK_DATA_DIR" => Some(data.clone()),
-        "FORCELINK_PUBLIC_URL" => Some(PUBLIC.into()),
-        _ => None,
-    })
-    .unwrap();
-    let mut deps = Deps::from_settings(settings).await.unwrap();
+/// A stack whose clock starts now (the stores expire items by the system clock), at least an
+/// hour before midnight UTC so a test's day does not end under it.
+async fn world(backend: Backend) -> World {
+    let mut stack = Stack::start_with(backend, sfsim::SimConfig::default(), &[("FORCELINK_PUBLIC_URL", PUBLIC)], "").await;
     let mut now = time::OffsetDateTime::now_utc();
     if now.unix_timestamp().rem_euclid(DAY) > DAY - HOUR {
         now += time::Duration::hours(2);
     }
     let clock = Arc::new(ManualClock::at(now));
-    deps.clock = clock.clone();
-    let store = deps.store.as_ref();
+    stack.deps.clock = clock.clone();
+    let store = stack.deps.store.as_ref();
     record::save(store, &site(), Cond::Always).await.unwrap();
     for id in ["pat", "sam", "lee"] {
         record::save(store, &user(id, true), Cond::Always).await.unwrap();
     }
-    World { deps, clock, dir }
+    World { stack, clock }
 }
 
 impl World {
@@ -110,13 +108,6 @@ impl World {
         self.call(Method::POST, "/l/renew", Bytes::from(format!("ticket={ticket}"))).await
     }
 
-    /// Every email sent so far, oldest first, quoted-printable soft breaks undone.
-    fn outbox(&self) -> Vec<String> {
-        let mut paths = forcelink::backends::outbox::OutboxMailer::messages(&self.dir.path().join("outbox")).unwrap_or_default();
-        paths.sort();
-        paths.iter().map(|p| std::fs::read_to_string(p).unwrap().replace("=\r\n", "").replace("=3D", "=")).collect()
-    }
-
     /// The token of the fresh link in the newest email.
     fn fresh_token(&self) -> String {
         let mails = self.outbox();
@@ -139,9 +130,8 @@ fn location(resp: &http::Response<Bytes>) -> &str {
     resp.headers().get(header::LOCATION).map(|v| v.to_str().unwrap()).unwrap_or("")
 }
 
-#[tokio::test]
-async fn a_revoked_link_is_never_renewed() {
-    let w = world().await;
+async fn a_revoked_link_is_never_renewed(backend: Backend) {
+    let w = world(backend).await;
     let (token, link) = w.link("pat", "/q/revoked", 2 * DAY, DAY);
     let ticket = w.ticket(&token).await;
     clicks::revoke(w.deps.store.as_ref(), &link.claims.nonce, w.now() + DAY).await.unwrap();
@@ -169,9 +159,8 @@ async fn a_revoked_link_is_never_renewed() {
     assert_eq!(w.outbox().len(), 1);
 }
 
-#[tokio::test]
-async fn a_deactivated_person_gets_no_fresh_link() {
-    let w = world().await;
+async fn a_deactivated_person_gets_no_fresh_link(backend: Backend) {
+    let w = world(backend).await;
     let (token, _) = w.link("lee", "/q/gone", 2 * DAY, DAY);
     let ticket = w.ticket(&token).await;
     record::save(w.deps.store.as_ref(), &user("lee", false), Cond::Always).await.unwrap();
@@ -181,9 +170,8 @@ async fn a_deactivated_person_gets_no_fresh_link() {
     assert!(w.outbox().is_empty());
 }
 
-#[tokio::test]
-async fn a_fourth_renewal_of_one_link_is_refused() {
-    let w = world().await;
+async fn a_fourth_renewal_of_one_link_is_refused(backend: Backend) {
+    let w = world(backend).await;
     let (original, _) = w.link("pat", "/q/four", 2 * HOUR, HOUR);
     // Renewal 1 and 2 from the original's page; 3 from the second fresh link once it expired.
     for round in 1..=3 {
@@ -206,9 +194,8 @@ async fn a_fourth_renewal_of_one_link_is_refused() {
     assert_eq!(w.outbox().len(), 3);
 }
 
-#[tokio::test]
-async fn a_person_gets_at_most_five_fresh_links_a_day() {
-    let w = world().await;
+async fn a_person_gets_at_most_five_fresh_links_a_day(backend: Backend) {
+    let w = world(backend).await;
     let mut tokens = Vec::new();
     for i in 0..7 {
         tokens.push(w.link("pat", &format!("/q/day{i}"), 2 * DAY, DAY).0);
@@ -238,9 +225,8 @@ async fn a_person_gets_at_most_five_fresh_links_a_day() {
     assert_eq!(w.outbox().len(), MAX_FRESH_LINKS_PER_DAY as usize + 2);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn concurrent_renewals_do_not_exceed_the_caps() {
-    let w = Arc::new(world().await);
+async fn concurrent_renewals_do_not_exceed_the_caps(backend: Backend) {
+    let w = Arc::new(world(backend).await);
     // One renewal left on a link: two requests at once with two tickets send one fresh link.
     let (original, _) = w.link("pat", "/q/race", 2 * HOUR, HOUR);
     for _ in 0..MAX_RENEWALS_PER_LINK - 1 {
@@ -287,9 +273,8 @@ async fn spawn_renew(w: &Arc<World>, ticket: String) -> StatusCode {
     tokio::spawn(async move { w.renew(&ticket).await.status() }).await.unwrap()
 }
 
-#[tokio::test]
-async fn a_fresh_link_keeps_the_original_lifetime() {
-    let w = world().await;
+async fn a_fresh_link_keeps_the_original_lifetime(backend: Backend) {
+    let w = world(backend).await;
     for (user, lifetime, words) in [("pat", 3 * DAY, "3 days"), ("sam", 12 * HOUR, "12 hours"), ("lee", 30 * DAY, "30 days")] {
         let (token, _) = w.link(user, "/q/life", lifetime + HOUR, lifetime);
         let resp = w.renew(&w.ticket(&token).await).await;
@@ -330,10 +315,9 @@ impl Write for Capture {
     }
 }
 
-#[tokio::test]
-async fn no_log_line_carries_a_token() {
+async fn no_log_line_carries_a_token(backend: Backend) {
     use tracing_subscriber::fmt::format::FmtSpan;
-    let w = world().await;
+    let w = world(backend).await;
     let capture = Capture::default();
     let writer = capture.clone();
     let subscriber = tracing_subscriber::fmt()
@@ -377,3 +361,13 @@ async fn no_log_line_carries_a_token() {
     }
     assert!(!logs.contains("/l/"), "a log line carries a link path:\n{logs}");
 }
+
+both_backends!(
+    a_revoked_link_is_never_renewed,
+    a_deactivated_person_gets_no_fresh_link,
+    a_fourth_renewal_of_one_link_is_refused,
+    a_person_gets_at_most_five_fresh_links_a_day,
+    concurrent_renewals_do_not_exceed_the_caps,
+    a_fresh_link_keeps_the_original_lifetime,
+    no_log_line_carries_a_token,
+);

@@ -58,9 +58,8 @@ impl KeyRing for Untouchable {
     }
 }
 
-#[tokio::test]
-async fn an_anonymous_start_is_refused_without_store_or_key_calls() {
-    let w = world().await;
+async fn an_anonymous_start_is_refused_without_store_or_key_calls(backend: Backend) {
+    let w = world(backend).await;
     let mut deps = w.deps.clone();
     deps.store = Arc::new(Untouchable);
     deps.keys = Arc::new(Untouchable);
@@ -76,9 +75,8 @@ async fn an_anonymous_start_is_refused_without_store_or_key_calls() {
     assert_eq!(w.connection("production").await.status, ConnectionStatus::Pending);
 }
 
-#[tokio::test]
-async fn a_connect_ticket_works_once_even_from_two_tabs() {
-    let w = world().await;
+async fn a_connect_ticket_works_once_even_from_two_tabs(backend: Backend) {
+    let w = world(backend).await;
     let ticket = w.start_url("production", "production").await;
     // Two tabs open the same ticket; Salesforce approves both.
     let first = w.authorize_at(&ticket, "admin@acme.example", true).await;
@@ -98,9 +96,8 @@ async fn a_connect_ticket_works_once_even_from_two_tabs() {
     keep("ticket-used", &again.body);
 }
 
-#[tokio::test]
-async fn an_invitation_works_only_for_its_person() {
-    let w = world().await;
+async fn an_invitation_works_only_for_its_person(backend: Backend) {
+    let w = world(backend).await;
     let link = forcelink::salesforce::connections::invite(&w.deps, "acme", Some("production"), "admin@acme.example").await.unwrap();
     // Forwarded to ana, who signs in as herself (not as the login hint proposes).
     let start = w.get(&link).await;
@@ -118,10 +115,9 @@ async fn an_invitation_works_only_for_its_person() {
     assert_eq!(w.get(&link).await.status, StatusCode::GONE);
 }
 
-#[tokio::test]
-async fn concurrent_callbacks_for_a_pending_connection_bind_exactly_one_org() {
+async fn concurrent_callbacks_for_a_pending_connection_bind_exactly_one_org(backend: Backend) {
     for round in 0..4 {
-        let w = world().await;
+        let w = world(backend).await;
         let a = w.authorize_at(&w.start_url("production", "production").await, "admin@acme.example", true).await;
         let b = w.authorize_at(&w.start_url("production", "production").await, "hank@globex.example", true).await;
         let (ra, rb) = if round % 2 == 0 {
@@ -139,9 +135,8 @@ async fn concurrent_callbacks_for_a_pending_connection_bind_exactly_one_org() {
     }
 }
 
-#[tokio::test]
-async fn a_pinned_org_is_the_only_one_that_connects() {
-    let w = bare_world().await;
+async fn a_pinned_org_is_the_only_one_that_connects(backend: Backend) {
+    let w = bare_world(backend).await;
     let acme = w.sim.org("acme").unwrap().id;
     w.apply(&SITE_TOML.replace(
         "name = \"production\"\nenvironment = \"production\"",
@@ -155,13 +150,12 @@ async fn a_pinned_org_is_the_only_one_that_connects() {
     assert_eq!(w.connection("production").await.org_id.as_deref(), Some(acme.as_str()));
 }
 
-#[tokio::test]
-async fn a_reauthorization_revokes_the_old_family_and_tells_the_admin() {
-    let w = world().await;
+async fn a_reauthorization_revokes_the_old_family_and_tells_the_admin(backend: Backend) {
+    let w = world(backend).await;
     w.connect_production().await;
     let old = forcelink::salesforce::session::open_tokens(w.deps.keys.as_ref(), &w.connection("production").await).await.unwrap();
     w.connect_production().await;
-    let outbox = w.dir.path().join("outbox");
+    let outbox = w.dir().join("outbox");
     let notices = std::fs::read_dir(&outbox)
         .unwrap()
         .filter(|e| std::fs::read_to_string(e.as_ref().unwrap().path()).unwrap().contains("was just authorized"))
@@ -184,9 +178,8 @@ async fn a_reauthorization_revokes_the_old_family_and_tells_the_admin() {
     assert_eq!(refreshed.status(), StatusCode::BAD_REQUEST, "the old family was revoked");
 }
 
-#[tokio::test]
-async fn a_callback_finished_in_another_browser_is_refused() {
-    let w = world().await;
+async fn a_callback_finished_in_another_browser_is_refused(backend: Backend) {
+    let w = world(backend).await;
     let callback = w.authorize_at(&w.start_url("production", "production").await, "admin@acme.example", true).await;
     // The attacker sends the victim the callback URL: the victim's browser has no binding cookie.
     let mine = w.forget_cookies();
@@ -215,9 +208,8 @@ fn person(id: &str, email: &str, sf: Option<(&str, &str)>) -> DirectoryUser {
     }
 }
 
-#[tokio::test]
-async fn sso_trusts_only_the_sso_org_and_the_id_pair() {
-    let w = bare_world().await;
+async fn sso_trusts_only_the_sso_org_and_the_id_pair(backend: Backend) {
+    let w = bare_world(backend).await;
     w.apply(&format!("{SITE_TOML}\n[[sites.connections]]\nname = \"partner\"\nenvironment = \"production\"\n")).await;
     w.connect_production().await;
     let partner = w.click_through(&w.start_url("partner", "production").await, "hank@globex.example", true).await;
@@ -249,9 +241,8 @@ async fn sso_trusts_only_the_sso_org_and_the_id_pair() {
     assert_eq!(w.click_through(&sso, "ana@acme.example", true).await.status, StatusCode::FORBIDDEN);
 }
 
-#[tokio::test]
-async fn sso_pages_may_be_framed_only_by_the_sites_salesforce_origins() {
-    let w = bare_world().await;
+async fn sso_pages_may_be_framed_only_by_the_sites_salesforce_origins(backend: Backend) {
+    let w = bare_world(backend).await;
     w.apply(&SITE_TOML.replace(
         "default_connection = \"production\"",
         "default_connection = \"production\"\ntabs = { lightning = \"https://acme.lightning.force.com/lightning/n/Forcelink\" }",
@@ -278,9 +269,8 @@ async fn sso_pages_may_be_framed_only_by_the_sites_salesforce_origins() {
     assert!(connect.headers().contains_key("strict-transport-security"));
 }
 
-#[tokio::test]
-async fn a_connect_flow_never_starts_inside_a_frame() {
-    let w = world().await;
+async fn a_connect_flow_never_starts_inside_a_frame(backend: Backend) {
+    let w = world(backend).await;
     let ticket = w.start_url("production", "production").await;
     let framed = w.browser.get(&ticket).header("sec-fetch-dest", "iframe").send().await.unwrap();
     assert_eq!(framed.status(), StatusCode::FORBIDDEN);
@@ -293,9 +283,8 @@ fn cookie_header(w: &World) -> String {
     w.jar.lock().unwrap().iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ")
 }
 
-#[tokio::test]
-async fn salesforce_error_texts_are_never_echoed() {
-    let w = world().await;
+async fn salesforce_error_texts_are_never_echoed(backend: Backend) {
+    let w = world(backend).await;
     let callback = w.authorize_at(&w.start_url("production", "production").await, "admin@acme.example", false).await;
     let url = url::Url::parse(&callback).unwrap();
     let state = url.query_pairs().find(|(k, _)| k == "state").unwrap().1.into_owned();
@@ -311,11 +300,10 @@ async fn salesforce_error_texts_are_never_echoed() {
 
 /// The platform's side: an independent JOSE library (PyJWT) verifies the login token with the
 /// published JWKS, and refuses a forged, expired or misaddressed one.
-#[tokio::test]
-async fn an_independent_jose_library_verifies_the_platform_token() {
+async fn an_independent_jose_library_verifies_the_platform_token(backend: Backend) {
     let python = std::env::var("FORCELINK_TEST_PYTHON")
         .unwrap_or_else(|_| panic!("FORCELINK_TEST_PYTHON is not set: a python with PyJWT[crypto] (infra/test.sh sets it)"));
-    let w = world().await;
+    let w = world(backend).await;
     let jwks: serde_json::Value = w.browser.get(format!("{}/.well-known/jwks.json", w.base)).send().await.unwrap().json().await.unwrap();
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
     let claims = |exp: i64| sso::LoginClaims {
@@ -340,7 +328,7 @@ async fn an_independent_jose_library_verifies_the_platform_token() {
     parts[1] = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(serde_json::to_vec(&forged_claims).unwrap());
     let forged = parts.join(".");
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../infra/testing/verify_login_token.py");
-    let jwks_file = w.dir.path().join("jwks.json");
+    let jwks_file = w.dir().join("jwks.json");
     std::fs::write(&jwks_file, jwks.to_string()).unwrap();
     let verify = |token: &str, aud: &str| {
         let out = std::process::Command::new(&python)
@@ -364,9 +352,8 @@ async fn an_independent_jose_library_verifies_the_platform_token() {
 }
 
 /// Log lines never carry a token-bearing path (an invitation's token is a credential).
-#[tokio::test(flavor = "current_thread")]
-async fn invitation_tokens_never_reach_the_log() {
-    let w = world().await;
+async fn invitation_tokens_never_reach_the_log(backend: Backend) {
+    let w = world(backend).await;
     let link = forcelink::salesforce::connections::invite(&w.deps, "acme", Some("production"), "admin@acme.example").await.unwrap();
     let token = link.rsplit('/').next().unwrap().to_string();
     let buffer = support::LogBuffer::default();
@@ -383,3 +370,19 @@ async fn invitation_tokens_never_reach_the_log() {
     assert!(logs.contains("/oauth/invite/…"), "the refusal is logged: {logs}");
     assert!(!logs.contains(&token[..20]), "{logs}");
 }
+
+both_backends!(
+    an_anonymous_start_is_refused_without_store_or_key_calls,
+    a_connect_ticket_works_once_even_from_two_tabs,
+    an_invitation_works_only_for_its_person,
+    concurrent_callbacks_for_a_pending_connection_bind_exactly_one_org,
+    a_pinned_org_is_the_only_one_that_connects,
+    a_reauthorization_revokes_the_old_family_and_tells_the_admin,
+    a_callback_finished_in_another_browser_is_refused,
+    sso_trusts_only_the_sso_org_and_the_id_pair,
+    sso_pages_may_be_framed_only_by_the_sites_salesforce_origins,
+    a_connect_flow_never_starts_inside_a_frame,
+    salesforce_error_texts_are_never_echoed,
+    an_independent_jose_library_verifies_the_platform_token,
+    invitation_tokens_never_reach_the_log,
+);

@@ -1,5 +1,5 @@
 //! oauth-callback end to end: the simulator (`sfsim`, in process, HTTPS with its own CA) and
-//! the real handler on embedded backends (`Deps::from_settings` on a temp dir), over HTTP.
+//! the real handler on both backends (the harness `forcelink_stack::Stack`: embedded, and moto), over HTTP.
 //! A "browser" (reqwest, no automatic redirects) clicks through: start, Salesforce's login
 //! and consent page, the callback. Pages are kept in `test-artifacts/oauth-callback/` for the
 //! screenshot script.
@@ -18,9 +18,8 @@ use http::StatusCode;
 
 use support::*;
 
-#[tokio::test]
-async fn production_and_sandbox_connect_and_show_org_and_user() {
-    let w = world().await;
+async fn production_and_sandbox_connect_and_show_org_and_user(backend: Backend) {
+    let w = world(backend).await;
     let landing = w.connect_production().await;
     keep("connected", &landing.body);
     let acme = w.sim.org("acme").unwrap();
@@ -50,9 +49,8 @@ async fn production_and_sandbox_connect_and_show_org_and_user() {
     assert_eq!(sf.identity().await.unwrap().username, "admin@acme.example");
 }
 
-#[tokio::test]
-async fn denial_and_replay_and_bad_state_change_nothing() {
-    let w = world().await;
+async fn denial_and_replay_and_bad_state_change_nothing(backend: Backend) {
+    let w = world(backend).await;
     let denied = w.click_through(&w.start_url("production", "production").await, "admin@acme.example", false).await;
     assert_eq!(denied.status, StatusCode::FORBIDDEN);
     assert!(denied.body.contains("Access was not allowed"));
@@ -85,9 +83,8 @@ async fn denial_and_replay_and_bad_state_change_nothing() {
     assert_eq!(w.connection("production").await, before);
 }
 
-#[tokio::test]
-async fn an_org_mismatch_is_refused() {
-    let w = world().await;
+async fn an_org_mismatch_is_refused(backend: Backend) {
+    let w = world(backend).await;
     w.connect_production().await;
     let before = w.connection("production").await;
     let other = w.click_through(&w.start_url("production", "production").await, "hank@globex.example", true).await;
@@ -99,9 +96,8 @@ async fn an_org_mismatch_is_refused() {
     assert!(w.sim.calls("globex").unwrap().get("oauth_revoke").copied().unwrap_or(0) >= 1);
 }
 
-#[tokio::test]
-async fn rotation_refresh_and_fifty_concurrent_callers_refresh_once() {
-    let w = world().await;
+async fn rotation_refresh_and_fifty_concurrent_callers_refresh_once(backend: Backend) {
+    let w = world(backend).await;
     w.connect_production().await;
     let acme = w.sim.org("acme").unwrap().id;
     let first = session::open_tokens(w.deps.keys.as_ref(), &w.connection("production").await).await.unwrap();
@@ -119,7 +115,7 @@ async fn rotation_refresh_and_fifty_concurrent_callers_refresh_once() {
     // 50 callers in 5 "Lambdas" (separate Deps: own caches, one store) after the token expires.
     let mut lambdas = vec![w.deps.clone()];
     for _ in 0..4 {
-        lambdas.push(deps_for(&w.settings).await);
+        lambdas.push(w.another_lambda().await);
     }
     for d in &lambdas {
         let _: serde_json::Value = SalesforceClient::new(d, "acme", "production").get_json("limits").await.unwrap();
@@ -150,9 +146,8 @@ async fn rotation_refresh_and_fifty_concurrent_callers_refresh_once() {
     let _: serde_json::Value = sf.get_json("limits").await.unwrap();
 }
 
-#[tokio::test]
-async fn revoked_refresh_token_means_needs_reauth_and_reconnect_heals() {
-    let w = world().await;
+async fn revoked_refresh_token_means_needs_reauth_and_reconnect_heals(backend: Backend) {
+    let w = world(backend).await;
     w.connect_production().await;
     let acme = w.sim.org("acme").unwrap().id;
     w.sim.revoke_refresh_tokens(&acme).unwrap();
@@ -165,7 +160,7 @@ async fn revoked_refresh_token_means_needs_reauth_and_reconnect_heals() {
     let warnings = forcelink::salesforce::check_credentials(&w.deps).await;
     assert!(warnings.iter().any(|x| x.kind == forcelink::salesforce::WarningKind::NeedsReauth));
     let warned = || {
-        std::fs::read_dir(w.dir.path().join("outbox"))
+        std::fs::read_dir(w.dir().join("outbox"))
             .unwrap()
             .filter(|e| !std::fs::read_to_string(e.as_ref().unwrap().path()).unwrap().contains("was just authorized"))
             .count()
@@ -179,12 +174,11 @@ async fn revoked_refresh_token_means_needs_reauth_and_reconnect_heals() {
     let _: serde_json::Value = sf.get_json("limits").await.unwrap();
 }
 
-#[tokio::test]
-async fn invitation_connect_ticket_rename_default_and_remove() {
-    let w = world().await;
+async fn invitation_connect_ticket_rename_default_and_remove(backend: Backend) {
+    let w = world(backend).await;
     let link = forcelink::salesforce::connections::invite(&w.deps, "acme", Some("production"), "admin@acme.example").await.unwrap();
     assert!(link.starts_with(&format!("{}/oauth/invite/", w.base)));
-    let mail = std::fs::read_dir(w.dir.path().join("outbox")).unwrap().next().unwrap().unwrap().path();
+    let mail = std::fs::read_dir(w.dir().join("outbox")).unwrap().next().unwrap().unwrap().path();
     assert!(std::fs::read_to_string(mail).unwrap().contains("/oauth/invite/"));
     // The simulator auto-approves with the invitation's login hint.
     let start = w.get(&link).await;
@@ -218,9 +212,8 @@ async fn invitation_connect_ticket_rename_default_and_remove() {
     assert!(session::load(&w.deps, "acme", "prod").await.is_err());
 }
 
-#[tokio::test]
-async fn login_with_salesforce_hands_the_platform_a_token() {
-    let w = world().await;
+async fn login_with_salesforce_hands_the_platform_a_token(backend: Backend) {
+    let w = world(backend).await;
     w.connect_production().await;
     let acme = w.sim.org("acme").unwrap();
     let ana = acme.users.iter().find(|u| u.username == "ana@acme.example").unwrap();
@@ -264,15 +257,10 @@ async fn login_with_salesforce_hands_the_platform_a_token() {
     assert_eq!(hank.status, StatusCode::FORBIDDEN);
 }
 
-#[tokio::test]
-async fn token_endpoint_and_identity_failures_get_pages() {
-    let w = world().await;
+async fn token_endpoint_and_identity_failures_get_pages(backend: Backend) {
+    let w = world(backend).await;
     // Wrong client secret: the token endpoint refuses the code.
-    let mut bad = w.settings.clone();
-    bad.insert("FORCELINK_SF_CLIENT_SECRET".into(), "wrong".into());
-    let mut deps = deps_for(&bad).await;
-    deps.store = w.deps.store.clone();
-    deps.keys = w.deps.keys.clone();
+    let deps = w.another_lambda_with(&[("FORCELINK_SF_CLIENT_SECRET", "wrong")]).await;
     let ticket = w.start_url("production", "production").await;
     let start = oauth_callback::handle(&deps, get_req(&ticket.replace(&w.base, ""), None)).await;
     let cookie = start.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_string();
@@ -286,3 +274,14 @@ async fn token_endpoint_and_identity_failures_get_pages() {
     keep("token-error", &body);
     assert_eq!(w.connection("production").await.status, ConnectionStatus::Pending);
 }
+
+both_backends!(
+    production_and_sandbox_connect_and_show_org_and_user,
+    denial_and_replay_and_bad_state_change_nothing,
+    an_org_mismatch_is_refused,
+    rotation_refresh_and_fifty_concurrent_callers_refresh_once,
+    revoked_refresh_token_means_needs_reauth_and_reconnect_heals,
+    invitation_connect_ticket_rename_default_and_remove,
+    login_with_salesforce_hands_the_platform_a_token,
+    token_endpoint_and_identity_failures_get_pages,
+);

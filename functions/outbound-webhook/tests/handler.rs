@@ -1,4 +1,5 @@
-//! The endpoint and the runner together on the embedded backends, with hand-written SOAP:
+//! The endpoint and the runner together on both backends (the harness
+//! `forcelink_stack::Stack`: embedded, and moto's DynamoDB and SQS), with hand-written SOAP:
 //! several prefixes, nils, entities, 100 notifications, duplicates, reordering, failures.
 
 use std::sync::Arc;
@@ -7,13 +8,12 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use forcelink::Deps;
 use forcelink::domain::record::{self, Versioned};
 use forcelink::domain::report::{RunReport, RunStatus};
 use forcelink::domain::workflow::endpoint_secret;
 use forcelink::domain::{Connection, ConnectionStatus, Contact, keys};
 use forcelink::ports::{Cond, Email, MailError, Mailer, Query};
-use forcelink::{Settings, config};
+use forcelink_stack::{Backend, Stack, both_backends};
 use http::StatusCode;
 
 const ORG: &str = "00D5g000000AbCdEAK";
@@ -50,19 +50,29 @@ object = "Case"
 tasks = [{ type = "upsert_contact", list = "cases", fields = { email = "{SuppliedEmail}", notes = "{Description}" } }]
 "#;
 
-struct Stack {
-    deps: Deps,
-    dir: tempfile::TempDir,
+struct World {
+    stack: Stack,
     contacts_url: String,
     leads_url: String,
     cases_url: String,
 }
 
-async fn stack() -> Stack {
-    let dir = tempfile::tempdir().unwrap();
-    let deps = Deps::from_settings(Settings::embedded(dir.path(), None, None).unwrap()).await.unwrap();
-    config::apply_text(deps.store.as_ref(), deps.keys.as_ref(), "site.toml", SITE).await.unwrap();
-    let _pk = keys::site_pk("acme");
+impl std::ops::Deref for World {
+    type Target = Stack;
+    fn deref(&self) -> &Stack {
+        &self.stack
+    }
+}
+
+impl std::ops::DerefMut for World {
+    fn deref_mut(&mut self) -> &mut Stack {
+        &mut self.stack
+    }
+}
+
+async fn stack(backend: Backend) -> World {
+    let stack = Stack::start(backend, SITE).await;
+    let deps = &stack.deps;
     let Versioned { record: mut conn, .. } = Connection::load(deps.store.as_ref(), "acme", "production").await.unwrap().unwrap();
     conn.org_id = Some(ORG.into());
     conn.status = ConnectionStatus::Connected;
@@ -71,7 +81,7 @@ async fn stack() -> Stack {
         let id = forcelink::domain::workflow::workflow_id("acme", name);
         format!("/outbound/{id}/{}", endpoint_secret(deps.keys.as_ref(), &id))
     };
-    Stack { contacts_url: url("contacts"), leads_url: url("leads"), cases_url: url("cases"), deps, dir }
+    World { contacts_url: url("contacts"), leads_url: url("leads"), cases_url: url("cases"), stack }
 }
 
 /// One notification's XML; `prefix` is the sObject namespace prefix, `None` values are nil.
@@ -121,13 +131,13 @@ fn contact_note(n: usize, stamp: &str, name: &str, prefix: &str) -> String {
     note(&nid(n), "Contact", prefix, &refs)
 }
 
-async fn post(s: &Stack, url: &str, body: String) -> (StatusCode, String) {
+async fn post(s: &World, url: &str, body: String) -> (StatusCode, String) {
     let req = http::Request::post(url).header("content-type", "text/xml; charset=utf-8").body(Bytes::from(body)).unwrap();
     let resp = outbound_webhook::handle(&s.deps, req).await;
     (resp.status(), String::from_utf8_lossy(resp.body()).to_string())
 }
 
-async fn drain(s: &Stack) {
+async fn drain(s: &World) {
     let q = s.deps.workflow_queue.clone().unwrap();
     for _ in 0..50 {
         if outbound_webhook::runner::pump(&s.deps, q.as_ref(), Duration::ZERO, Some(Duration::ZERO)).await.unwrap() == 0 {
@@ -137,37 +147,30 @@ async fn drain(s: &Stack) {
     panic!("the workflow queue does not drain");
 }
 
-fn outbox(s: &Stack) -> Vec<String> {
-    let dir = s.dir.path().join("outbox");
-    let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
-    entries.map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap()).collect()
-}
-
-async fn contacts(s: &Stack, list: &str) -> Vec<Contact> {
+async fn contacts(s: &World, list: &str) -> Vec<Contact> {
     record::list(s.deps.store.as_ref(), Query::prefix(keys::directory_pk("acme"), format!("{}{list}#", keys::CONTACT_PREFIX)))
         .await
         .unwrap()
 }
 
-async fn reports(s: &Stack) -> Vec<RunReport> {
+async fn reports(s: &World) -> Vec<RunReport> {
     record::list(s.deps.store.as_ref(), Query::prefix(keys::runs_pk("acme"), "")).await.unwrap()
 }
 
-async fn stored_count(s: &Stack) -> usize {
+async fn stored_count(s: &World) -> usize {
     record::all_items(s.deps.store.as_ref(), Query::prefix(keys::notification_pk(ORG), "")).await.unwrap().len()
 }
 
 const ACK: &str = "<notificationsResponse xmlns=\"http://soap.sforce.com/2005/09/outbound\"><Ack>true</Ack></notificationsResponse>";
 
-#[tokio::test]
-async fn one_message_runs_every_task_once() {
-    let s = stack().await;
+async fn one_message_runs_every_task_once(backend: Backend) {
+    let s = stack(backend).await;
     let body = envelope(ORG, &[contact_note(2, "2026-03-01T10:00:00.000Z", "Ana &amp; Bo", "sf")]);
     let (status, text) = post(&s, &s.contacts_url, body.clone()).await;
     assert_eq!(status, StatusCode::OK, "{text}");
     assert!(text.contains(ACK));
     // Nothing ran before the Ack.
-    assert!(outbox(&s).is_empty());
+    assert!(s.outbox().is_empty());
     assert!(contacts(&s, "sf").await.is_empty());
     drain(&s).await;
     let c = contacts(&s, "sf").await;
@@ -175,7 +178,7 @@ async fn one_message_runs_every_task_once() {
     assert_eq!(c[0].email, "p2@example.com");
     assert_eq!(c[0].fields["first_name"], "Ana & Bo");
     assert_eq!(c[0].embedded["Survey_Opt_In__c"].as_deref(), Some("true"));
-    let mails = outbox(&s);
+    let mails = s.outbox();
     assert_eq!(mails.len(), 1);
     assert!(mails[0].contains("Subject: Hi Ana & Bo"));
     assert!(mails[0].contains("/l/"), "{}", mails[0]);
@@ -191,13 +194,12 @@ async fn one_message_runs_every_task_once() {
     let (status, _) = post(&s, &s.contacts_url, body).await;
     assert_eq!(status, StatusCode::OK);
     drain(&s).await;
-    assert_eq!(outbox(&s).len(), 1);
+    assert_eq!(s.outbox().len(), 1);
     assert_eq!(reports(&s).await.len(), 1);
 }
 
-#[tokio::test]
-async fn a_hundred_notifications_with_mixed_prefixes_and_nils() {
-    let s = stack().await;
+async fn a_hundred_notifications_with_mixed_prefixes_and_nils(backend: Backend) {
+    let s = stack(backend).await;
     let notes: Vec<String> = (0..100).map(|n| contact_note(n, "2026-03-01T10:00:00.000Z", "P", ["sf", "q", "ns1"][n % 3])).collect();
     let body = envelope(ORG15, &notes); // the 15-char org id is the same org
     let (status, text) = post(&s, &s.contacts_url, body.clone()).await;
@@ -210,7 +212,7 @@ async fn a_hundred_notifications_with_mixed_prefixes_and_nils() {
     assert_eq!(post(&s, &s.contacts_url, envelope(ORG, &again)).await.0, StatusCode::OK);
     drain(&s).await;
     assert_eq!(contacts(&s, "sf").await.len(), 120);
-    assert_eq!(outbox(&s).len(), 120);
+    assert_eq!(s.outbox().len(), 120);
     let r = reports(&s).await;
     assert_eq!(r.len(), 120);
     assert!(r.iter().all(|r| r.status == RunStatus::Succeeded));
@@ -221,9 +223,8 @@ async fn a_hundred_notifications_with_mixed_prefixes_and_nils() {
     assert_eq!(sms.len(), 60);
 }
 
-#[tokio::test]
-async fn older_data_never_overwrites_newer() {
-    let s = stack().await;
+async fn older_data_never_overwrites_newer(backend: Backend) {
+    let s = stack(backend).await;
     // Notification 2 (newer data) arrives before notification 1 (older data) for the same record.
     let newer = contact_fields(7, "2026-03-02T10:00:00.000Z", "New");
     let older = contact_fields(7, "2026-03-01T10:00:00.000Z", "Old");
@@ -242,9 +243,8 @@ async fn older_data_never_overwrites_newer() {
     assert!(r.iter().any(|r| r.tasks[0].output.as_deref().unwrap_or("").contains("newer data")), "{r:?}");
 }
 
-#[tokio::test]
-async fn rejections_store_nothing() {
-    let s = stack().await;
+async fn rejections_store_nothing(backend: Backend) {
+    let s = stack(backend).await;
     let good = envelope(ORG, &[contact_note(1, "2026-03-01T10:00:00.000Z", "A", "sf")]);
     // Wrong secret, unknown workflow: 404.
     let wrong = s.contacts_url.rsplit_once('/').unwrap().0.to_string() + "/k1.AAAA";
@@ -276,9 +276,8 @@ async fn rejections_store_nothing() {
     assert_eq!(s.deps.workflow_queue.as_ref().unwrap().depth().await.unwrap(), 0);
 }
 
-#[tokio::test]
-async fn conditions_skip_and_the_report_says_why() {
-    let s = stack().await;
+async fn conditions_skip_and_the_report_says_why(backend: Backend) {
+    let s = stack(backend).await;
     let id = cid(3);
     let f = [("Id", Some(id.as_str())), ("Email", Some("x@example.com")), ("Survey_Opt_In__c", Some("false"))];
     let owned: Vec<(&str, Option<&str>)> = f.to_vec();
@@ -287,7 +286,7 @@ async fn conditions_skip_and_the_report_says_why() {
     let r = reports(&s).await;
     assert_eq!(r[0].status, RunStatus::Skipped);
     assert!(r[0].error.as_deref().unwrap().contains("Survey_Opt_In__c"));
-    assert!(outbox(&s).is_empty());
+    assert!(s.outbox().is_empty());
 }
 
 /// Fails the first `fail` sends, then delegates.
@@ -306,9 +305,8 @@ impl Mailer for Flaky {
     }
 }
 
-#[tokio::test]
-async fn partial_failures_retry_without_redoing_finished_tasks() {
-    let mut s = stack().await;
+async fn partial_failures_retry_without_redoing_finished_tasks(backend: Backend) {
+    let mut s = stack(backend).await;
     s.deps.mailer = Arc::new(Flaky { inner: s.deps.mailer.clone(), fail: AtomicUsize::new(3) });
     let notes: Vec<String> = (0..5).map(|n| contact_note(n, "2026-03-01T10:00:00.000Z", "P", "sf")).collect();
     assert_eq!(post(&s, &s.contacts_url, envelope(ORG, &notes)).await.0, StatusCode::OK);
@@ -317,7 +315,7 @@ async fn partial_failures_retry_without_redoing_finished_tasks() {
     let r = reports(&s).await;
     assert!(r.iter().any(|r| r.status == RunStatus::Failed && r.error.as_deref().unwrap_or("").contains("will be retried")));
     drain(&s).await;
-    assert_eq!(outbox(&s).len(), 5);
+    assert_eq!(s.outbox().len(), 5);
     assert_eq!(contacts(&s, "sf").await.len(), 5);
     let r = reports(&s).await;
     assert_eq!(r.len(), 5);
@@ -328,9 +326,8 @@ async fn partial_failures_retry_without_redoing_finished_tasks() {
 /// A 600 KB long text area: the notification cannot be one stored item (400 KB).
 const LONG_TEXT: usize = 600 * 1024;
 
-#[tokio::test]
-async fn an_oversized_field_the_workflow_does_not_read_is_left_out_and_the_run_goes_on() {
-    let s = stack().await;
+async fn an_oversized_field_the_workflow_does_not_read_is_left_out_and_the_run_goes_on(backend: Backend) {
+    let s = stack(backend).await;
     let mut f = contact_fields(4, "2026-03-01T10:00:00.000Z", "Ana");
     f.push(("Description".into(), Some("é".repeat(LONG_TEXT / 2))));
     let refs: Vec<(&str, Option<&str>)> = f.iter().map(|(k, v)| (k.as_str(), v.as_deref())).collect();
@@ -349,13 +346,12 @@ async fn an_oversized_field_the_workflow_does_not_read_is_left_out_and_the_run_g
     assert_eq!(r.len(), 1);
     assert_eq!(r[0].status, RunStatus::Succeeded, "{:?}", r[0].error);
     assert_eq!(r[0].input["omitted_fields"]["Description"], LONG_TEXT, "the report shows what was left out");
-    assert_eq!(outbox(&s).len(), 1, "the invitation went out");
+    assert_eq!(s.outbox().len(), 1, "the invitation went out");
     assert_eq!(contacts(&s, "sf").await.len(), 1);
 }
 
-#[tokio::test]
-async fn an_oversized_field_the_workflow_reads_fails_the_run_once_with_a_report() {
-    let s = stack().await;
+async fn an_oversized_field_the_workflow_reads_fails_the_run_once_with_a_report(backend: Backend) {
+    let s = stack(backend).await;
     let long = "x".repeat(LONG_TEXT);
     let fields = [("Id", Some("5005g00000AbCdEAAV")), ("SuppliedEmail", Some("case@example.com")), ("Description", Some(long.as_str()))];
     let (status, text) = post(&s, &s.cases_url, envelope(ORG, &[note(&nid(7), "Case", "sf", &fields)])).await;
@@ -370,3 +366,14 @@ async fn an_oversized_field_the_workflow_reads_fails_the_run_once_with_a_report(
     assert!(contacts(&s, "cases").await.is_empty(), "nothing ran");
     assert_eq!(s.deps.workflow_queue.as_ref().unwrap().depth().await.unwrap(), 0, "the run request is settled, not redelivered");
 }
+
+both_backends!(
+    one_message_runs_every_task_once,
+    a_hundred_notifications_with_mixed_prefixes_and_nils,
+    older_data_never_overwrites_newer,
+    rejections_store_nothing,
+    conditions_skip_and_the_report_says_why,
+    partial_failures_retry_without_redoing_finished_tasks,
+    an_oversized_field_the_workflow_does_not_read_is_left_out_and_the_run_goes_on,
+    an_oversized_field_the_workflow_reads_fails_the_run_once_with_a_report,
+);

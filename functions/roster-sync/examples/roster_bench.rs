@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use forcelink::domain::record;
 use forcelink::domain::{DirectoryUser, keys};
 use forcelink::ports::Query;
+use forcelink::salesforce::session::TokenBundle;
 use forcelink::{Deps, Settings, config};
 use roster_sync::RunOptions;
 use serde_json::{Value, json};
@@ -105,7 +106,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let data = dir.path().join("data");
     let deps = Deps::from_settings(Settings::embedded(&data, Some(Path::new(&ca)), None)?).await?;
     config::apply_text(deps.store.as_ref(), deps.keys.as_ref(), "bench.toml", SITE).await?;
-    roster_sync::testing::connect_with_token(&deps, "acme", "production", &org_id, &https, &token).await?;
+    forcelink::salesforce::session::connect_with_tokens(
+        &deps,
+        "acme",
+        "production",
+        &org_id,
+        &https,
+        &TokenBundle { access_token: token, refresh_token: None },
+    )
+    .await?;
     let job = roster_sync::runner::find_job(&deps, "acme", "roster").await?;
     http.post(format!("{admin}/_sim/orgs/acme/calls/reset")).send().await?;
     let before = peak_rss_mb();

@@ -20,7 +20,6 @@ pub mod roster;
 pub mod runner;
 pub mod soql;
 pub mod state;
-pub mod testing;
 
 use std::time::{Duration, Instant};
 

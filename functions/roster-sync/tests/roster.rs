@@ -133,7 +133,16 @@ async fn env(extra: &str) -> Env {
     config::apply_text(deps.store.as_ref(), deps.keys.as_ref(), "site.toml", &format!("{SITE}{extra}")).await.unwrap();
     let org = sim.org("acme").unwrap();
     let token = sim.issue_token("admin@acme.example").unwrap();
-    roster_sync::testing::connect_with_token(&deps, "acme", "production", &org.id, &sim.https_url(), &token).await.unwrap();
+    forcelink::salesforce::session::connect_with_tokens(
+        &deps,
+        "acme",
+        "production",
+        &org.id,
+        &sim.https_url(),
+        &forcelink::salesforce::session::TokenBundle { access_token: token, refresh_token: None },
+    )
+    .await
+    .unwrap();
     Env { sim, deps, writes, _dir: dir }
 }
 

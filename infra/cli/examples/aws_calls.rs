@@ -204,7 +204,8 @@ fields = {{ Score__c = "{{score}}", Course__c = "{{course}}", Completed_At__c = 
         self.sim.generate_users("acme", spec)?;
         let token = self.sim.issue_token(ADMIN)?;
         for site in ["bench-roster-plain", "bench-roster-slow"] {
-            roster_sync::testing::connect_with_token(d, site, "production", &self.org, &self.sim.https_url(), &token).await?;
+            let tokens = TokenBundle { access_token: token.clone(), refresh_token: None };
+            forcelink::salesforce::session::connect_with_tokens(d, site, "production", &self.org, &self.sim.https_url(), &tokens).await?;
         }
         Ok(())
     }

@@ -1,22 +1,13 @@
 //! `forcelink aws-bootstrap`: on an AWS emulator (moto) only, creates the table, the queues
-//! and the KMS key as `template.yaml` lays them out, idempotently, and prints the settings
-//! that point forcelink at them as `export NAME=value` lines for `eval`.
+//! and the KMS key as `template.yaml` lays them out, idempotently
+//! ([`forcelink::backends::emulator`]), and prints the settings that point forcelink at them
+//! as `export NAME=value` lines for `eval`.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
-use aws_sdk_dynamodb::error::ProvideErrorMetadata;
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType, ScalarAttributeType,
-    TableStatus, TimeToLiveSpecification, TimeToLiveStatus,
-};
-use aws_sdk_kms::types::{KeySpec, KeyUsageType};
-use aws_sdk_sqs::types::QueueAttributeName;
 use clap::Args;
-
-use crate::sam_template::{KeyLayout, KeyPair, QueueLayout, Reference, TableLayout, Template};
 
 /// The region and credentials of [`forcelink::backends::aws::emulator_config`], printed so
 /// that every later process signs its requests the same way.
@@ -41,48 +32,17 @@ pub async fn run(args: BootstrapArgs, local_dir: &Path) -> anyhow::Result<ExitCo
     let Some(endpoint) = std::env::var("AWS_ENDPOINT_URL").ok().filter(|v| !v.is_empty()) else {
         bail!("aws-bootstrap is for an AWS emulator only: set AWS_ENDPOINT_URL (e.g. http://127.0.0.1:5621 for moto)");
     };
-    let template = Template::shipped()?;
     let config = forcelink::backends::aws::emulator_config(&endpoint).await;
-    let mut resolved = BTreeMap::new();
-    let table = template.table()?;
-    let name = physical_name(&args.prefix, &table.logical_id);
-    create_table(&aws_sdk_dynamodb::Client::new(&config), &table, &name).await.with_context(|| format!("table {name}"))?;
-    resolved.insert(Reference::Ref(table.logical_id), name);
-    let sqs = aws_sdk_sqs::Client::new(&config);
-    for queue in template.queues()? {
-        let name = physical_name(&args.prefix, &queue.logical_id);
-        let (url, arn) = create_queue(&sqs, &queue, &name, &resolved).await.with_context(|| format!("queue {name}"))?;
-        resolved.insert(Reference::Ref(queue.logical_id.clone()), url);
-        resolved.insert(Reference::Arn(queue.logical_id), arn);
-    }
-    let key = template.key()?;
-    let arn = ensure_key(&aws_sdk_kms::Client::new(&config), &key, &args.prefix).await.context("KMS key")?;
-    resolved.insert(Reference::Arn(key.logical_id), arn);
-
+    let settings = forcelink::backends::emulator::bootstrap(&config, &args.prefix).await?;
     let mut lines = vec![("AWS_ENDPOINT_URL".to_string(), endpoint)];
     lines.extend(EMULATOR_ENV.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-    for (var, reference) in template.settings() {
-        let value = resolved.get(&reference).with_context(|| format!("{var} names {reference:?}, which was not created"))?;
-        lines.push((var, value.clone()));
-    }
+    lines.extend(settings);
     let outbox = std::path::absolute(local_dir.join("outbox")).context("the outbox path")?;
     lines.push(("FORCELINK_MAILER".into(), format!("outbox:{}", outbox.display())));
     for (var, value) in lines {
         println!("export {var}={}", quote(&value));
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// `PREFIX-logical-id` in kebab case: `Table` → `forcelink-table`.
-fn physical_name(prefix: &str, logical_id: &str) -> String {
-    let mut name = prefix.to_string();
-    for c in logical_id.chars() {
-        if c.is_ascii_uppercase() {
-            name.push('-');
-        }
-        name.push(c.to_ascii_lowercase());
-    }
-    name
 }
 
 /// A value for a POSIX shell, in single quotes when it needs any.
@@ -94,131 +54,9 @@ fn quote(value: &str) -> String {
     }
 }
 
-/// Creates the table unless it exists, waits for it, and turns TTL on unless it is on.
-async fn create_table(client: &aws_sdk_dynamodb::Client, layout: &TableLayout, name: &str) -> anyhow::Result<()> {
-    let attributes = layout
-        .attributes
-        .iter()
-        .map(|(attr, kind)| {
-            Ok(AttributeDefinition::builder().attribute_name(attr).attribute_type(ScalarAttributeType::from(kind.as_str())).build()?)
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    let indexes = layout
-        .indexes
-        .iter()
-        .map(|(index, keys)| {
-            Ok(GlobalSecondaryIndex::builder()
-                .index_name(index)
-                .set_key_schema(Some(key_schema(keys)?))
-                .projection(Projection::builder().projection_type(ProjectionType::All).build())
-                .build()?)
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    let created = client
-        .create_table()
-        .table_name(name)
-        .billing_mode(BillingMode::PayPerRequest)
-        .set_attribute_definitions(Some(attributes))
-        .set_key_schema(Some(key_schema(&layout.key)?))
-        .set_global_secondary_indexes(Some(indexes).filter(|i| !i.is_empty()))
-        .send()
-        .await;
-    match created {
-        Err(e) if e.code() != Some("ResourceInUseException") => return Err(e.into()),
-        _ => {}
-    }
-    wait_active(client, name).await?;
-    let Some(ttl) = &layout.ttl_attribute else { return Ok(()) };
-    let current = client.describe_time_to_live().table_name(name).send().await?;
-    let on = current.time_to_live_description().and_then(|d| d.time_to_live_status()) == Some(&TimeToLiveStatus::Enabled);
-    if !on {
-        let spec = TimeToLiveSpecification::builder().attribute_name(ttl).enabled(true).build()?;
-        client.update_time_to_live().table_name(name).time_to_live_specification(spec).send().await?;
-    }
-    Ok(())
-}
-
-fn key_schema(keys: &KeyPair) -> anyhow::Result<Vec<KeySchemaElement>> {
-    let mut schema = vec![KeySchemaElement::builder().attribute_name(&keys.hash).key_type(KeyType::Hash).build()?];
-    if let Some(range) = &keys.range {
-        schema.push(KeySchemaElement::builder().attribute_name(range).key_type(KeyType::Range).build()?);
-    }
-    Ok(schema)
-}
-
-async fn wait_active(client: &aws_sdk_dynamodb::Client, name: &str) -> anyhow::Result<()> {
-    for _ in 0..120 {
-        let described = client.describe_table().table_name(name).send().await?;
-        if described.table().and_then(|t| t.table_status()) == Some(&TableStatus::Active) {
-            return Ok(());
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-    }
-    bail!("the table did not become active within a minute")
-}
-
-/// Creates the queue (SQS answers the existing queue's URL when the attributes are the same);
-/// returns its URL and ARN. `resolved` holds the dead-letter queues' ARNs.
-async fn create_queue(
-    sqs: &aws_sdk_sqs::Client,
-    layout: &QueueLayout,
-    name: &str,
-    resolved: &BTreeMap<Reference, String>,
-) -> anyhow::Result<(String, String)> {
-    let mut attributes = BTreeMap::new();
-    if let Some(v) = layout.visibility_timeout {
-        attributes.insert(QueueAttributeName::VisibilityTimeout, v.to_string());
-    }
-    if let Some(v) = layout.retention_secs {
-        attributes.insert(QueueAttributeName::MessageRetentionPeriod, v.to_string());
-    }
-    if let Some(r) = &layout.redrive {
-        let target = resolved.get(&Reference::Arn(r.dead_letter.clone())).with_context(|| format!("{} comes later", r.dead_letter))?;
-        let policy = serde_json::json!({ "deadLetterTargetArn": target, "maxReceiveCount": r.max_receive_count });
-        attributes.insert(QueueAttributeName::RedrivePolicy, policy.to_string());
-    }
-    if let Some(allow) = &layout.redrive_allow {
-        attributes.insert(QueueAttributeName::RedriveAllowPolicy, allow.to_string());
-    }
-    let created = sqs.create_queue().queue_name(name).set_attributes(Some(attributes.into_iter().collect())).send().await?;
-    let url = created.queue_url().context("CreateQueue returned no URL")?.to_string();
-    let attrs = sqs.get_queue_attributes().queue_url(&url).attribute_names(QueueAttributeName::QueueArn).send().await?;
-    let arn = attrs.attributes().and_then(|a| a.get(&QueueAttributeName::QueueArn)).context("the queue has no ARN")?.clone();
-    Ok((url, arn))
-}
-
-/// The key its alias names, or a new one under that alias; returns its ARN.
-async fn ensure_key(kms: &aws_sdk_kms::Client, layout: &KeyLayout, stack: &str) -> anyhow::Result<String> {
-    let alias = layout.alias.replace("${AWS::StackName}", stack);
-    if alias.contains("${") {
-        bail!("alias {alias}: only ${{AWS::StackName}} is substituted");
-    }
-    match kms.describe_key().key_id(&alias).send().await {
-        Ok(found) => return found.key_metadata().map(|m| m.arn().unwrap_or(m.key_id()).to_string()).context("DescribeKey said nothing"),
-        Err(e) if e.code() == Some("NotFoundException") => {}
-        Err(e) => return Err(e.into()),
-    }
-    let created = kms
-        .create_key()
-        .description(format!("forcelink ({stack}) key-encryption key for Salesforce tokens and link keys"))
-        .key_spec(KeySpec::from(layout.key_spec.as_str()))
-        .key_usage(KeyUsageType::from(layout.key_usage.as_str()))
-        .send()
-        .await?;
-    let meta = created.key_metadata().context("CreateKey said nothing")?;
-    kms.create_alias().alias_name(&alias).target_key_id(meta.key_id()).send().await?;
-    Ok(meta.arn().unwrap_or(meta.key_id()).to_string())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn names_follow_the_logical_ids() {
-        assert_eq!(physical_name("forcelink", "Table"), "forcelink-table");
-        assert_eq!(physical_name("t1", "ExportDeadLetterQueue"), "t1-export-dead-letter-queue");
-    }
 
     #[test]
     fn values_are_quoted_for_the_shell() {
@@ -232,5 +70,18 @@ mod tests {
         assert!(parse_prefix("demo-42").is_ok());
         assert!(parse_prefix("").is_err());
         assert!(parse_prefix("Bad_Name").is_err());
+    }
+
+    /// The local feeders gather batches as the template's event sources do.
+    #[test]
+    fn event_sources_match_the_local_feeders() {
+        let sources = forcelink::backends::emulator::template::Template::shipped().unwrap().sqs_event_sources().unwrap();
+        let of = |queue: &str| sources.iter().find(|s| s.queue == queue).cloned().unwrap();
+        let export = of("ExportQueue");
+        let feed = export_pusher::local::Feed::default();
+        assert_eq!(export.batch_size as usize, feed.batch_size);
+        assert_eq!(u64::from(export.window_secs), feed.window.as_secs());
+        let workflow = of("WorkflowQueue");
+        assert_eq!(workflow.batch_size as usize, forcelink::ports::Receive::default().max);
     }
 }

@@ -14,6 +14,7 @@ use export_pusher::ledger::{self, State};
 use export_pusher::local::{self, Feed};
 use forcelink::domain::export::flush_message;
 use forcelink::ports::queue::MAX_BATCH;
+use forcelink::salesforce::session::{self, TokenBundle};
 use forcelink::{Deps, config};
 use serde_json::{Value, json};
 
@@ -75,7 +76,15 @@ fields = {{ Score__c = "{{score}}", Course__c = "{{course}}", Completed_At__c = 
 
     // 2. The site connects: the held events flow (the oauth-callback sends this flush on connect).
     let token = sim.issue_token("admin@acme.example")?;
-    roster_sync::testing::connect_with_token(&deps, SITE, "production", &org.id, &sim.https_url(), &token).await?;
+    session::connect_with_tokens(
+        &deps,
+        SITE,
+        "production",
+        &org.id,
+        &sim.https_url(),
+        &TokenBundle { access_token: token, refresh_token: None },
+    )
+    .await?;
     deps.queue.send(flush_message(SITE)).await?;
     drain(&deps, &tuning, &feed).await?;
     let held = ledger::count(deps.store.as_ref(), SITE, State::Held, 10).await?;

@@ -9,6 +9,7 @@ use anyhow::{Context, ensure};
 use forcelink::domain::record;
 use forcelink::domain::{Document, Group, GroupKind, keys};
 use forcelink::ports::Query;
+use forcelink::salesforce::session::{self, TokenBundle};
 use forcelink::{Deps, config};
 use roster_sync::RunOptions;
 use serde_json::{Map, json};
@@ -64,7 +65,15 @@ redact = [{{ kind = "email" }}]
     );
     config::apply_text(deps.store.as_ref(), deps.keys.as_ref(), "demo-roster.toml", &toml).await?;
     let token = sim.issue_token("admin@acme.example")?;
-    roster_sync::testing::connect_with_token(&deps, SITE, "production", &org.id, &sim.https_url(), &token).await?;
+    session::connect_with_tokens(
+        &deps,
+        SITE,
+        "production",
+        &org.id,
+        &sim.https_url(),
+        &TokenBundle { access_token: token, refresh_token: None },
+    )
+    .await?;
     d.step(format!("site {SITE}: roster job (tags region, department) and a SOQL job; connection production → {}", org.id));
 
     let job = roster_sync::runner::find_job(&deps, SITE, "roster").await?;

@@ -14,7 +14,6 @@ mod export;
 mod keys;
 mod links;
 mod runs;
-mod sam_template;
 mod sync;
 mod target;
 

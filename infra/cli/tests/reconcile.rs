@@ -67,7 +67,16 @@ async fn env() -> Env {
     config::apply_text(deps.store.as_ref(), deps.keys.as_ref(), "site.toml", SITE).await.unwrap();
     let org = sim.org("acme").unwrap();
     let token = sim.issue_token("admin@acme.example").unwrap();
-    roster_sync::testing::connect_with_token(&deps, "acme", "production", &org.id, &sim.https_url(), &token).await.unwrap();
+    forcelink::salesforce::session::connect_with_tokens(
+        &deps,
+        "acme",
+        "production",
+        &org.id,
+        &sim.https_url(),
+        &forcelink::salesforce::session::TokenBundle { access_token: token, refresh_token: None },
+    )
+    .await
+    .unwrap();
     let deps = Arc::new(deps);
     let endpoint = endpoint_url(&deps.settings.public_url, deps.keys.as_ref(), &workflow_id("acme", "contacts"));
     let spec = sfsim::RuleSpec {

@@ -5,6 +5,8 @@
 
 pub mod aws;
 pub mod dynamo;
+#[cfg(feature = "emulator")]
+pub mod emulator;
 pub mod envelope;
 pub mod kms;
 #[cfg(feature = "embedded")]

@@ -280,6 +280,30 @@ pub async fn update_connection(
     Err(SfError::Transient(format!("connection {site}/{connection} kept changing under us")))
 }
 
+/// Stores `tokens` (sealed) for `site`/`connection`, with its org and instance, and marks the
+/// connection connected, outside any OAuth flow: for tokens obtained another way (the
+/// simulator's, in the demo, benchmarks and tests). The connection must exist (e.g. from
+/// `forcelink apply`).
+pub async fn connect_with_tokens(
+    deps: &Deps,
+    site: &str,
+    connection: &str,
+    org_id: &str,
+    instance_url: &str,
+    tokens: &TokenBundle,
+) -> Result<(), SfError> {
+    let sealed = seal_tokens(deps.keys.as_ref(), site, connection, tokens).await?;
+    update_connection(deps, site, connection, |c| {
+        c.status = ConnectionStatus::Connected;
+        c.org_id = Some(org_id.to_string());
+        c.instance_url = Some(instance_url.to_string());
+        c.tokens_sealed = Some(sealed.clone());
+    })
+    .await?;
+    deps.salesforce.forget(site, connection);
+    Ok(())
+}
+
 enum Step {
     Done(Cached),
     Retry,

@@ -1,5 +1,6 @@
-//! The test world of oauth-callback's end-to-end suites: the simulator (`sfsim`, in process,
-//! HTTPS with its own CA) and the real handler on embedded backends over HTTP, and a "browser"
+//! The test world of oauth-callback's end-to-end suites: a harness [`Stack`] (the simulator in
+//! process, HTTPS with its own CA, on either backend) with the real handler served over HTTP,
+//! and a "browser"
 //! (reqwest with a cookie jar for forcelink's origin, no automatic redirects).
 
 // Each test binary uses part of it.
@@ -10,22 +11,24 @@ use std::sync::{Arc, Mutex};
 
 use forcelink::domain::Connection;
 use forcelink::salesforce::session;
-use forcelink::{Deps, Settings};
 use http::StatusCode;
-use sfsim::{OrgSpec, Sim, SimConfig, SimHandle, UserSpec};
+use sfsim::{OrgSpec, SimConfig, UserSpec};
 
-pub const CLIENT_ID: &str = "3MVG9sfsim.DefaultConsumerKey.forcelink";
-pub const CLIENT_SECRET: &str = "SFSIMSECRET0123456789";
+pub use forcelink_stack::{Backend, CLIENT_ID, CLIENT_SECRET, Stack, both_backends};
 
 pub struct World {
-    pub sim: SimHandle,
-    pub deps: Deps,
-    pub dir: tempfile::TempDir,
+    pub stack: Stack,
     pub base: String,
     pub browser: reqwest::Client,
-    pub settings: BTreeMap<String, String>,
     /// The browser's cookies for forcelink's origin (name → value).
     pub jar: Mutex<BTreeMap<String, String>>,
+}
+
+impl std::ops::Deref for World {
+    type Target = Stack;
+    fn deref(&self) -> &Stack {
+        &self.stack
+    }
 }
 
 pub fn user(name: &str) -> UserSpec {
@@ -51,14 +54,14 @@ name = "uat"
 environment = "sandbox"
 "#;
 
-pub async fn world() -> World {
-    let w = bare_world().await;
+pub async fn world(backend: Backend) -> World {
+    let w = bare_world(backend).await;
     w.apply(SITE_TOML).await;
     w
 }
 
-/// The world without a site: apply one with [`World::apply`] (it may name the sim's org ids).
-pub async fn bare_world() -> World {
+/// The world without a site: apply one with [`Stack::apply`] (it may name the sim's org ids).
+pub async fn bare_world(backend: Backend) -> World {
     let config = SimConfig {
         orgs: vec![
             OrgSpec {
@@ -79,43 +82,11 @@ pub async fn bare_world() -> World {
         ],
         ..SimConfig::default()
     };
-    let sim = Sim::start(config).await.expect("sim starts");
-    let dir = tempfile::tempdir().unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let settings: BTreeMap<String, String> = [
-        ("FORCELINK_DATA_DIR", dir.path().display().to_string()),
-        ("FORCELINK_PUBLIC_URL", base.clone()),
-        ("FORCELINK_EXTRA_CA_FILE", sim.ca_pem_path().display().to_string()),
-        ("FORCELINK_SF_CLIENT_ID", CLIENT_ID.into()),
-        ("FORCELINK_SF_CLIENT_SECRET", CLIENT_SECRET.into()),
-        ("FORCELINK_SF_LOGIN_URL", sim.https_url()),
-        ("FORCELINK_SF_SANDBOX_URL", format!("{}/test.salesforce.com", sim.https_url())),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect();
-    let deps = deps_for(&settings).await;
-    let served = Arc::new(deps.clone());
-    let app = axum::Router::new().fallback(move |req: axum::extract::Request| {
-        let deps = served.clone();
-        async move {
-            let (parts, body) = req.into_parts();
-            let bytes = axum::body::to_bytes(body, 1 << 20).await.unwrap_or_default();
-            let resp = oauth_callback::handle(&deps, http::Request::from_parts(parts, bytes)).await;
-            let (parts, body) = resp.into_parts();
-            axum::response::Response::from_parts(parts, axum::body::Body::from(body))
-        }
-    });
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    let ca = reqwest::Certificate::from_pem(sim.ca_pem().unwrap().as_bytes()).unwrap();
+    let stack = Stack::start_with(backend, config, &[], "").await;
+    stack.serve(|deps, req| async move { oauth_callback::handle(&deps, req).await });
+    let ca = reqwest::Certificate::from_pem(stack.sim.ca_pem().unwrap().as_bytes()).unwrap();
     let browser = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).add_root_certificate(ca).build().unwrap();
-    World { sim, deps, dir, base, browser, settings, jar: Mutex::default() }
-}
-
-pub async fn deps_for(settings: &BTreeMap<String, String>) -> Deps {
-    let s = Settings::from_lookup(|k| settings.get(k).cloned()).unwrap();
-    Deps::from_settings(s).await.unwrap()
+    World { base: stack.public_url().to_string(), stack, browser, jar: Mutex::default() }
 }
 
 /// What a browser ends on.
@@ -128,11 +99,6 @@ pub struct Landing {
 }
 
 impl World {
-    /// Applies a site file.
-    pub async fn apply(&self, toml: &str) {
-        forcelink::config::apply_text(self.deps.store.as_ref(), self.deps.keys.as_ref(), "test.toml", toml).await.unwrap();
-    }
-
     /// A GET as the browser: forcelink's cookies sent and kept, redirects not followed.
     pub async fn get(&self, url: &str) -> Landing {
         let mut req = self.browser.get(url);

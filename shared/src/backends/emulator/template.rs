@@ -1,5 +1,5 @@
-//! The deployment layout read from `template.yaml` (compiled in), so `forcelink aws-bootstrap`
-//! creates exactly what the template deploys: the table's keys, indexes and TTL attribute,
+//! The deployment layout read from `template.yaml` (compiled in), so the emulator bootstrap
+//! (`forcelink aws-bootstrap`, the test harness) creates exactly what the template deploys: the table's keys, indexes and TTL attribute,
 //! each queue's timeouts and redrive policy, the KMS key, and which setting names which
 //! resource (the functions' `Globals` environment).
 
@@ -9,7 +9,7 @@ use anyhow::{Context, bail};
 use serde_yaml::Value;
 
 /// The shipped SAM template.
-const TEMPLATE: &str = include_str!("../../../template.yaml");
+const TEMPLATE: &str = include_str!("../../../../template.yaml");
 
 /// A parsed template.
 pub struct Template {
@@ -64,8 +64,7 @@ pub struct KeyLayout {
     pub alias: String,
 }
 
-/// A function's SQS event source mapping (tests check the local feeders against it).
-#[cfg(test)]
+/// A function's SQS event source mapping (the CLI's tests check the local feeders against it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SqsEventSource {
     /// The queue's logical id.
@@ -177,8 +176,7 @@ impl Template {
     }
 
     /// Every function's SQS event source mapping.
-    #[cfg(test)]
-    fn sqs_event_sources(&self) -> anyhow::Result<Vec<SqsEventSource>> {
+    pub fn sqs_event_sources(&self) -> anyhow::Result<Vec<SqsEventSource>> {
         let mut out = Vec::new();
         for (_, function) in self.resources("AWS::Serverless::Function") {
             let Some(events) = function.get("Events").and_then(Value::as_mapping) else { continue };
@@ -284,7 +282,7 @@ mod tests {
         let t = shipped().table().unwrap();
         let pair = |h: &str, r: &str| KeyPair { hash: h.into(), range: Some(r.into()) };
         assert_eq!(t.key, pair("pk", "sk"));
-        assert_eq!(t.indexes, vec![(forcelink::backends::dynamo::GSI1.to_string(), pair("gsi1pk", "gsi1sk"))]);
+        assert_eq!(t.indexes, vec![(crate::backends::dynamo::GSI1.to_string(), pair("gsi1pk", "gsi1sk"))]);
         assert_eq!(t.ttl_attribute.as_deref(), Some("ttl"));
         assert!(t.attributes.iter().all(|(_, kind)| kind == "S"), "{:?}", t.attributes);
     }
@@ -300,19 +298,6 @@ mod tests {
         assert_eq!(export.redrive, Some(Redrive { dead_letter: "ExportDeadLetterQueue".into(), max_receive_count: 5 }));
         assert_eq!(queues[3].visibility_timeout, Some(180));
         assert_eq!(queues[0].redrive_allow, Some(serde_json::json!({ "redrivePermission": "allowAll" })));
-    }
-
-    /// The local feeders gather batches as the template's event sources do.
-    #[test]
-    fn event_sources_match_the_local_feeders() {
-        let sources = shipped().sqs_event_sources().unwrap();
-        let of = |queue: &str| sources.iter().find(|s| s.queue == queue).cloned().unwrap();
-        let export = of("ExportQueue");
-        let feed = export_pusher::local::Feed::default();
-        assert_eq!(export.batch_size as usize, feed.batch_size);
-        assert_eq!(u64::from(export.window_secs), feed.window.as_secs());
-        let workflow = of("WorkflowQueue");
-        assert_eq!(workflow.batch_size as usize, forcelink::ports::Receive::default().max);
     }
 
     #[test]
