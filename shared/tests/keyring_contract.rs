@@ -8,11 +8,9 @@ mod support;
 
 use std::sync::Arc;
 
-use forcelink::backends::dynamo::{DynamoStore, create_table};
 use forcelink::backends::kms::{KEYSET_PK, KEYSET_SK, KmsKeyRing};
 use forcelink::backends::local_keyring::LocalKeyRing;
 use forcelink::ports::keyring::{KeyError, KeyRing};
-use forcelink::ports::store::Store;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn local_keyring_meets_the_contract() {
@@ -24,21 +22,9 @@ async fn local_keyring_meets_the_contract() {
     keyring::keyring_contract(ring, rotate, reopen).await;
 }
 
-/// A fresh KMS key and keyset table on moto.
-async fn kms_setup() -> (aws_sdk_kms::Client, String, Arc<dyn Store>) {
-    let config = support::moto_config().await;
-    let kms = aws_sdk_kms::Client::new(&config);
-    let key = kms.create_key().description("forcelink contract test").send().await.expect("create a KMS key");
-    let key_id = key.key_metadata().map(|m| m.key_id().to_string()).expect("key id");
-    let dynamo = aws_sdk_dynamodb::Client::new(&config);
-    let table = support::unique("forcelink-keys");
-    create_table(&dynamo, &table).await.expect("create the table");
-    (kms, key_id, Arc::new(DynamoStore::new(dynamo, table)))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kms_keyring_meets_the_contract() {
-    let (kms, key_id, store) = kms_setup().await;
+    let (kms, key_id, store) = support::kms_setup().await;
     let ring = Arc::new(KmsKeyRing::load(kms.clone(), key_id.clone(), store.clone()).await.expect("load (creates the keyset)"));
     let rotating = ring.clone();
     let rotate = async move || rotating.rotate().await.expect("rotate");
@@ -49,7 +35,7 @@ async fn kms_keyring_meets_the_contract() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kms_keyring_loads_agree_and_store_no_plaintext_keys() {
-    let (kms, key_id, store) = kms_setup().await;
+    let (kms, key_id, store) = support::kms_setup().await;
     // Cold starts racing to create the keyset end up with the same one.
     let loads = (0..4).map(|_| KmsKeyRing::load(kms.clone(), key_id.clone(), store.clone()));
     let rings: Vec<KmsKeyRing> = futures::future::join_all(loads).await.into_iter().map(|r| r.expect("load")).collect();

@@ -9,12 +9,10 @@ mod support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use forcelink::backends::dynamo::{DynamoStore, create_table};
 use forcelink::backends::kms::KmsKeyRing;
 use forcelink::backends::local_keyring::LocalKeyRing;
 use forcelink::links::{self, LinkClaims, LinkError};
 use forcelink::ports::keyring::{KeyError, KeyRing};
-use forcelink::ports::store::Store;
 
 const FAR: i64 = 4_000_000_000;
 /// Long enough that a test never waits it out by accident.
@@ -93,21 +91,9 @@ async fn local_ring_reloads_added_keys_and_drops_retired_ones() {
     assert!(cold.keyset().is_retired(&first));
 }
 
-/// A fresh KMS key and keyset table on moto.
-async fn kms_setup() -> (aws_sdk_kms::Client, String, Arc<dyn Store>) {
-    let config = support::moto_config().await;
-    let kms = aws_sdk_kms::Client::new(&config);
-    let key = kms.create_key().description("forcelink reload test").send().await.expect("create a KMS key");
-    let key_id = key.key_metadata().map(|m| m.key_id().to_string()).expect("key id");
-    let dynamo = aws_sdk_dynamodb::Client::new(&config);
-    let table = support::unique("forcelink-keys");
-    create_table(&dynamo, &table).await.expect("create the table");
-    (kms, key_id, Arc::new(DynamoStore::new(dynamo, table)))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kms_ring_reloads_added_keys_and_drops_retired_ones() {
-    let (kms, key_id, store) = kms_setup().await;
+    let (kms, key_id, store) = support::kms_setup().await;
     let load = async || KmsKeyRing::load(kms.clone(), key_id.clone(), store.clone()).await.expect("load");
     let warm = load().await.with_reload(SLOW, SLOW);
     let first = warm.sign(b"x").kid;

@@ -39,3 +39,15 @@ pub fn unique(prefix: &str) -> String {
 pub fn now_secs() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }
+
+/// A fresh KMS key and keyset table on moto.
+pub async fn kms_setup() -> (aws_sdk_kms::Client, String, std::sync::Arc<dyn forcelink::ports::store::Store>) {
+    let config = moto_config().await;
+    let kms = aws_sdk_kms::Client::new(&config);
+    let key = kms.create_key().description("forcelink test").send().await.expect("create a KMS key");
+    let key_id = key.key_metadata().map(|m| m.key_id().to_string()).expect("key id");
+    let dynamo = aws_sdk_dynamodb::Client::new(&config);
+    let table = unique("forcelink-keys");
+    forcelink::backends::dynamo::create_table(&dynamo, &table).await.expect("create the table");
+    (kms, key_id, std::sync::Arc::new(forcelink::backends::dynamo::DynamoStore::new(dynamo, table)))
+}
