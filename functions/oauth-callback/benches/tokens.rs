@@ -11,7 +11,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use forcelink::salesforce::SalesforceClient;
 use forcelink::{Deps, Settings};
 
-const CLIENT_ID: &str = "3MVG9sfsim.DefaultConsumerKey.forcelink";
+const CLIENT_ID: &str = sfsim::DEFAULT_CLIENT_ID;
 
 struct Stack {
     _sim: sfsim::SimHandle,
@@ -28,7 +28,7 @@ async fn stack() -> Stack {
         ("FORCELINK_PUBLIC_URL", "http://127.0.0.1:9".to_string()),
         ("FORCELINK_EXTRA_CA_FILE", sim.ca_pem_path().display().to_string()),
         ("FORCELINK_SF_CLIENT_ID", CLIENT_ID.into()),
-        ("FORCELINK_SF_CLIENT_SECRET", "SFSIMSECRET0123456789".into()),
+        ("FORCELINK_SF_CLIENT_SECRET", sfsim::DEFAULT_CLIENT_SECRET.into()),
         ("FORCELINK_SF_LOGIN_URL", sim.https_url()),
     ]
     .into();

@@ -25,8 +25,8 @@ use forcelink::salesforce::session::{self, TokenBundle};
 use forcelink::{Deps, Settings, config, queue_feed};
 use serde_json::{Value, json};
 
-const CLIENT_ID: &str = "3MVG9sfsim.DefaultConsumerKey.forcelink";
-const CLIENT_SECRET: &str = "SFSIMSECRET0123456789";
+const CLIENT_ID: &str = sfsim::DEFAULT_CLIENT_ID;
+const CLIENT_SECRET: &str = sfsim::DEFAULT_CLIENT_SECRET;
 const ADMIN: &str = "admin@acme.example";
 const SITE: &str = "bench";
 /// The added latency per AWS call (`AWS_CALLS_LATENCY_MS`, default 20).

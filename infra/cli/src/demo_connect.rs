@@ -18,8 +18,8 @@ use http::StatusCode;
 use crate::demo::Demo;
 
 const SITE: &str = "demo-connect";
-const CLIENT_ID: &str = "3MVG9sfsim.DefaultConsumerKey.forcelink";
-const CLIENT_SECRET: &str = "SFSIMSECRET0123456789";
+const CLIENT_ID: &str = sfsim::DEFAULT_CLIENT_ID;
+const CLIENT_SECRET: &str = sfsim::DEFAULT_CLIENT_SECRET;
 
 /// Runs the flow.
 pub async fn flow(d: &Demo) -> anyhow::Result<()> {

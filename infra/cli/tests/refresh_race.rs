@@ -18,8 +18,8 @@ use forcelink::{Deps, Settings};
 use sfsim::oauth::knobs::{self, Release};
 use sfsim::{Sim, SimConfig, SimHandle};
 
-const CLIENT_ID: &str = "3MVG9sfsim.DefaultConsumerKey.forcelink";
-const CLIENT_SECRET: &str = "SFSIMSECRET0123456789";
+const CLIENT_ID: &str = sfsim::DEFAULT_CLIENT_ID;
+const CLIENT_SECRET: &str = sfsim::DEFAULT_CLIENT_SECRET;
 const SITE: &str = "acme";
 const CONN: &str = "production";
 

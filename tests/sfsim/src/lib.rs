@@ -37,7 +37,7 @@ pub use cli::{SimArgs, run_cli};
 pub use config::SimConfig;
 pub use error::{ApiError, SimError};
 pub use faults::Faults;
-pub use org::{AppSpec, OrgSpec, UserSpec};
+pub use org::{AppSpec, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, OrgSpec, UserSpec};
 pub use outbound::{Delivery, OutboundSettings, RuleSpec};
 pub use schema::{FieldDef, FieldType, ObjectSpec};
 pub use sim::{Core, GenSpec, OrgInfo, Urls, UserInfo};

@@ -31,11 +31,16 @@ pub struct AppSpec {
     pub require_secret: bool,
 }
 
+/// The client id of the app every simulated org has installed by default.
+pub const DEFAULT_CLIENT_ID: &str = "3MVG9sfsim.DefaultConsumerKey.forcelink";
+/// The client secret of that app.
+pub const DEFAULT_CLIENT_SECRET: &str = "SFSIMSECRET0123456789";
+
 impl Default for AppSpec {
     fn default() -> Self {
         Self {
-            client_id: "3MVG9sfsim.DefaultConsumerKey.forcelink".into(),
-            client_secret: "SFSIMSECRET0123456789".into(),
+            client_id: DEFAULT_CLIENT_ID.into(),
+            client_secret: DEFAULT_CLIENT_SECRET.into(),
             callback_urls: vec![
                 "http://localhost:*".into(),
                 "http://127.0.0.1:*".into(),

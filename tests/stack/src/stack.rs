@@ -19,9 +19,9 @@ use sfsim::{Sim, SimConfig, SimHandle};
 use crate::Backend;
 
 /// The simulator's default client app: forcelink's app in the tests.
-pub const CLIENT_ID: &str = "3MVG9sfsim.DefaultConsumerKey.forcelink";
+pub const CLIENT_ID: &str = sfsim::DEFAULT_CLIENT_ID;
 /// Its secret.
-pub const CLIENT_SECRET: &str = "SFSIMSECRET0123456789";
+pub const CLIENT_SECRET: &str = sfsim::DEFAULT_CLIENT_SECRET;
 
 /// What the AWS SDK is told on moto (the settings a child process needs beside forcelink's).
 const MOTO_ENV: [(&str, &str); 3] = [("AWS_REGION", "us-east-1"), ("AWS_ACCESS_KEY_ID", "test"), ("AWS_SECRET_ACCESS_KEY", "test")];
