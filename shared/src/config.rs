@@ -367,11 +367,22 @@ pub fn parse(file: &str, text: &str, env: &dyn Fn(&str) -> Option<String>) -> Re
             if !is_api_name(&w.object) {
                 return Err(at(span, format!("object {:?} is not a Salesforce API name", w.object)));
             }
+            let mut contact = false;
             for task in &w.tasks {
-                if let Task::UpsertContact { fields, .. } = task
-                    && !fields.contains_key("email")
-                {
-                    return Err(at(span.clone(), "upsert_contact needs an `email` field mapping".into()));
+                match task {
+                    Task::UpsertContact { fields, .. } if !fields.contains_key("email") => {
+                        return Err(at(span.clone(), "upsert_contact needs an `email` field mapping".into()));
+                    }
+                    Task::UpsertContact { .. } => contact = true,
+                    Task::SendInvitation { .. } if !contact => {
+                        return Err(at(
+                            span.clone(),
+                            "send_invitation needs an upsert_contact task before it: the invitation's link is for that contact, \
+                             who can then follow it and ask for a fresh one"
+                                .into(),
+                        ));
+                    }
+                    Task::SendInvitation { .. } => {}
                 }
             }
             workflows.push(Workflow {
@@ -755,6 +766,11 @@ type = "roster"
             ("type = \"roster\"", "type = \"reconcile\"\nworkflow = \"nope\"", "workflow \"nope\" is not defined"),
             ("type = \"roster\"", "type = \"reconcile\"\nworkflow = \"w\"\nfields = [\"Bad Name\"]", "not a field API name"),
             ("type = \"roster\"", "type = \"reconcile\"\nworkflow = \"w\"\nfilter = \" \"", "filter is empty"),
+            (
+                "tasks = [{ type = \"upsert_contact\"",
+                "tasks = [{ type = \"send_invitation\", to = \"{Email}\", subject = \"s\", body = \"{link}\", target = \"/s\" }, { type = \"upsert_contact\"",
+                "needs an upsert_contact task before it",
+            ),
         ] {
             let err = parse_text(&GOOD.replacen(from, to, 1)).unwrap_err();
             assert!(err.message.contains(says), "{from} → {err}");

@@ -4,10 +4,12 @@
 
 pub mod backends;
 pub mod config;
+pub mod contact_ref;
 pub mod deps;
 pub mod domain;
 pub mod http_client;
 pub mod intake;
+pub mod jws;
 #[cfg(feature = "lambda")]
 pub mod lambda;
 pub mod links;

@@ -1,19 +1,21 @@
-//! Signed email links: compact, URL-safe tokens that carry a site, a directory user, a target
-//! path under the platform, an expiry and a nonce, signed with HMAC-SHA256 under a key id.
+//! Signed email links: compact, URL-safe tokens that carry a site, a recipient (a directory
+//! user, or a workflow contact of a list), a target path under the platform, an expiry and a
+//! nonce, signed with HMAC-SHA256 under a key id.
 //!
 //! The token is one base64url string (no padding) of this binary layout:
 //!
 //! ```text
 //! kid_len u8 · kid · purpose u8 · flags u8 · expires_at i64 BE · [issued_at i64 BE]
-//!        · nonce (u16 BE len + bytes) · site (…) · user (…) · target (…) · [renews (…)] · tag [32]
+//!        · nonce (u16 BE len + bytes) · site (…) · user (…) · target (…) · [list (…)] · [renews (…)] · tag [32]
 //! ```
 //!
 //! The tag is `HMAC-SHA256(key[kid], purpose ‖ … )`. `purpose` separates links (`0xFA`) from
 //! renewal tickets (`0xFB`, whose body is `0xFB · ticket expiry · ticket id` then the link's
 //! fields from `flags` on); neither byte can start UTF-8 text, so no other message forcelink
 //! signs can pass for a link. Flags say which optional fields follow: `issued_at` (so a fresh
-//! link can keep the original's lifetime) and `renews` (the nonce of the original link a fresh
-//! link replaces). The key id travels in the token, so a key rotation leaves unexpired links
+//! link can keep the original's lifetime), `list` (the recipient is the contact `user` of that
+//! list, not a directory user) and `renews` (the nonce of the original link a fresh link
+//! replaces). The key id travels in the token, so a key rotation leaves unexpired links
 //! working. Lengths are checked before anything is decoded.
 
 use base64::Engine;
@@ -28,6 +30,8 @@ pub const MAX_TARGET_LEN: usize = 1024;
 pub const MAX_SITE_LEN: usize = 64;
 /// Longest directory user id, in bytes.
 pub const MAX_USER_LEN: usize = 255;
+/// Longest contact list name, in bytes.
+pub const MAX_LIST_LEN: usize = 128;
 /// Longest nonce, in bytes.
 pub const MAX_NONCE_LEN: usize = 64;
 /// Longest key id, in bytes.
@@ -51,6 +55,8 @@ const MAX_BYTES: usize = 1
     + 2
     + MAX_TARGET_LEN
     + 2
+    + MAX_LIST_LEN
+    + 2
     + MAX_NONCE_LEN
     + TAG_LEN;
 /// Longest token text [`verify`] looks at; anything longer is malformed without decoding.
@@ -63,14 +69,18 @@ const PURPOSE_RENEWAL: u8 = 0xFB;
 const FLAG_SINGLE_USE: u8 = 0x01;
 const FLAG_ISSUED: u8 = 0x02;
 const FLAG_RENEWS: u8 = 0x04;
-const KNOWN_FLAGS: u8 = FLAG_SINGLE_USE | FLAG_ISSUED | FLAG_RENEWS;
+const FLAG_CONTACT: u8 = 0x08;
+const KNOWN_FLAGS: u8 = FLAG_SINGLE_USE | FLAG_ISSUED | FLAG_RENEWS | FLAG_CONTACT;
 
 /// What a link says: who it is for, where it leads, until when.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LinkClaims {
     pub site: String,
-    /// The directory user id of the recipient.
+    /// The recipient: a directory user id, or (with [`list`](Self::list)) a contact id.
     pub user: String,
+    /// The contact list of the recipient, when it is a workflow contact (someone a workflow
+    /// invited, e.g. a Salesforce Contact) rather than a directory user.
+    pub list: Option<String>,
     /// A target path under the platform, e.g. `/surveys/onboarding`.
     pub target: String,
     /// Epoch seconds; the link is refused from this second on.
@@ -82,9 +92,14 @@ pub struct LinkClaims {
 }
 
 impl LinkClaims {
-    /// Claims with a fresh nonce.
+    /// Claims for a directory user, with a fresh nonce.
     pub fn new(site: &str, user: &str, target: &str, expires_at: i64, single_use: bool) -> Self {
-        Self { site: site.into(), user: user.into(), target: target.into(), expires_at, single_use, nonce: new_nonce() }
+        Self { site: site.into(), user: user.into(), list: None, target: target.into(), expires_at, single_use, nonce: new_nonce() }
+    }
+
+    /// The same claims for the contact `user` of `list`.
+    pub fn for_contact(self, list: &str) -> Self {
+        Self { list: Some(list.into()), ..self }
     }
 
     /// Checks the field lengths [`verify`] enforces, so a caller can refuse before minting.
@@ -96,7 +111,8 @@ impl LinkClaims {
             && !self.target.is_empty()
             && self.target.len() <= MAX_TARGET_LEN
             && !self.nonce.is_empty()
-            && self.nonce.len() <= MAX_NONCE_LEN;
+            && self.nonce.len() <= MAX_NONCE_LEN
+            && self.list.as_ref().is_none_or(|l| !l.is_empty() && l.len() <= MAX_LIST_LEN);
         if fits { Ok(()) } else { Err(LinkError::Malformed) }
     }
 }
@@ -250,6 +266,7 @@ fn put_link(body: &mut Vec<u8>, link: &Link) {
     let mut flags = if c.single_use { FLAG_SINGLE_USE } else { 0 };
     flags |= if link.issued_at.is_some() { FLAG_ISSUED } else { 0 };
     flags |= if link.renews.is_some() { FLAG_RENEWS } else { 0 };
+    flags |= if c.list.is_some() { FLAG_CONTACT } else { 0 };
     body.push(flags);
     body.extend_from_slice(&c.expires_at.to_be_bytes());
     if let Some(at) = link.issued_at {
@@ -257,6 +274,9 @@ fn put_link(body: &mut Vec<u8>, link: &Link) {
     }
     for field in [&c.nonce, &c.site, &c.user, &c.target] {
         put_text(body, field);
+    }
+    if let Some(list) = &c.list {
+        put_text(body, list);
     }
     if let Some(renews) = &link.renews {
         put_text(body, renews);
@@ -331,8 +351,9 @@ fn read_link(r: &mut Reader) -> Result<Link, LinkError> {
     let site = r.text(MAX_SITE_LEN)?;
     let user = r.text(MAX_USER_LEN)?;
     let target = r.text(MAX_TARGET_LEN)?;
+    let list = if flags & FLAG_CONTACT != 0 { Some(r.text(MAX_LIST_LEN)?) } else { None };
     let renews = if flags & FLAG_RENEWS != 0 { Some(r.text(MAX_NONCE_LEN)?) } else { None };
-    let claims = LinkClaims { site, user, target, expires_at, single_use: flags & FLAG_SINGLE_USE != 0, nonce };
+    let claims = LinkClaims { site, user, list, target, expires_at, single_use: flags & FLAG_SINGLE_USE != 0, nonce };
     Ok(Link { claims, issued_at, renews })
 }
 
@@ -463,6 +484,23 @@ mod tests {
     }
 
     #[test]
+    fn contact_links_roundtrip_and_cannot_pass_for_a_users() {
+        let k = keys("k1", 1);
+        let contact = claims().for_contact("invitees");
+        let link = Link { claims: contact.clone(), issued_at: Some(1_999_000_000), renews: Some(new_nonce()) };
+        let token = mint_link(&k, &link);
+        assert_eq!(verify_link(&k, &token, 0).unwrap(), link);
+        // Dropping the contact flag (and so reading `list` as something else) breaks the tag.
+        let mut raw = B64.decode(&token).unwrap();
+        raw[1 + 2 + 1] &= !FLAG_CONTACT;
+        assert!(verify_link(&k, &B64.encode(&raw), 0).is_err());
+        let too_long = claims().for_contact(&"l".repeat(MAX_LIST_LEN + 1));
+        assert_eq!(too_long.check(), Err(LinkError::Malformed));
+        assert_eq!(claims().for_contact("").check(), Err(LinkError::Malformed));
+        assert!(verify(&k, &mint(&k, &too_long), 0).is_err());
+    }
+
+    #[test]
     fn length_limits_hold_before_decoding() {
         let k = keys("k1", 1);
         assert_eq!(verify(&k, "", 0), Err(LinkError::Malformed));
@@ -482,9 +520,9 @@ mod tests {
     proptest! {
         #[test]
         fn any_claims_roundtrip(site in "[a-z0-9-]{1,40}", user in "\\PC{1,60}", target in "/\\PC{0,200}",
-                                exp in 1i64..i64::MAX, single in any::<bool>()) {
+                                exp in 1i64..i64::MAX, single in any::<bool>(), list in proptest::option::of("\\PC{1,40}")) {
             let k = keys("kA", 7);
-            let c = LinkClaims::new(&site, &user, &target, exp, single);
+            let c = LinkClaims { list, ..LinkClaims::new(&site, &user, &target, exp, single) };
             prop_assert_eq!(verify(&k, &mint(&k, &c), exp - 1).unwrap(), c);
         }
 

@@ -98,8 +98,11 @@ pub enum Outcome {
 pub struct Click {
     pub site: String,
     pub id: String,
-    /// The directory user the link was for.
+    /// The directory user the link was for, or the contact id with `list`.
     pub user: String,
+    /// The contact list, when the link was for a workflow contact.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub list: Option<String>,
     pub target: String,
     /// The link's nonce (not the token).
     pub nonce: String,
@@ -120,6 +123,7 @@ impl Click {
             site: claims.site.clone(),
             id: uuid::Uuid::now_v7().simple().to_string(),
             user: claims.user.clone(),
+            list: claims.list.clone(),
             target: claims.target.clone(),
             nonce: claims.nonce.clone(),
             at,

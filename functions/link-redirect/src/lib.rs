@@ -2,23 +2,27 @@
 //! straight into the platform for others. Routes: `GET`/`HEAD /l/{token}`, `POST /l/renew`,
 //! `/healthz`.
 //!
-//! A click: verify the token ([`forcelink::links::verify`]), load the site and the recipient,
-//! decide the destination ([`route::decide`]), use up a single-use link (`GET` only, never
-//! for prefetches or link scanners), record the click, answer `302`. Anything else gets a
+//! A click: verify the token ([`forcelink::links::verify`]), load the site and the recipient
+//! (a directory user or a workflow contact, [`recipient`]), decide the destination
+//! ([`route::decide`], [`route::decide_contact`]), use up a single-use link (`GET` only, never
+//! for prefetches or link scanners), record the click, answer `302`. A contact lands on the
+//! platform with a short-lived signed reference ([`forcelink::contact_ref`]) added. Anything else gets a
 //! friendly page ([`pages`]). The query string is never read: destinations come only from
 //! the site's configured URLs. The token never reaches a log line: requests are logged under a
 //! short hash of it ([`token_hash`]).
 
 pub mod clicks;
 pub mod pages;
+pub mod recipient;
 pub mod renew;
 pub mod route;
 pub mod scanners;
 pub use forcelink::target;
 
 use forcelink::Deps;
+use forcelink::contact_ref::{self, CONTACT_REF_SECS, ContactClaims};
 use forcelink::domain::record::Versioned;
-use forcelink::domain::{DirectoryUser, Site};
+use forcelink::domain::{Contact, Site};
 use forcelink::links::{self, Link, LinkClaims, LinkError};
 use forcelink::web::{self, Request, Response};
 use http::Method;
@@ -27,6 +31,7 @@ use tracing::Instrument;
 
 use crate::clicks::{Click, LinkState, Outcome};
 use crate::pages::BadLink;
+use crate::recipient::Recipient;
 use crate::route::{Route, RouteError};
 
 /// The function's name, as in `template.yaml`.
@@ -80,8 +85,8 @@ async fn open(deps: &Deps, req: &Request, token: &str, head: bool) -> Response {
         tracing::info!(site = %claims.site, "prefetch or link scanner: nothing used");
         return pages::prefetch();
     }
-    let route = match resolve(deps, claims).await {
-        Ok(route) => route,
+    let (route, recipient) = match resolve(deps, claims).await {
+        Ok(resolved) => resolved,
         Err(bad) => {
             if bad == BadLink::Inactive && !head {
                 save_click(deps, Click::new(claims, now, Outcome::Inactive)).await;
@@ -119,7 +124,32 @@ async fn open(deps: &Deps, req: &Request, token: &str, head: bool) -> Response {
         save_click(deps, click).await;
         tracing::info!(site = %claims.site, user = %claims.user, routed_to = ?route.kind, "link followed");
     }
-    pages::redirect(&route.location)
+    match &recipient {
+        Recipient::Contact(contact) => pages::redirect(&with_contact_ref(deps, &route, contact, claims)),
+        Recipient::User(_) => pages::redirect(&route.location),
+    }
+}
+
+/// The route's location with a fresh contact reference for `contact` added (it is never
+/// stored: the click keeps the location without it).
+fn with_contact_ref(deps: &Deps, route: &Route, contact: &Contact, claims: &LinkClaims) -> String {
+    let Ok(location) = url::Url::parse(&route.location) else {
+        return route.location.clone();
+    };
+    let now = deps.clock.epoch_secs();
+    let reference = ContactClaims {
+        iss: deps.settings.public_url.as_str().trim_end_matches('/').to_string(),
+        aud: forcelink::jws::origin(&location),
+        sub: contact.id.clone(),
+        site: contact.site.clone(),
+        list: contact.list.clone(),
+        email: contact.email.clone(),
+        iat: now,
+        exp: now + CONTACT_REF_SECS,
+        jti: links::new_nonce(),
+        link: claims.nonce.clone(),
+    };
+    contact_ref::append(&location, &contact_ref::mint(deps.keys.as_ref(), &reference)).into()
 }
 
 /// An expired link: a fresh one is offered unless the link was revoked.
@@ -139,7 +169,7 @@ async fn expired(deps: &Deps, req: &Request, link: &Link, head: bool) -> Respons
 }
 
 /// Loads the site and the recipient and decides where the link goes.
-async fn resolve(deps: &Deps, claims: &LinkClaims) -> Result<Route, BadLink> {
+async fn resolve(deps: &Deps, claims: &LinkClaims) -> Result<(Route, Recipient), BadLink> {
     let store = deps.store.as_ref();
     let unavailable = |e: forcelink::domain::RecordError| {
         tracing::error!(site = %claims.site, error = %e, "cannot load the link's site or user");
@@ -149,21 +179,25 @@ async fn resolve(deps: &Deps, claims: &LinkClaims) -> Result<Route, BadLink> {
         Some(Versioned { record, .. }) => record,
         None => return Err(BadLink::Unknown),
     };
-    let user = match DirectoryUser::load(store, &claims.site, &claims.user).await.map_err(unavailable)? {
-        Some(Versioned { record, .. }) => record,
-        None => return Err(BadLink::Unknown),
+    let Some(recipient) = Recipient::load(store, claims).await.map_err(unavailable)? else {
+        return Err(BadLink::Unknown);
     };
-    if !user.active {
+    if !recipient.active() {
         return Err(BadLink::Inactive);
     }
-    route::decide(&site, &user, &claims.target, &deps.settings.public_url).map_err(|e| {
+    let route = match &recipient {
+        Recipient::User(user) => route::decide(&site, user, &claims.target, &deps.settings.public_url),
+        Recipient::Contact(_) => route::decide_contact(&site, &claims.target),
+    };
+    let route = route.map_err(|e| {
         tracing::warn!(site = %claims.site, error = %e, "link refused by routing");
         match e {
             RouteError::Target(_) => BadLink::Tampered,
             RouteError::WrongSite => BadLink::Unknown,
             RouteError::Misconfigured(_) => BadLink::Misconfigured,
         }
-    })
+    })?;
+    Ok((route, recipient))
 }
 
 /// The bad-link page, offering a fresh link when the link is known to be genuine.

@@ -1,8 +1,9 @@
 //! "Email me a fresh link": `POST /l/renew` with a renewal ticket from a bad-link page.
 //!
 //! The ticket is a short-lived signed token of its own (never the link's token) naming the
-//! original link (its nonce), site, user, target and lifetime. A fresh link always goes to the
-//! directory user's address, never to one the request gives, and it works as long as the
+//! original link (its nonce), site, recipient, target and lifetime. A fresh link always goes to
+//! the recipient's stored address (the directory user's, or the workflow contact's), never to
+//! one the request gives, and it works as long as the
 //! original did. Refused: a revoked link (or one renewing a revoked link), a deactivated
 //! person, a link renewed [`MAX_RENEWALS_PER_LINK`] times already (counted per original link,
 //! so renewing a fresh link counts too), and more than [`MAX_FRESH_LINKS_PER_DAY`] fresh links
@@ -10,8 +11,8 @@
 //! conditional transaction, so simultaneous requests cannot exceed them.
 
 use forcelink::Deps;
+use forcelink::domain::Site;
 use forcelink::domain::record::Versioned;
-use forcelink::domain::{DirectoryUser, Site};
 use forcelink::links::{self, Link, LinkClaims, LinkError, RenewalTicket};
 use forcelink::ports::Email;
 use forcelink::web::{Request, Response};
@@ -19,6 +20,7 @@ use http::{HeaderValue, StatusCode};
 
 use crate::clicks::{self, Quota, Taken};
 use crate::pages::{self, TICKET_FIELD};
+use crate::recipient::Recipient;
 
 /// How long a renewal ticket (on a bad-link page) stays usable.
 pub const TICKET_TTL_SECS: i64 = 3600;
@@ -189,8 +191,8 @@ async fn send_fresh_link(deps: &Deps, ticket: &RenewalTicket, now: i64) -> Resul
     let Some(Versioned { record: site, .. }) = Site::load(store, &claims.site).await? else {
         return Ok(Sent::NoOne);
     };
-    let user = match DirectoryUser::load(store, &claims.site, &claims.user).await? {
-        Some(Versioned { record, .. }) if record.active => record,
+    let recipient = match Recipient::load(store, claims).await? {
+        Some(r) if r.active() => r,
         Some(_) => return Ok(Sent::Inactive),
         None => return Ok(Sent::NoOne),
     };
@@ -203,12 +205,12 @@ async fn send_fresh_link(deps: &Deps, ticket: &RenewalTicket, now: i64) -> Resul
         Taken::Full(_) => return Ok(Sent::DailyCap),
         Taken::Cooling(_) => return Ok(Sent::Already),
     }
-    let fresh = fresh_link(&ticket.link, &site, &user, now);
+    let fresh = fresh_link(&ticket.link, now);
     let lifetime = fresh.claims.expires_at - now;
     let url = links::link_url(&deps.settings.public_url, &links::mint_link(deps.keys.as_ref(), &fresh));
-    deps.mailer.send(&fresh_link_email(deps, &site, &user, &url, lifetime)).await?;
+    deps.mailer.send(&fresh_link_email(deps, &site, &recipient, &url, lifetime)).await?;
     clicks::take_once(store, &ticket_key, ticket.expires_at).await?;
-    Ok(Sent::Now { to: user.email, lifetime })
+    Ok(Sent::Now { to: recipient.email().to_string(), lifetime })
 }
 
 /// The counters a renewal takes from: the original link's (ever) and the person's (today).
@@ -224,8 +226,12 @@ fn quotas(link: &Link, now: i64) -> [Quota; 2] {
             expires_at: now + RENEWAL_MEMORY_SECS,
         },
         Quota {
-            // Site ids hold no `~`, so the user id is the rest.
-            name: format!("fresh~{day}~{}~{}", claims.site, claims.user),
+            // Site ids hold no `~`, so the user id is the rest; a contact's list is
+            // length-prefixed, so no list and id pair reads as another.
+            name: match &claims.list {
+                None => format!("fresh~{day}~{}~{}", claims.site, claims.user),
+                Some(list) => format!("freshc~{day}~{}~{}~{list}~{}", claims.site, list.len(), claims.user),
+            },
             cap: MAX_FRESH_LINKS_PER_DAY,
             cooldown: Some(COOLDOWN_SECS),
             expires_at: day_start + 2 * DAY,
@@ -233,17 +239,22 @@ fn quotas(link: &Link, now: i64) -> [Quota; 2] {
     ]
 }
 
-/// The fresh link: the original's target, single use and lifetime, a new nonce, and the
-/// original's nonce as `renews`.
-fn fresh_link(original: &Link, site: &Site, user: &DirectoryUser, now: i64) -> Link {
+/// The fresh link: the original's recipient, target, single use and lifetime, a new nonce,
+/// and the original's nonce as `renews`.
+fn fresh_link(original: &Link, now: i64) -> Link {
     let lifetime = original.lifetime().unwrap_or(LEGACY_LIFETIME_SECS);
-    let claims = LinkClaims::new(&site.id, &user.id, &original.claims.target, now.saturating_add(lifetime), original.claims.single_use);
+    let c = &original.claims;
+    let claims =
+        LinkClaims { list: c.list.clone(), ..LinkClaims::new(&c.site, &c.user, &c.target, now.saturating_add(lifetime), c.single_use) };
     Link { claims, issued_at: Some(now), renews: Some(original.origin().to_string()) }
 }
 
 /// The email carrying a fresh link that works for `lifetime` seconds.
-fn fresh_link_email(deps: &Deps, site: &Site, user: &DirectoryUser, url: &str, lifetime: i64) -> Email {
-    let greeting = if user.first_name.is_empty() { "Hello,".to_string() } else { format!("Hi {},", user.first_name) };
+fn fresh_link_email(deps: &Deps, site: &Site, recipient: &Recipient, url: &str, lifetime: i64) -> Email {
+    let greeting = match recipient.first_name() {
+        "" => "Hello,".to_string(),
+        name => format!("Hi {name},"),
+    };
     let works = format!("It works for {}.", describe_lifetime(lifetime));
     let text = format!(
         "{greeting}\n\nHere is the fresh link you asked for:\n\n{url}\n\n{works} If you didn't ask for it, you can ignore this email.\n\n{}\n",
@@ -259,7 +270,7 @@ fn fresh_link_email(deps: &Deps, site: &Site, user: &DirectoryUser, url: &str, l
     Email {
         from: site.sender.as_ref().map_or_else(|| deps.settings.mail_from.clone(), |s| s.from.clone()),
         reply_to: site.sender.as_ref().and_then(|s| s.reply_to.clone()),
-        to: vec![user.email.clone()],
+        to: vec![recipient.email().to_string()],
         subject: format!("Your fresh link from {}", site.name),
         text,
         html: Some(html),

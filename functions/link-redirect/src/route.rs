@@ -7,6 +7,8 @@
 //!   (`…/lightning/n/Tab?c__target=<target>`) or Classic (`…/servlet.Integration?lid=…&ic=1&c__target=<target>`);
 //!   the user's `ui` picks one, else Lightning when configured. With no tab configured, the platform.
 //! - Anyone else: straight to the platform, `{platform_url}{target}`.
+//! - A workflow contact ([`decide_contact`]): the platform, whatever Force SSO says (a contact
+//!   has no Salesforce login); link-redirect adds the contact's signed reference.
 //!
 //! The target is checked by [`crate::target::validate`] and only ever joined onto the site's
 //! configured URLs; the result is checked to stay on that origin.
@@ -93,6 +95,12 @@ pub fn decide(site: &Site, user: &DirectoryUser, target: &str, public_url: &Url)
         }
         tracing::warn!(site = %site.id, "Salesforce user but no tab configured: routing to the platform");
     }
+    platform(&site.platform_url, target)
+}
+
+/// Decides where a workflow contact's link to `target` on `site` goes: the platform.
+pub fn decide_contact(site: &Site, target: &str) -> Result<Route, RouteError> {
+    target::validate(target)?;
     platform(&site.platform_url, target)
 }
 
@@ -217,6 +225,15 @@ mod tests {
             let r = go(&site(true, true, true), &u);
             assert_eq!(r.kind, RouteKind::Sso);
             assert_eq!(r.location, "https://links.forcelink.example/sso/login?site=acme&next=%2Fsurveys%2Fonboarding%3Fsrc%3Dmail");
+        }
+    }
+
+    #[test]
+    fn contacts_go_to_the_platform_even_with_force_sso() {
+        for s in [site(true, true, true), site(false, false, false)] {
+            let r = decide_contact(&s, "/surveys/onboarding?src=mail").unwrap();
+            assert_eq!((r.kind, r.location.as_str()), (RouteKind::Platform, "https://acme.platform.example/surveys/onboarding?src=mail"));
+            assert!(matches!(decide_contact(&s, "//evil.com"), Err(RouteError::Target(_))));
         }
     }
 

@@ -23,7 +23,6 @@ mod start;
 
 use forcelink::Deps;
 use forcelink::domain::site::Site;
-use forcelink::salesforce::sso;
 use forcelink::web::{self, Request, Response};
 use http::{HeaderValue, StatusCode, header};
 
@@ -84,7 +83,7 @@ fn route_label(path: &str) -> &str {
 
 /// The JSON Web Key Set of the login tokens; cacheable for a few minutes.
 fn jwks(deps: &Deps) -> Response {
-    let mut resp = web::json(StatusCode::OK, &sso::jwks(deps.keys.as_ref()));
+    let mut resp = web::json(StatusCode::OK, &forcelink::jws::jwks(deps.keys.as_ref()));
     resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));
     resp
 }

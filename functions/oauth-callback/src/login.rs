@@ -64,7 +64,7 @@ pub async fn finish(deps: &Deps, flow: &FlowState, auth: Authorized) -> Result<R
     let next = flow.next.clone().unwrap_or_else(|| "/".into());
     let claims = sso::LoginClaims {
         iss: deps.settings.public_url.as_str().trim_end_matches('/').to_string(),
-        aud: sso::origin(&platform),
+        aud: forcelink::jws::origin(&platform),
         sub: person.id.clone(),
         site: site.id.clone(),
         org: auth.org_id.clone(),

@@ -171,7 +171,7 @@ environment = "sandbox"
     let token = fields.get("token").context("no token field")?;
     let jwks: serde_json::Value = browser.get(format!("{base}/.well-known/jwks.json")).send().await?.json().await?;
     let platform = url::Url::parse(&action)?;
-    let claims = sso::verify_login(&jwks, token, base, &sso::origin(&platform), deps.clock.epoch_secs())?;
+    let claims = sso::verify_login(&jwks, token, base, &forcelink::jws::origin(&platform), deps.clock.epoch_secs())?;
     ensure!(claims.sub == "u-ana" && claims.next == "/surveys/1", "logged in as {} to {}", claims.sub, claims.next);
     d.step(format!(
         "Login with Salesforce: ana → a page that POSTs to {action} an EdDSA token (sub u-ana, aud {}, valid {} s), verified with /.well-known/jwks.json",

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use forcelink::config;
+use forcelink::contact_ref;
 use forcelink::domain::record::{self, Versioned};
 use forcelink::domain::report::{RunReport, RunStatus};
 use forcelink::domain::workflow::{endpoint_url, workflow_id};
@@ -131,10 +132,38 @@ tasks = [
         if mails.len() != 1 {
             bail!("expected one invitation email in the outbox, found {}", mails.len());
         }
-        let link = mails[0].lines().find(|l| l.contains("/l/")).unwrap_or("").trim();
+        let text = mails[0].replace("=\r\n", "").replace("=3D", "=");
+        let start = text.find(&format!("{}/l/", d.base)).context("no link in the invitation")?;
+        let link: String = text[start..].chars().take_while(|c| !c.is_whitespace()).collect();
         d.step(format!("outbox: one invitation email to ana.silva@example.com with link {}…", &link[..link.len().min(60)]));
+        follow_invitation(d, &link, &c.id).await?;
     }
     let sms = record::all_items(store, Query::prefix(keys::sms_pk(SITE), "")).await?;
     d.step(format!("SMS outbox: {} message(s) to +15550100 (no SMS provider: the outbox is the hand-off)", sms.len()));
+    Ok(())
+}
+
+/// Clicks the invitation's link as the contact would in a browser, and checks the contact
+/// reference the platform receives against the published keys.
+async fn follow_invitation(d: &Demo, link: &str, contact: &str) -> anyhow::Result<()> {
+    let resp = d.http.get(link).header("user-agent", "Mozilla/5.0 (Macintosh) AppleWebKit/605.1.15 Safari/605.1.15").send().await?;
+    let location = resp.headers().get("location").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+    if resp.status() != reqwest::StatusCode::FOUND || !location.starts_with("https://demo.platform.example/surveys/onboarding?") {
+        bail!("the invitation link answered {} (location {location:?})", resp.status());
+    }
+    let url = url::Url::parse(&location)?;
+    let token = url.query_pairs().find(|(k, _)| k == contact_ref::PARAM).map(|(_, v)| v.to_string()).context("no contact reference")?;
+    let jwks: serde_json::Value = d.http.get(format!("{}/.well-known/jwks.json", d.base)).send().await?.json().await?;
+    let who = contact_ref::verify(&jwks, &token, &d.base, "https://demo.platform.example", d.deps.clock.epoch_secs())?;
+    if who.sub != contact || who.email != "ana.silva@example.com" {
+        bail!("the contact reference names {} <{}>", who.sub, who.email);
+    }
+    d.step(format!(
+        "clicked: 302 to the platform's /surveys/onboarding with {}=<EdDSA token: contact {} of list {}, valid {} s>, verified with /.well-known/jwks.json",
+        contact_ref::PARAM,
+        who.sub,
+        who.list,
+        who.exp - who.iat
+    ));
     Ok(())
 }

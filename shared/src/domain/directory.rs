@@ -87,6 +87,18 @@ pub struct Contact {
     pub source_modstamp: Option<OffsetDateTime>,
 }
 
+impl Contact {
+    /// The contact `id` of `list` on `site`, if there is one.
+    pub async fn load(store: &dyn Store, site: &str, list: &str, id: &str) -> Result<Option<Versioned<Contact>>, RecordError> {
+        record::load(store, &keys::directory_pk(site), &keys::contact_sk(list, id)).await
+    }
+
+    /// The contact's first name, when a workflow maps one (`first_name`).
+    pub fn first_name(&self) -> &str {
+        self.fields.get("first_name").map_or("", String::as_str)
+    }
+}
+
 impl Record for Contact {
     fn pk(&self) -> String {
         keys::directory_pk(&self.site)

@@ -12,6 +12,9 @@ use forcelink::domain::record::{self, Record};
 use forcelink::ports::{Cond, StoreError, WriteOp};
 use time::OffsetDateTime;
 
+/// A notification's fields, exact names kept; `None` for a nil field.
+type Fields = BTreeMap<String, Option<String>>;
+
 use super::{Ctx, TaskError, succeeded};
 use forcelink::domain::piped::{field, pipe};
 use forcelink::domain::report::TaskOutcome;
@@ -21,14 +24,8 @@ use forcelink::domain::workflow::Task;
 pub async fn run(ctx: &Ctx<'_>, list: &str, mapping: &BTreeMap<String, String>) -> Result<TaskOutcome, TaskError> {
     let task = Task::UpsertContact { list: list.to_string(), fields: mapping.clone() };
     let fields = &ctx.note.fields;
-    let email = mapping.get("email").map(|t| pipe(t, fields, &[])).unwrap_or_default().trim().to_string();
-    if email.is_empty() || !email.contains('@') || email.len() > 320 {
-        return Err(TaskError::Permanent(format!(
-            "the contact's email is {email:?} after piping {:?}: map `email` to a field holding an address",
-            mapping.get("email").map(String::as_str).unwrap_or("(not mapped)")
-        )));
-    }
-    let id = field(fields, "Id").and_then(ids::to_18).unwrap_or_else(|| email.to_ascii_lowercase());
+    let email = piped_email(fields, mapping)?;
+    let id = contact_id(fields, &email);
     let mapped: BTreeMap<String, String> =
         mapping.iter().filter(|(k, _)| k.as_str() != "email").map(|(k, t)| (k.clone(), pipe(t, fields, &[]))).collect();
     let incoming = ctx.note.modstamp();
@@ -83,6 +80,30 @@ pub async fn run(ctx: &Ctx<'_>, list: &str, mapping: &BTreeMap<String, String>) 
         }
     }
     Err(TaskError::Transient(format!("contact {} kept changing during the upsert", contact.id)))
+}
+
+/// The contact's address: the `email` mapping piped, if it is one.
+fn piped_email(fields: &Fields, mapping: &BTreeMap<String, String>) -> Result<String, TaskError> {
+    let email = mapping.get("email").map(|t| pipe(t, fields, &[])).unwrap_or_default().trim().to_string();
+    if email.is_empty() || !email.contains('@') || email.len() > 320 {
+        return Err(TaskError::Permanent(format!(
+            "the contact's email is {email:?} after piping {:?}: map `email` to a field holding an address",
+            mapping.get("email").map(String::as_str).unwrap_or("(not mapped)")
+        )));
+    }
+    Ok(email)
+}
+
+/// The contact's id in its list: the record's Id (18 characters) when it has one, else the
+/// address, lowercased.
+fn contact_id(fields: &Fields, email: &str) -> String {
+    field(fields, "Id").and_then(ids::to_18).unwrap_or_else(|| email.to_ascii_lowercase())
+}
+
+/// The id of the contact an `upsert_contact` with `mapping` writes for these fields: what an
+/// invitation's link names as its recipient.
+pub fn id_for(fields: &Fields, mapping: &BTreeMap<String, String>) -> Result<String, TaskError> {
+    piped_email(fields, mapping).map(|email| contact_id(fields, &email))
 }
 
 fn fmt(t: Option<OffsetDateTime>) -> String {

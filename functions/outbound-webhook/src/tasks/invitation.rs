@@ -86,7 +86,7 @@ pub async fn run(ctx: &Ctx<'_>, spec: Spec<'_>) -> Result<TaskOutcome, TaskError
     if to.is_empty() || !to.contains('@') {
         return Err(TaskError::Permanent(format!("the recipient is {to:?} after piping {:?}: it must be an email address", spec.to)));
     }
-    let link = link(ctx, spec.target, &to)?;
+    let link = link(ctx, spec.target)?;
     let extra = [(LINK_PLACEHOLDER, link.as_str())];
     let subject = pipe(spec.subject, fields, &extra);
     let text = pipe(spec.body, fields, &extra);
@@ -163,15 +163,27 @@ pub async fn run(ctx: &Ctx<'_>, spec: Spec<'_>) -> Result<TaskOutcome, TaskError
     }
 }
 
-/// The signed link for this recipient: deterministic per (notification, task), so a resend
-/// carries the same link; its nonce is an HMAC of that pair, unique and unguessable.
-fn link(ctx: &Ctx<'_>, target: &str, to: &str) -> Result<String, TaskError> {
+/// The signed link for the workflow's contact (the one its last `upsert_contact` before this
+/// task writes): deterministic per (notification, task), so a resend carries the same link;
+/// its nonce is an HMAC of that pair, unique and unguessable.
+fn link(ctx: &Ctx<'_>, target: &str) -> Result<String, TaskError> {
     use base64::Engine;
-    let user = field(&ctx.note.fields, "Id").and_then(forcelink::domain::ids::to_18).unwrap_or_else(|| to.to_ascii_lowercase());
+    let upsert = ctx.workflow.tasks[..ctx.index.min(ctx.workflow.tasks.len())].iter().rev().find_map(|t| match t {
+        Task::UpsertContact { list, fields } => Some((list, fields)),
+        Task::SendInvitation { .. } => None,
+    });
+    let Some((list, mapping)) = upsert else {
+        return Err(TaskError::Permanent(format!(
+            "workflow {} has no upsert_contact task before this invitation: the link is for that contact",
+            ctx.workflow.name
+        )));
+    };
+    let user = super::contact::id_for(&ctx.note.fields, mapping)?;
     let sig = ctx.deps.keys.sign(format!("invitation-nonce\n{}\n{}\n{}", ctx.note.org, ctx.note.id, ctx.index).as_bytes());
     let claims = LinkClaims {
         site: ctx.note.site.clone(),
         user,
+        list: Some(list.clone()),
         target: target.to_string(),
         expires_at: ctx.note.received_at.unix_timestamp() + LINK_VALIDITY.as_secs() as i64,
         single_use: false,
