@@ -7,7 +7,8 @@ For every `*-meta.xml`: well-formed XML, root element in the Metadata API namesp
 (http://soap.sforce.com/2006/04/metadata), and the root element the file's suffix calls for
 (a suffix not in SUFFIXES fails, so a new metadata type gets registered here on purpose).
 Then the references between components that a deploy would otherwise be the first to catch:
-permission sets name existing tabs, pages, classes, objects and fields; flows call existing
+permission sets name existing apps, tabs, pages, classes, objects and fields; Lightning apps
+hold existing tabs; layouts place existing fields of an existing object; flows call existing
 outbound messages; External Client App parts name an existing app; tabs name existing pages;
 every Visualforce page and Apex class has its content file. Finally no file carries a consumer
 key or secret. Prints one line per problem; exits 1 if any, 0 when clean.
@@ -32,6 +33,8 @@ SUFFIXES = {
     "md": "CustomMetadata",
     "permissionset": "PermissionSet",
     "cspTrustedSite": "CspTrustedSite",
+    "app": "CustomApplication",
+    "layout": "Layout",
     "workflow": "Workflow",
     "flow": "Flow",
     "eca": "ExternalClientApplication",
@@ -83,6 +86,7 @@ def main() -> int:
         return {p.name[: -len(f".{sfx}-meta.xml")] for p in docs if p.name.endswith(f".{sfx}-meta.xml")}
 
     pages, classes, tabs, apps = names("page"), names("cls"), names("tab"), names("eca")
+    lightning_apps = names("app")
     objects = names("object") | STANDARD_OBJECTS
     fields = {f"{p.parent.parent.name}.{p.name[: -len('.field-meta.xml')]}" for p in docs if p.name.endswith(".field-meta.xml")}
     outbound = set()
@@ -102,6 +106,9 @@ def main() -> int:
         rel = p.relative_to(root)
         tag = doc.tag[len(Q):]
         if tag == "PermissionSet":
+            for el in doc.findall(Q + "applicationVisibilities"):
+                if text(el, "application") not in lightning_apps:
+                    problems.append(f"{rel}: app {text(el, 'application')} is not in the source")
             for el in doc.findall(Q + "tabSettings"):
                 if text(el, "tab") not in tabs:
                     problems.append(f"{rel}: tab {text(el, 'tab')} is not in the source")
@@ -117,6 +124,22 @@ def main() -> int:
             for el in doc.findall(Q + "fieldPermissions"):
                 if text(el, "field") not in fields:
                     problems.append(f"{rel}: field {text(el, 'field')} is not in the source")
+        elif tag == "CustomApplication":
+            held = [el.text for el in doc.findall(Q + "tabs")]
+            for tab in held:
+                if not (tab or "").startswith("standard-") and tab not in tabs:
+                    problems.append(f"{rel}: tab {tab} is not in the source")
+            landing = text(doc, "defaultLandingTab")
+            if landing is not None and landing not in held:
+                problems.append(f"{rel}: defaultLandingTab {landing} is not one of the app's tabs")
+        elif tag == "Layout":
+            obj = p.name[: -len(".layout-meta.xml")].split("-", 1)[0]
+            if obj not in objects:
+                problems.append(f"{rel}: object {obj} is not in the source")
+            for item in doc.iter(Q + "layoutItems"):
+                fld = text(item, "field") or ""
+                if fld.endswith("__c") and f"{obj}.{fld}" not in fields:
+                    problems.append(f"{rel}: field {obj}.{fld} is not in the source")
         elif tag == "CustomTab":
             page = text(doc, "page")
             if page is not None and page not in pages:

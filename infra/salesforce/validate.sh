@@ -80,7 +80,8 @@ types = {t.findtext(ns + "name"): [m.text for m in t.findall(ns + "members")]
          for t in ET.parse(sys.argv[2]).getroot().findall(ns + "types")}
 want = {
     "ApexPage": ["ForcelinkTab"], "CustomTab": ["Forcelink", "Forcelink_Web"],
-    "PermissionSet": ["Forcelink_Tab_Access", "Forcelink_Integration"],
+    "PermissionSet": ["Forcelink_Tab_Access", "Forcelink_Integration", "Forcelink_Roster_Admin"],
+    "CustomApplication": ["Forcelink"], "Layout": ["User-Forcelink User Layout"],
     "CustomField": ["User.isQstreamUser__c", "Learning_Result__c.External_Id__c",
                     "Survey_Response__c.External_Id__c", "Contact.Survey_Opt_In__c"],
     "CustomObject": ["Learning_Result__c", "Survey_Response__c", "Forcelink_Settings__mdt"],
