@@ -107,8 +107,13 @@ pub enum HistoricalError {
     Queue(#[from] forcelink::ports::QueueError),
     #[error("Salesforce: {0}")]
     Salesforce(#[from] SfError),
+    /// The site, its mappings or connections cannot run an export (a message for the admin).
     #[error("{0}")]
     Setup(String),
+    #[error("checkpoint does not encode: {0}")]
+    Encode(#[source] serde_json::Error),
+    #[error("CSV: {0}")]
+    Csv(#[source] csv::Error),
 }
 
 /// The site's checkpoint, if any.
@@ -120,7 +125,7 @@ pub async fn checkpoint(store: &dyn Store, site: &str) -> Result<Option<Checkpoi
 }
 
 async fn save_checkpoint(store: &dyn Store, cp: &Checkpoint) -> Result<(), HistoricalError> {
-    let body = serde_json::to_string(cp).map_err(|e| HistoricalError::Setup(e.to_string()))?;
+    let body = serde_json::to_string(cp).map_err(HistoricalError::Encode)?;
     store.put(Item::new(keys::export_ledger_pk(&cp.site), CHECKPOINT_SK, body), Cond::Always).await?;
     Ok(())
 }
@@ -264,7 +269,7 @@ pub async fn run(
             }
             let built_ms = deps.clock.now().unix_timestamp_nanos() as i64 / 1_000_000;
             let cells: Vec<Vec<(String, String)>> = chunk.iter().map(|(_, c)| c.clone()).collect();
-            let csv = bulk::csv(&cells).map_err(|e| HistoricalError::Setup(format!("CSV: {e}")))?;
+            let csv = bulk::csv(&cells).map_err(HistoricalError::Csv)?;
             let job = match call(deps, tuning, &org, &mut tally, || bulk::create(&client, &object, &ext)).await {
                 Ok(j) => j,
                 Err(Stopped(reason)) => {
