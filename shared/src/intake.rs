@@ -261,7 +261,7 @@ async fn finish(
     intake.queued = to_run.len();
     if !to_run.is_empty() {
         let body = serde_json::to_string(&RunRequest { org: target.org.to_string(), notifications: to_run })
-            .map_err(|e| PersistError::Store(RecordError::Encode(e.to_string())))?;
+            .map_err(|e| PersistError::Store(RecordError::Encode(e)))?;
         queue.send(body).await?;
     }
     Ok(intake)

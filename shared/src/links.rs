@@ -389,6 +389,7 @@ impl<'a> Reader<'a> {
 mod tests {
     use super::*;
     use crate::backends::envelope::{HmacKeySet, key_from_slice};
+    use crate::ports::BackendError;
     use crate::ports::keyring::{KeyError, Sealed, Signature};
     use proptest::prelude::*;
     use zeroize::Zeroizing;
@@ -399,10 +400,10 @@ mod tests {
     #[async_trait::async_trait]
     impl KeyRing for Keys {
         async fn seal(&self, _: &[u8], _: &[u8]) -> Result<Sealed, KeyError> {
-            Err(KeyError::Backend("not here".into()))
+            Err(KeyError::Backend(BackendError::msg("not here")))
         }
         async fn open(&self, _: &Sealed, _: &[u8]) -> Result<Zeroizing<Vec<u8>>, KeyError> {
-            Err(KeyError::Backend("not here".into()))
+            Err(KeyError::Backend(BackendError::msg("not here")))
         }
         fn sign(&self, msg: &[u8]) -> Signature {
             self.0.sign(msg)

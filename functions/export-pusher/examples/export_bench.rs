@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 
 use export_pusher::historical::{self, Outcome, Quiet};
 use export_pusher::local::{self, Feed};
+use forcelink::domain::Counter;
 use forcelink::ports::queue::MAX_BATCH;
 use support::{Backend, SITE, TOML, connect, result_event, stack_with};
 use time::OffsetDateTime;
@@ -68,7 +69,7 @@ async fn main() {
     let took = started.elapsed();
     let Outcome::Done(report) = outcome else { panic!("historical export paused: {outcome:?}") };
     let calls = api_used(&s);
-    let rows_done = report.counts.get("created").copied().unwrap_or(0) + report.counts.get("updated").copied().unwrap_or(0);
+    let rows_done = report.counts.count(Counter::Created) + report.counts.count(Counter::Updated);
     assert_eq!(rows_done, n as u64, "historical rows");
     eprintln!("historical: {n} rows, {calls} API calls, {took:?}");
     rows.push(row("forcelink historical (Bulk API 2.0 upsert)", n, calls, per_10k(calls, n), took));

@@ -3,6 +3,7 @@
 //! `REQUEST_LIMIT_EXCEEDED` (TotalRequests), a store item with a TTL shared by every Lambda.
 
 use forcelink::domain::keys;
+use forcelink::ports::BackendError;
 use forcelink::ports::{Cond, Item, Store, StoreError};
 use serde::{Deserialize, Serialize};
 
@@ -27,7 +28,7 @@ pub async fn paused(store: &dyn Store, org_id: &str) -> Result<Option<Pause>, St
 /// Pauses an org until `until` (epoch seconds); the item expires by itself.
 pub async fn pause(store: &dyn Store, org_id: &str, until: i64, reason: &str) -> Result<(), StoreError> {
     let p = Pause { org_id: org_id.into(), until, reason: reason.into() };
-    let body = serde_json::to_string(&p).map_err(|e| StoreError::Backend(e.to_string()))?;
+    let body = serde_json::to_string(&p).map_err(|e| StoreError::Backend(BackendError::new("pause encoding", e)))?;
     tracing::warn!(org = org_id, until, reason, "org export paused");
     store.put(Item::new(keys::org_budget_pk(org_id), PAUSE_SK, body).with_expiry(until), Cond::Always).await.map(|_| ())
 }

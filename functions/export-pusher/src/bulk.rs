@@ -100,10 +100,10 @@ pub async fn results(client: &SalesforceClient, job: &str, which: Results) -> Re
         return Err(SfError::from_response(resp.status.as_u16(), &resp.body));
     }
     let mut rdr = csv::ReaderBuilder::new().flexible(true).from_reader(resp.body.as_ref());
-    let header = rdr.headers().map_err(|e| SfError::Internal(format!("results CSV: {e}")))?.iter().map(str::to_string).collect();
+    let header = rdr.headers().map_err(|e| SfError::unreadable("the results CSV", e))?.iter().map(str::to_string).collect();
     let mut rows = Vec::new();
     for r in rdr.records() {
-        let r = r.map_err(|e| SfError::Internal(format!("results CSV: {e}")))?;
+        let r = r.map_err(|e| SfError::unreadable("the results CSV", e))?;
         rows.push(r.iter().map(str::to_string).collect());
     }
     Ok(Table { header, rows })
@@ -154,6 +154,6 @@ pub fn csv(records: &[Vec<(String, String)>]) -> Result<bytes::Bytes, csv::Error
         }
         w.write_record(&row)?;
     }
-    let bytes = w.into_inner().map_err(|e| csv::Error::from(std::io::Error::other(e.to_string())))?;
+    let bytes = w.into_inner().map_err(|e| csv::Error::from(e.into_error()))?;
     Ok(bytes::Bytes::from(bytes))
 }

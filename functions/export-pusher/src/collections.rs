@@ -164,8 +164,9 @@ pub fn classify(e: &SfError) -> Class {
         SfError::NeedsReauth(m) | SfError::NotConnected(m) => Class::Stop(Stop::NotConnected(m.clone())),
         SfError::RequestLimitExceeded { message, .. } => Class::Transient(error("REQUEST_LIMIT_EXCEEDED", message.clone())),
         SfError::Other { code, message, .. } => Class::Permanent(error(code, message.clone())),
-        e if e.is_transient() => Class::Transient(error("TRANSIENT", e.to_string())),
-        SfError::InvalidSession(_) | SfError::Internal(_) => Class::Transient(error("TRANSIENT", e.to_string())),
+        e if e.is_transient() || e.is_internal() || matches!(e, SfError::InvalidSession(_)) => {
+            Class::Transient(error("TRANSIENT", e.to_string()))
+        }
         e => {
             let mut err = error(code_of(e), e.to_string());
             if let Some(hint) = e.admin_hint() {

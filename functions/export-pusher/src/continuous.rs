@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use forcelink::Deps;
+use forcelink::domain::counts::Counter;
 use forcelink::domain::export::ExportMapping;
 use forcelink::domain::report::RunKind;
 use forcelink::domain::site::Site;
@@ -177,15 +178,15 @@ async fn export_site(
     };
     // Admit through the ledger.
     let mut admitted = Vec::with_capacity(works.len());
-    tally.add("events", works.len() as u64);
+    tally.add(Counter::Events, works.len() as u64);
     for mut w in works {
         match ledger::admit(store, &w.event, now_ms).await {
             Ok(Admit::Export { entry, version }) => {
                 w.admitted = Some((*entry, version));
                 admitted.push(w);
             }
-            Ok(Admit::Stale) => tally.add("stale", 1),
-            Ok(Admit::Done) => tally.add("duplicate", 1),
+            Ok(Admit::Stale) => tally.add(Counter::Stale, 1),
+            Ok(Admit::Done) => tally.add(Counter::Duplicate, 1),
             Err(record::RecordError::Store(e @ StoreError::TooLarge { .. })) => {
                 // Its ledger entry can never be stored: permanent, dead-lettered intact and reported.
                 tracing::warn!(site, error = %e, "event too large for the ledger; dead-lettered");
@@ -280,7 +281,7 @@ async fn hold(
         }
         entry.state = State::Held;
         match ledger::settle(deps.store.as_ref(), &entry, version, now_ms).await {
-            Ok(_) => tally.add("held", 1),
+            Ok(_) => tally.add(Counter::Held, 1),
             Err(e) => {
                 tracing::error!(error = %e, "event not held; message retried");
                 if let Some(i) = w.msg {
@@ -346,7 +347,7 @@ async fn export_connection(
                 }
                 match event::parse_event(entry.event.clone()) {
                     Ok(event) => {
-                        tally.add("released", 1);
+                        tally.add(Counter::Released, 1);
                         works.push(Work { msg: None, event, admitted: Some((entry, version)) });
                     }
                     Err(inv) => tracing::error!(reason = %inv.reason, "held event no longer parses; left held"),
@@ -367,7 +368,7 @@ async fn export_connection(
             if now.len() < tuning.slow_records || keep_last(&w) { now.push(w) } else { later.push(w) }
         }
         tracing::info!(site, org = %org, deferred = later.len(), "API budget past its threshold; slowing down");
-        tally.add("deferred", later.len() as u64);
+        tally.add(Counter::Deferred, later.len() as u64);
         for w in &later {
             if let Some(i) = w.msg {
                 retry.push((i, tuning.slow_delay));
@@ -401,7 +402,7 @@ async fn export_connection(
         }
         let mut chosen: Vec<usize> = latest.into_values().collect();
         chosen.sort_unstable();
-        tally.add("superseded", (items.len() - chosen.len()) as u64);
+        tally.add(Counter::Superseded, (items.len() - chosen.len()) as u64);
         if stopped {
             let (ws, _): (Vec<Work>, Vec<_>) = items.into_iter().unzip();
             hold(deps, ws, now_ms, tally, retry, tuning, msgs).await;
@@ -409,7 +410,7 @@ async fn export_connection(
         }
         let records: Vec<Map<String, Value>> = chosen.iter().map(|&i| items[i].1.clone()).collect();
         let result = collections::upsert(&client, &object, &ext, &records, tuning).await;
-        tally.add("api_calls", result.calls);
+        tally.add(Counter::ApiCalls, result.calls);
         crash::point("after_upsert");
         let chosen_set: HashSet<usize> = chosen.iter().copied().collect();
         let mut outcome_of: HashMap<usize, RowOutcome> = chosen.iter().copied().zip(result.outcomes).collect();
@@ -420,12 +421,12 @@ async fn export_connection(
             }
             match outcome_of.remove(&i).unwrap_or(RowOutcome::Stopped) {
                 RowOutcome::Upserted { id, created } => {
-                    tally.add(if created { "created" } else { "updated" }, 1);
+                    tally.add(if created { Counter::Created } else { Counter::Updated }, 1);
                     settle_exported(deps, w, id, now_ms).await;
                 }
                 RowOutcome::Permanent(err) => fail(deps, w, err, now_ms, tally, retry, tuning, msgs).await,
                 RowOutcome::Transient(err) => {
-                    tally.add("retried", 1);
+                    tally.add(Counter::Retried, 1);
                     tracing::debug!(kind = %w.event.kind, id = %w.event.id, error = %err, "transient failure; back to SQS");
                     if let Some(i) = w.msg {
                         retry.push((i, tuning.retry_delay(msgs[i].receive_count)));

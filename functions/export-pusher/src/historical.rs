@@ -11,6 +11,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use forcelink::Deps;
+use forcelink::domain::counts::{Counter, Counts};
 use forcelink::domain::export::ExportMapping;
 use forcelink::domain::report::{RunKind, RunReport};
 use forcelink::domain::site::Site;
@@ -46,7 +47,7 @@ pub struct Checkpoint {
     pub jobs: Vec<JobStep>,
     pub rows_total: u64,
     pub rows_done: u64,
-    pub counts: BTreeMap<String, u64>,
+    pub counts: Counts,
     #[serde(default)]
     pub failed_rows: Vec<forcelink::domain::TaskOutcome>,
     pub done: bool,
@@ -107,8 +108,13 @@ pub enum HistoricalError {
     Queue(#[from] forcelink::ports::QueueError),
     #[error("Salesforce: {0}")]
     Salesforce(#[from] SfError),
+    /// The site, its mappings or connections cannot run an export (a message for the admin).
     #[error("{0}")]
     Setup(String),
+    #[error("checkpoint does not encode: {0}")]
+    Encode(#[source] serde_json::Error),
+    #[error("CSV: {0}")]
+    Csv(#[source] csv::Error),
 }
 
 /// The site's checkpoint, if any.
@@ -120,7 +126,7 @@ pub async fn checkpoint(store: &dyn Store, site: &str) -> Result<Option<Checkpoi
 }
 
 async fn save_checkpoint(store: &dyn Store, cp: &Checkpoint) -> Result<(), HistoricalError> {
-    let body = serde_json::to_string(cp).map_err(|e| HistoricalError::Setup(e.to_string()))?;
+    let body = serde_json::to_string(cp).map_err(HistoricalError::Encode)?;
     store.put(Item::new(keys::export_ledger_pk(&cp.site), CHECKPOINT_SK, body), Cond::Always).await?;
     Ok(())
 }
@@ -155,7 +161,7 @@ pub async fn run(
             jobs: Vec::new(),
             rows_total: 0,
             rows_done: 0,
-            counts: BTreeMap::new(),
+            counts: Counts::default(),
             failed_rows: Vec::new(),
             done: false,
         },
@@ -202,7 +208,7 @@ pub async fn run(
         if job.step == Step::Created {
             // The upload may be partial: start that job over with the records left.
             let _ = bulk::retrying(|| bulk::set_state(&client, &job.job_id, "Aborted")).await;
-            tally.add("api_calls", 1);
+            tally.add(Counter::ApiCalls, 1);
             cp.rows_total = cp.rows_total.saturating_sub(job.rows);
             cp.jobs[i].step = Step::Applied;
             cp.jobs[i].rows = 0;
@@ -225,13 +231,13 @@ pub async fn run(
                 continue;
             }
             let Some(m) = mappings.iter().find(|m| m.kind == e.kind) else {
-                tally.add("no_mapping", 1);
+                tally.add(Counter::NoMapping, 1);
                 continue;
             };
             let ev = match event::parse_event(e.event.clone()) {
                 Ok(ev) => ev,
                 Err(inv) => {
-                    tally.add("invalid", 1);
+                    tally.add(Counter::Invalid, 1);
                     tracing::error!(reason = %inv.reason, "ledger event does not parse; skipped");
                     continue;
                 }
@@ -264,7 +270,7 @@ pub async fn run(
             }
             let built_ms = deps.clock.now().unix_timestamp_nanos() as i64 / 1_000_000;
             let cells: Vec<Vec<(String, String)>> = chunk.iter().map(|(_, c)| c.clone()).collect();
-            let csv = bulk::csv(&cells).map_err(|e| HistoricalError::Setup(format!("CSV: {e}")))?;
+            let csv = bulk::csv(&cells).map_err(HistoricalError::Csv)?;
             let job = match call(deps, tuning, &org, &mut tally, || bulk::create(&client, &object, &ext)).await {
                 Ok(j) => j,
                 Err(Stopped(reason)) => {
@@ -353,7 +359,7 @@ where
         f()
     })
     .await;
-    tally.add("api_calls", calls.into_inner());
+    tally.add(Counter::ApiCalls, calls.into_inner());
     match result {
         Ok(v) => Ok(v),
         Err(SfError::RequestLimitExceeded { kind: LimitKind::Daily, message }) => {
@@ -386,7 +392,7 @@ async fn finish_job(
         if let Err(Stopped(reason)) = closed {
             // A close whose answer was lost leaves the job past Open: read it before giving up.
             let info = bulk::retrying(|| bulk::get(client, &job.job_id)).await?;
-            tally.add("api_calls", 1);
+            tally.add(Counter::ApiCalls, 1);
             if info.state == "Open" {
                 return Err(HistoricalError::Setup(reason));
             }
@@ -396,21 +402,21 @@ async fn finish_job(
         crash::point("bulk_after_close");
     }
     let (info, polls) = bulk::wait(client, &job.job_id, tuning.bulk_poll).await?;
-    tally.add("api_calls", polls);
+    tally.add(Counter::ApiCalls, polls);
     let mut ok = Table::default();
     let mut bad = Table::default();
     let mut left = Table::default();
     if info.state == "JobComplete" {
         ok = bulk::retrying(|| bulk::results(client, &job.job_id, Results::Successful)).await?;
-        tally.add("api_calls", 1);
+        tally.add(Counter::ApiCalls, 1);
         if info.number_records_failed > 0 {
             bad = bulk::retrying(|| bulk::results(client, &job.job_id, Results::Failed)).await?;
-            tally.add("api_calls", 1);
+            tally.add(Counter::ApiCalls, 1);
         }
     }
     if info.state != "JobComplete" || info.number_records_processed < job.rows {
         left = bulk::retrying(|| bulk::results(client, &job.job_id, Results::Unprocessed)).await.unwrap_or_default();
-        tally.add("api_calls", 1);
+        tally.add(Counter::ApiCalls, 1);
     }
     let now_ms = deps.clock.now().unix_timestamp_nanos() as i64 / 1_000_000;
     let mut resend = Vec::new();
@@ -420,7 +426,7 @@ async fn finish_job(
         for row in &ok.rows {
             let (Some(key), Some(id)) = (row.get(k), row.get(idc)) else { continue };
             let created = row.get(cc).is_some_and(|c| c.eq_ignore_ascii_case("true"));
-            tally.add(if created { "created" } else { "updated" }, 1);
+            tally.add(if created { Counter::Created } else { Counter::Updated }, 1);
             if let Some((mut entry, version)) = find(store, &cp.site, &job.kinds, key).await? {
                 if entry.updated_ms > job.built_ms {
                     // A newer event arrived while the job ran: make sure it wins.
@@ -451,7 +457,7 @@ async fn finish_job(
                 forcelink::salesforce::error::ApiErrorItem { message: err.message.clone(), error_code: err.code.clone(), fields: vec![] };
             let Some((entry, _)) = find(store, &cp.site, &job.kinds, key).await? else { continue };
             if SfError::from_item(400, item).is_transient() {
-                tally.add("requeued", 1);
+                tally.add(Counter::Requeued, 1);
                 resend.push(entry.event.clone());
             } else {
                 fail_entry(deps, store, entry, err, tally).await;
@@ -481,7 +487,7 @@ async fn finish_job(
         for row in &left.rows {
             let Some(key) = row.get(k) else { continue };
             if let Some((entry, _)) = find(store, &cp.site, &job.kinds, key).await? {
-                tally.add("requeued", 1);
+                tally.add(Counter::Requeued, 1);
                 resend.push(entry.event);
             }
         }

@@ -4,6 +4,7 @@
 
 use forcelink::domain::keys;
 use forcelink::domain::record::{self, Record, RecordError};
+use forcelink::ports::BackendError;
 use forcelink::ports::{Cond, Index, Query, Store, StoreError};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -136,7 +137,7 @@ pub async fn admit(store: &dyn Store, event: &Event, now_ms: i64) -> Result<Admi
             Err(e) => return Err(e),
         }
     }
-    Err(RecordError::Store(StoreError::Backend(format!("ledger entry {pk}/{sk} kept changing"))))
+    Err(RecordError::Store(StoreError::Backend(BackendError::msg(format!("ledger entry {pk}/{sk} kept changing")))))
 }
 
 /// How a write of an outcome ended.
@@ -172,7 +173,7 @@ pub async fn settle(store: &dyn Store, entry: &Entry, version: u64, now_ms: i64)
             Err(e) => return Err(e),
         }
     }
-    Err(RecordError::Store(StoreError::Backend("ledger entry kept changing".into())))
+    Err(RecordError::Store(StoreError::Backend(BackendError::msg("ledger entry kept changing"))))
 }
 
 /// Reads one entry with its version.

@@ -1,8 +1,7 @@
 //! Run reports of export batches and historical exports: counts, and each failed row with its
 //! error and event id.
 
-use std::collections::BTreeMap;
-
+use forcelink::domain::counts::{Counter, Counts};
 use forcelink::domain::record;
 use forcelink::domain::report::{RunKind, RunReport, RunStatus, TaskOutcome};
 use forcelink::ports::{Cond, Store};
@@ -16,7 +15,7 @@ pub const MAX_ROWS: usize = 500;
 /// A report being filled.
 #[derive(Debug, Clone)]
 pub struct Tally {
-    pub counts: BTreeMap<String, u64>,
+    pub counts: Counts,
     pub failed_rows: Vec<TaskOutcome>,
 }
 
@@ -28,24 +27,24 @@ impl Default for Tally {
 
 impl Tally {
     pub fn new() -> Self {
-        Self { counts: BTreeMap::new(), failed_rows: Vec::new() }
+        Self { counts: Counts::default(), failed_rows: Vec::new() }
     }
 
     /// Adds `n` to a count.
-    pub fn add(&mut self, name: &str, n: u64) {
+    pub fn add(&mut self, counter: Counter, n: u64) {
         if n > 0 {
-            *self.counts.entry(name.to_string()).or_default() += n;
+            self.counts.add(counter, n);
         }
     }
 
     /// A count.
-    pub fn get(&self, name: &str) -> u64 {
-        self.counts.get(name).copied().unwrap_or(0)
+    pub fn get(&self, counter: Counter) -> u64 {
+        self.counts.count(counter)
     }
 
     /// Records a row that failed for good.
     pub fn failed(&mut self, kind: &str, id: &str, err: &EventError) {
-        self.add("failed", 1);
+        self.add(Counter::Failed, 1);
         if self.failed_rows.len() < MAX_ROWS {
             self.failed_rows.push(TaskOutcome {
                 name: format!("{kind}/{id}"),
@@ -58,7 +57,7 @@ impl Tally {
 
     /// Whether anything was counted.
     pub fn is_empty(&self) -> bool {
-        self.counts.values().all(|v| *v == 0)
+        self.counts.is_empty()
     }
 
     /// The report.
@@ -71,8 +70,8 @@ impl Tally {
         now: OffsetDateTime,
         input: serde_json::Value,
     ) -> RunReport {
-        let ok = self.get("created") + self.get("updated");
-        let status = match (ok, self.get("failed")) {
+        let ok = self.get(Counter::Created) + self.get(Counter::Updated);
+        let status = match (ok, self.get(Counter::Failed)) {
             (_, 0) => RunStatus::Succeeded,
             (0, _) => RunStatus::Failed,
             _ => RunStatus::Partial,

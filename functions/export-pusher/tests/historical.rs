@@ -7,6 +7,7 @@ mod support;
 
 use export_pusher::historical::{self, Outcome, Quiet};
 use export_pusher::ledger::{self, State};
+use forcelink::domain::Counter;
 use forcelink_stack::both_backends;
 use support::{Backend, SITE, TOML, connect, pump_once, quick, result_event, stack};
 
@@ -46,14 +47,14 @@ async fn replays_the_ledger_resumes_after_an_interruption_and_reports(backend: B
     let Outcome::Done(report) = second else { panic!("expected done, got {second:?}") };
     let records = s.sim.records(&s.org.id, "Learning_Result__c").expect("records");
     assert_eq!(records.len(), n, "every record once");
-    assert_eq!(report.counts.get("created").copied().unwrap_or(0) + report.counts.get("updated").copied().unwrap_or(0), n as u64);
-    assert_eq!(report.counts.get("failed").copied(), Some(1));
+    assert_eq!(report.counts.count(Counter::Created) + report.counts.count(Counter::Updated), n as u64);
+    assert_eq!(report.counts.get(Counter::Failed), Some(1));
     assert!(report.tasks.iter().any(|t| t.name == "result/r_bad"), "{:?}", report.tasks);
     assert_eq!(ledger::count(s.deps.store.as_ref(), SITE, State::Held, 10).await.expect("held"), 0);
     // A second run updates, never duplicates.
     let Outcome::Done(again) = historical::run(&s.deps, &tuning, SITE, None, &Quiet).await.expect("again") else { panic!("paused") };
     assert_eq!(s.sim.records(&s.org.id, "Learning_Result__c").expect("records").len(), n);
-    assert_eq!(again.counts.get("updated").copied(), Some(n as u64));
+    assert_eq!(again.counts.get(Counter::Updated), Some(n as u64));
     eprintln!("historical: {:?}; calls {:?}", again.counts, s.sim.calls(&s.org.id));
 }
 

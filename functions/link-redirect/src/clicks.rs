@@ -9,6 +9,7 @@
 use forcelink::domain::keys;
 use forcelink::domain::record::{self, Record, RecordError};
 use forcelink::links::{Link, LinkClaims};
+use forcelink::ports::BackendError;
 use forcelink::ports::{Cond, Item, Query, Store, StoreError, WriteOp};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -32,7 +33,7 @@ struct StateBody {
 }
 
 fn state_item(nonce: &str, expires_at: i64, state: LinkState) -> Result<Item, StoreError> {
-    let body = serde_json::to_string(&StateBody { state }).map_err(|e| StoreError::Backend(e.to_string()))?;
+    let body = serde_json::to_string(&StateBody { state }).map_err(|e| StoreError::Backend(BackendError::new("link state encoding", e)))?;
     Ok(Item::new(keys::link_pk(nonce), keys::LINK_STATE_SK, body).with_expiry(expires_at))
 }
 
@@ -227,7 +228,7 @@ pub async fn take(store: &dyn Store, quotas: &[Quota], now: i64) -> Result<Taken
                 return Ok(Taken::Cooling(i));
             }
             let next = CountBody { count: body.count + 1, last: now };
-            let text = serde_json::to_string(&next).map_err(|e| StoreError::Backend(e.to_string()))?;
+            let text = serde_json::to_string(&next).map_err(|e| StoreError::Backend(BackendError::new("counter encoding", e)))?;
             ops.push(WriteOp::Put { item: Item::new(keys::link_pk(&quota.name), COUNTER_SK, text).with_expiry(quota.expires_at), cond });
             counts.push(next.count);
         }
@@ -237,7 +238,7 @@ pub async fn take(store: &dyn Store, quotas: &[Quota], now: i64) -> Result<Taken
             Err(e) => return Err(e),
         }
     }
-    Err(StoreError::Backend("a counter keeps changing; try again".into()))
+    Err(StoreError::Backend(BackendError::msg("a counter keeps changing; try again")))
 }
 
 /// A counter's value and the condition that it is still the same when written.

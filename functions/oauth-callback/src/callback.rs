@@ -169,7 +169,7 @@ async fn authorize(deps: &Deps, flow: &FlowState, verifier: &str, params: &[(Str
 fn exchange_problem(flow: &FlowState, e: &TokenError) -> Problem {
     tracing::warn!(site = %flow.site, connection = %flow.connection, error = %e, "code exchange failed");
     let detail = match e {
-        TokenError::Unavailable(_) => "Salesforce could not be reached. Try again in a few minutes.",
+        TokenError::Unavailable(_) | TokenError::Transport(_) => "Salesforce could not be reached. Try again in a few minutes.",
         TokenError::InvalidGrant(_) | TokenError::Refused { .. } => "Salesforce refused the sign-in. Start again from your link.",
         _ => "Salesforce's answer could not be read. Start again from your link.",
     };

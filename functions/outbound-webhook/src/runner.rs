@@ -9,10 +9,9 @@
 //! reading a field left out at intake (see [`forcelink::intake`]) fails for good with that
 //! report, and a report too large to store keeps its input out of it.
 
-use std::collections::BTreeMap;
-
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use forcelink::Deps;
+use forcelink::domain::counts::{Counter, Counts};
 use forcelink::domain::keys;
 use forcelink::domain::record::RecordError;
 use forcelink::domain::record::{self, Record};
@@ -84,16 +83,16 @@ pub async fn run_notification(deps: &Deps, org: &str, notification: &str) -> Res
         status: RunStatus::Running,
         started_at: note.received_at,
         finished_at: None,
-        counts: BTreeMap::new(),
+        counts: Counts::default(),
         input: input(&note),
         tasks: Vec::new(),
         error: None,
     };
     let attempts = match record::load::<RunReport>(store, &report.pk(), &report.sk()).await? {
-        Some(previous) => previous.record.counts.get("attempts").copied().unwrap_or(0) + 1,
+        Some(previous) => previous.record.counts.count(Counter::Attempts) + 1,
         None => 1,
     };
-    report.counts.insert("attempts".into(), attempts);
+    report.counts.set(Counter::Attempts, attempts);
     let omitted = workflow.as_ref().and_then(|w| omitted_read(&note, w));
     let result = match (&workflow, &site) {
         (None, _) | (_, None) => {
@@ -163,7 +162,7 @@ async fn run_tasks(
         }
     }
     let ok = report.tasks.iter().filter(|t| t.status == RunStatus::Succeeded).count() as u64;
-    report.counts.insert("tasks_succeeded".into(), ok);
+    report.counts.set(Counter::TasksSucceeded, ok);
     match failed {
         None => {
             report.status = RunStatus::Succeeded;

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use forcelink::domain::Counter;
 use forcelink::domain::record::{self, Versioned};
 use forcelink::domain::report::{RunReport, RunStatus};
 use forcelink::domain::workflow::endpoint_secret;
@@ -320,7 +321,7 @@ async fn partial_failures_retry_without_redoing_finished_tasks(backend: Backend)
     let r = reports(&s).await;
     assert_eq!(r.len(), 5);
     assert!(r.iter().all(|r| r.status == RunStatus::Succeeded), "{r:?}");
-    assert!(r.iter().any(|r| r.counts["attempts"] > 1));
+    assert!(r.iter().any(|r| r.counts.count(Counter::Attempts) > 1));
 }
 
 /// A 600 KB long text area: the notification cannot be one stored item (400 KB).
@@ -362,7 +363,7 @@ async fn an_oversized_field_the_workflow_reads_fails_the_run_once_with_a_report(
     assert_eq!(r[0].status, RunStatus::Failed);
     let error = r[0].error.as_deref().unwrap_or_default();
     assert!(error.contains("Description") && error.contains(&LONG_TEXT.to_string()) && error.contains("400 KB"), "{error}");
-    assert_eq!(r[0].counts["attempts"], 1, "a permanent failure: run once, not retried");
+    assert_eq!(r[0].counts.count(Counter::Attempts), 1, "a permanent failure: run once, not retried");
     assert!(contacts(&s, "cases").await.is_empty(), "nothing ran");
     assert_eq!(s.deps.workflow_queue.as_ref().unwrap().depth().await.unwrap(), 0, "the run request is settled, not redelivered");
 }

@@ -15,7 +15,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use forcelink::domain::record;
-use forcelink::domain::{DirectoryUser, keys};
+use forcelink::domain::{Counter, DirectoryUser, keys};
 use forcelink::ports::Query;
 use forcelink::salesforce::session::TokenBundle;
 use forcelink::{Deps, Settings, config};
@@ -122,16 +122,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut rows = Vec::new();
     let mut run = |label: &'static str, r: &roster_sync::RunOutcome, wall: Duration, calls: Value| {
         let c = &r.report.counts;
-        let get = |k: &str| c.get(k).copied().unwrap_or_default();
+        let get = |k: Counter| c.count(k);
         rows.push(format!(
             "| {label} | {} | {} | {:.1} s | {:.0} MB | {} | {} | {} |",
-            get("api_calls"),
+            get(Counter::ApiCalls),
             calls["query"].as_u64().unwrap_or_default() + calls["query_more"].as_u64().unwrap_or_default(),
             wall.as_secs_f64(),
             peak_rss_mb(),
-            get("directory_writes"),
-            get("added") + get("updated"),
-            get("groups_added") + get("groups_changed"),
+            get(Counter::DirectoryWrites),
+            get(Counter::Added) + get(Counter::Updated),
+            get(Counter::GroupsAdded) + get(Counter::GroupsChanged),
         ));
     };
     let calls = |http: reqwest::Client, admin: String| async move {

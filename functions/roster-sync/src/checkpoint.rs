@@ -5,7 +5,7 @@
 //! deactivations; the ids a full pass has seen (needed to find users who left the filter)
 //! go in chunk items beside it (`CKPT#{job}#{n}`), small enough for DynamoDB's 400 KB items.
 
-use std::collections::BTreeMap;
+use forcelink::domain::counts::Counts;
 
 use forcelink::domain::keys;
 use forcelink::domain::record::{self, Record};
@@ -34,7 +34,7 @@ pub struct Checkpoint {
     pub cursor: Option<Cursor>,
     /// Counts so far.
     #[serde(default)]
-    pub counts: BTreeMap<String, u64>,
+    pub counts: Counts,
     /// Errors so far.
     #[serde(default)]
     pub errors: Vec<String>,

@@ -23,6 +23,13 @@ pub enum SyncError {
     /// The job's configuration cannot run (an invalid query, an unknown field…).
     #[error("{0}")]
     Invalid(String),
+    /// A redaction pattern that is not a valid regular expression.
+    #[error("pattern {pattern:?}: {source}")]
+    Pattern {
+        pattern: String,
+        #[source]
+        source: regex::Error,
+    },
     /// The run would deactivate too many users; `--force` overrides.
     #[error(
         "breaker: the run would deactivate {would} of {active} active users ({share:.1}%, more than {max:.1}%); nothing was deactivated: check the filter, then run `forcelink sync run SITE JOB --force`"

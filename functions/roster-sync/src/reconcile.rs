@@ -12,10 +12,10 @@
 //! through the org's history. It never reaches back more than [`MAX_LOOKBACK`] (the life of
 //! the seen marks); a longer gap is reported in the run's notes.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use forcelink::domain::connection::Connection;
+use forcelink::domain::counts::{Counter, Counts};
 use forcelink::domain::record;
 use forcelink::domain::sync::SyncKind;
 use forcelink::domain::workflow::Workflow;
@@ -72,7 +72,7 @@ pub async fn run(ctx: &mut Ctx<'_>, state: &JobState, resume: Option<(Checkpoint
     let floor = ctx.now - MAX_LOOKBACK;
     let (cursor, invocations, mut counts, errors) = match resume {
         Some((c, _)) => (c.cursor, c.invocations + 1, c.counts, c.errors),
-        None => (state.watermark.clone(), 1, BTreeMap::new(), Vec::new()),
+        None => (state.watermark.clone(), 1, Counts::default(), Vec::new()),
     };
     let mut notes = Vec::new();
     let start = stamp_of(&horizon);
@@ -118,13 +118,13 @@ pub async fn run(ctx: &mut Ctx<'_>, state: &JobState, resume: Option<(Checkpoint
             };
             let changed = soql::parse_datetime(&stamp).ok_or_else(|| SyncError::Invalid(format!("{STAMP} {stamp:?} does not parse")))?;
             cursor = Cursor { stamp, id: id.clone() };
-            *counts.entry("fetched".into()).or_default() += 1;
+            counts.add(Counter::Fetched, 1);
             done += 1;
             if intake::seen_upto(store, &site, &wf.name, &id).await?.is_some_and(|seen| seen >= changed) {
-                *counts.entry("delivered".into()).or_default() += 1;
+                counts.add(Counter::Delivered, 1);
                 continue;
             }
-            *counts.entry("missed".into()).or_default() += 1;
+            counts.add(Counter::Missed, 1);
             if missed.len() < 20 && notes.len() < 20 {
                 notes.push(format!("{} {id} changed at {} and no outbound message for it arrived", wf.object, cursor.stamp));
             }
@@ -133,8 +133,8 @@ pub async fn run(ctx: &mut Ctx<'_>, state: &JobState, resume: Option<(Checkpoint
         if !ctx.opts.dry_run {
             for chunk in missed.chunks(intake::MAX_PER_MESSAGE) {
                 let taken = intake::intake(ctx.deps, &target, chunk).await?;
-                *counts.entry("queued".into()).or_default() += taken.stored as u64;
-                *counts.entry("already_queued".into()).or_default() += taken.duplicates as u64;
+                counts.add(Counter::Queued, taken.stored as u64);
+                counts.add(Counter::AlreadyQueued, taken.duplicates as u64);
             }
         }
         ctx.progress(ProgressEvent::Done(done));
@@ -144,7 +144,7 @@ pub async fn run(ctx: &mut Ctx<'_>, state: &JobState, resume: Option<(Checkpoint
         next = page.next_records_url;
         if next.is_some() && ctx.page_done() {
             let mut saved = counts.clone();
-            *saved.entry("api_calls".into()).or_default() += ctx.calls;
+            saved.add(Counter::ApiCalls, ctx.calls);
             let ckpt = ctx.checkpoint(false, Some(cursor.clone()), saved, errors.clone(), Vec::new(), invocations);
             crate::checkpoint::save(store, ckpt, &[]).await?;
             return Ok(Pass { counts, errors, notes, interrupted: true, cursor: Some(cursor), ..Pass::default() });

@@ -1,11 +1,11 @@
 //! Running one sync job: the lease, the job's state and checkpoint, the roster or inbound
 //! pass, the run report, the next due time and the admin's emails.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use forcelink::Deps;
+use forcelink::domain::counts::{Counter, Counts};
 use forcelink::domain::record;
 use forcelink::domain::report::{RunKind, RunReport, RunStatus, TaskOutcome};
 use forcelink::domain::sync::{SyncJob, SyncKind};
@@ -103,7 +103,7 @@ impl Ctx<'_> {
         &self,
         full: bool,
         cursor: Option<Cursor>,
-        counts: BTreeMap<String, u64>,
+        counts: Counts,
         errors: Vec<String>,
         deferred: Vec<String>,
         invocations: u32,
@@ -127,7 +127,7 @@ impl Ctx<'_> {
 /// What a pass did.
 #[derive(Debug, Default)]
 pub struct Pass {
-    pub counts: BTreeMap<String, u64>,
+    pub counts: Counts,
     /// Items that failed (the run is `partial`).
     pub errors: Vec<String>,
     /// Things worth knowing (cycles broken…).
@@ -187,7 +187,7 @@ async fn run_leased(deps: &Deps, job: &SyncJob, opts: &RunOptions, now: OffsetDa
         status: RunStatus::Running,
         started_at,
         finished_at: None,
-        counts: BTreeMap::new(),
+        counts: Counts::default(),
         input: serde_json::json!({ "job": job, "dry_run": opts.dry_run, "force": opts.force }),
         tasks: Vec::new(),
         error: None,
@@ -206,7 +206,7 @@ async fn run_leased(deps: &Deps, job: &SyncJob, opts: &RunOptions, now: OffsetDa
     let pass = match pass {
         Ok(p) => p,
         Err(e) => {
-            report.counts.insert("api_calls".into(), calls);
+            report.counts.set(Counter::ApiCalls, calls);
             if matches!(e, SyncError::Breaker { .. }) && !opts.dry_run {
                 checkpoint::clear(store, &job.site, &job.name).await?;
             }
@@ -214,7 +214,7 @@ async fn run_leased(deps: &Deps, job: &SyncJob, opts: &RunOptions, now: OffsetDa
         }
     };
     report.counts = pass.counts.clone();
-    *report.counts.entry("api_calls".into()).or_default() += calls;
+    report.counts.add(Counter::ApiCalls, calls);
     report.tasks.extend(pass.notes.iter().map(|n| TaskOutcome {
         name: "note".into(),
         status: RunStatus::Succeeded,

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use async_trait::async_trait;
 use forcelink::domain::record;
 use forcelink::domain::report::{RunReport, RunStatus};
-use forcelink::domain::{DirectoryUser, Document, Group, GroupKind, keys};
+use forcelink::domain::{Counter, DirectoryUser, Document, Group, GroupKind, keys};
 use forcelink::ports::{Cond, Item, ManualClock, Page, Query, Store, StoreError, WriteOp};
 use forcelink::{Deps, Settings, config};
 use roster_sync::{RunOptions, SyncError, run_job};
@@ -189,9 +189,14 @@ async fn full_sync_then_unchanged_then_one_percent() {
     let r = &first.report;
     eprintln!("full sync of {n} users: {:?} in {:?}: {:?}", r.status, t.elapsed(), r.counts);
     assert_eq!(r.status, RunStatus::Succeeded, "{r:?}");
-    assert_eq!(r.counts["fetched"], filtered);
+    assert_eq!(r.counts.count(Counter::Fetched), filtered);
     let pages = filtered.div_ceil(2000);
-    assert_eq!(r.counts["api_calls"], pages + r.counts.get("managers_looked_up").map_or(0, |m| m.div_ceil(200)), "{:?}", r.counts);
+    assert_eq!(
+        r.counts.count(Counter::ApiCalls),
+        pages + r.counts.get(Counter::ManagersLookedUp).map_or(0, |m| m.div_ceil(200)),
+        "{:?}",
+        r.counts
+    );
     let users = e.users().await;
     for id in &wanted {
         let u = users.get(id).unwrap_or_else(|| panic!("{id} missing"));
@@ -225,10 +230,15 @@ async fn full_sync_then_unchanged_then_one_percent() {
     eprintln!("checked the directory at {:?}", t.elapsed());
     // Unchanged: an incremental re-run and a full one write nothing.
     let again = e.run("roster", RunOptions::default()).await.unwrap().report;
-    assert_eq!((again.counts["directory_writes"], e.writes(), again.counts["api_calls"]), (0, 0, 1), "{:?}", again.counts);
+    assert_eq!(
+        (again.counts.count(Counter::DirectoryWrites), e.writes(), again.counts.count(Counter::ApiCalls)),
+        (0, 0, 1),
+        "{:?}",
+        again.counts
+    );
     let full = e.run("roster", RunOptions { full: true, ..RunOptions::default() }).await.unwrap().report;
-    assert_eq!((full.counts["directory_writes"], e.writes()), (0, 0), "{:?}", full.counts);
-    assert_eq!(full.counts.get("deactivated"), None);
+    assert_eq!((full.counts.count(Counter::DirectoryWrites), e.writes()), (0, 0), "{:?}", full.counts);
+    assert_eq!(full.counts.get(Counter::Deactivated), None);
 
     eprintln!("unchanged re-runs done at {:?}", t.elapsed());
     // 1% changed: only those are written.
@@ -240,8 +250,8 @@ async fn full_sync_then_unchanged_then_one_percent() {
     }
     eprintln!("1% changed at {:?}", t.elapsed());
     let inc = e.run("roster", RunOptions::default()).await.unwrap().report;
-    assert_eq!(inc.counts["updated"], changed.len() as u64, "{:?}", inc.counts);
-    assert_eq!((inc.counts["directory_writes"], e.writes()), (changed.len() as u64, changed.len() as u64), "{:?}", inc.counts);
+    assert_eq!(inc.counts.count(Counter::Updated), changed.len() as u64, "{:?}", inc.counts);
+    assert_eq!((inc.counts.count(Counter::DirectoryWrites), e.writes()), (changed.len() as u64, changed.len() as u64), "{:?}", inc.counts);
     let users = e.users().await;
     assert_eq!(users[changed[0]].tags["region"], "moved-0");
 
@@ -270,8 +280,8 @@ async fn ties_and_interrupted_runs_lose_nothing() {
     assert_eq!(c.id, a.report.id);
     assert_eq!(c.status, RunStatus::Succeeded, "{c:?}");
     // The simulator's 4 seeded users are flagged too.
-    assert_eq!((c.counts["fetched"], c.counts["added"]), (1_004, 1_004), "{:?}", c.counts);
-    assert_eq!(c.counts["api_calls"], 6, "6 pages over 3 invocations, none read twice");
+    assert_eq!((c.counts.count(Counter::Fetched), c.counts.count(Counter::Added)), (1_004, 1_004), "{:?}", c.counts);
+    assert_eq!(c.counts.count(Counter::ApiCalls), 6, "6 pages over 3 invocations, none read twice");
     let users = e.users().await;
     assert_eq!(users.values().filter(|u| u.active).count(), 1_004);
 
@@ -280,7 +290,7 @@ async fn ties_and_interrupted_runs_lose_nothing() {
     let d = e.run("roster", RunOptions { max_pages: Some(1), ..RunOptions::default() }).await.unwrap();
     assert!(d.interrupted);
     let f = e.run("roster", RunOptions::default()).await.unwrap().report;
-    assert_eq!(f.counts["added"], 500, "{:?}", f.counts);
+    assert_eq!(f.counts.count(Counter::Added), 500, "{:?}", f.counts);
     assert_eq!(e.users().await.len(), 1_504);
 }
 
@@ -332,12 +342,12 @@ async fn deactivation_breaker_and_cycles() {
             assert!(!u.active, "{u:?}");
         }
     }
-    assert_eq!(forced.counts["deactivated"], dry.diff.deactivated.count);
+    assert_eq!(forced.counts.count(Counter::Deactivated), dry.diff.deactivated.count);
     // An inactive user is deactivated by the incremental run.
     let quitter = ids.iter().rev().find(|id| users[*id].active && !manages(id)).unwrap();
     set(quitter, "IsActive", json!(false));
     let inc = e.run("roster", RunOptions::default()).await.unwrap().report;
-    assert_eq!(inc.counts["deactivated"], 1, "{:?}", inc.counts);
+    assert_eq!(inc.counts.count(Counter::Deactivated), 1, "{:?}", inc.counts);
     assert!(!e.users().await[quitter].active);
 
     // A management cycle is broken and reported.
@@ -345,7 +355,7 @@ async fn deactivation_breaker_and_cycles() {
     set(a, "ManagerId", json!(b));
     set(b, "ManagerId", json!(a));
     let cyc = e.run("roster", RunOptions::default()).await.unwrap().report;
-    assert_eq!(cyc.counts["cycles"], 1, "{:?}", cyc.counts);
+    assert_eq!(cyc.counts.count(Counter::Cycles), 1, "{:?}", cyc.counts);
     assert!(cyc.tasks.iter().any(|t| t.output.as_deref().is_some_and(|o| o.contains("cycle"))));
 }
 
@@ -407,11 +417,11 @@ async fn soql_job_loads_documents() {
     e.sim.insert_records("acme", "Survey_Response__c", rows).unwrap();
     let first = e.run("surveys", RunOptions::default()).await.unwrap().report;
     assert_eq!(first.status, RunStatus::Succeeded, "{first:?}");
-    assert_eq!(first.counts["added"], 30, "record limit per run: {:?}", first.counts);
+    assert_eq!(first.counts.count(Counter::Added), 30, "record limit per run: {:?}", first.counts);
     let second = e.run("surveys", RunOptions::default()).await.unwrap().report;
-    assert_eq!(second.counts["added"], 15, "45 pass the filter; ties at the boundary lose nothing: {:?}", second.counts);
+    assert_eq!(second.counts.count(Counter::Added), 15, "45 pass the filter; ties at the boundary lose nothing: {:?}", second.counts);
     let third = e.run("surveys", RunOptions::default()).await.unwrap().report;
-    assert_eq!(third.counts.get("added"), None);
+    assert_eq!(third.counts.get(Counter::Added), None);
     let docs: Vec<Document> = record::list(e.deps.store.as_ref(), Query::prefix(keys::document_pk("acme"), "surveys#")).await.unwrap();
     assert_eq!(docs.len(), 45);
     let d = &docs[0];
@@ -422,7 +432,7 @@ async fn soql_job_loads_documents() {
     assert!(!d.source_value.contains("4111 1111"));
     e.writes();
     let full = e.run("surveys", RunOptions { full: true, ..RunOptions::default() }).await.unwrap().report;
-    assert_eq!(full.counts.get("document_writes"), Some(&0), "{:?}", full.counts);
+    assert_eq!(full.counts.get(Counter::DocumentWrites), Some(0), "{:?}", full.counts);
 
     // Validation: unknown fields from describe, GROUP BY refused.
     let mut job = e.job("surveys").await;

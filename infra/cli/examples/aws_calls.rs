@@ -16,6 +16,7 @@ use bytes::Bytes;
 use forcelink::backends::aws::Aws;
 use forcelink::backends::dynamo::create_table;
 use forcelink::backends::meter::{CallMeter, Calls};
+use forcelink::domain::Counter;
 use forcelink::domain::directory::DirectoryUser;
 use forcelink::domain::record;
 use forcelink::domain::workflow::{endpoint_secret, workflow_id};
@@ -384,7 +385,7 @@ fields = {{ Score__c = "{{score}}", Course__c = "{{course}}", Completed_At__c = 
             let mut users = 0;
             let mut sample = Self::timed(deps, 1, async {
                 let report = roster_sync::run_job(deps, &job, &opts).await?.report;
-                users = report.counts.get("added").copied().unwrap_or_default() as usize;
+                users = report.counts.count(Counter::Added) as usize;
                 Ok(())
             })
             .await?;

@@ -12,6 +12,7 @@ use anyhow::{Context, ensure};
 use export_pusher::historical::{self, Outcome, Quiet};
 use export_pusher::ledger::{self, State};
 use export_pusher::local::{self, Feed};
+use forcelink::domain::Counter;
 use forcelink::domain::export::flush_message;
 use forcelink::ports::queue::MAX_BATCH;
 use forcelink::salesforce::session::{self, TokenBundle};
@@ -151,13 +152,13 @@ fields = {{ Score__c = "{{score}}", Course__c = "{{course}}", Completed_At__c = 
     let took = started.elapsed();
     let calls = api_calls(&sim, &org.id)?;
     check(&sim, &org.id, results)?;
-    let c = |k: &str| report.counts.get(k).copied().unwrap_or(0);
-    ensure!(c("failed") == 0, "historical export: {} failed rows", c("failed"));
+    let c = |k: Counter| report.counts.count(k);
+    ensure!(c(Counter::Failed) == 0, "historical export: {} failed rows", c(Counter::Failed));
     d.step(format!(
         "historical export: {} rows through Bulk API 2.0 ({} created, {} updated) in {calls} API calls, {took:.1?}; every record back to its latest values",
-        c("created") + c("updated"),
-        c("created"),
-        c("updated")
+        c(Counter::Created) + c(Counter::Updated),
+        c(Counter::Created),
+        c(Counter::Updated)
     ));
     Ok(())
 }

@@ -3,11 +3,9 @@
 //! flagged users and builds the hierarchy groups, an unchanged re-run writes nothing, 1% of
 //! users changed are the only writes, and a generic SOQL job loads redacted documents.
 
-use std::collections::BTreeMap;
-
 use anyhow::{Context, ensure};
 use forcelink::domain::record;
-use forcelink::domain::{Document, Group, GroupKind, keys};
+use forcelink::domain::{Counter, Document, Group, GroupKind, keys};
 use forcelink::ports::Query;
 use forcelink::salesforce::session::{self, TokenBundle};
 use forcelink::{Deps, config};
@@ -89,12 +87,12 @@ redact = [{{ kind = "email" }}]
 
     let full = roster_sync::run_job(&deps, &job, &RunOptions::default()).await?.report;
     ensure!(
-        full.counts.get("added") == Some(&diff.added.count),
+        full.counts.get(Counter::Added) == Some(diff.added.count),
         "the run added {:?}, the dry run said {}",
-        full.counts.get("added"),
+        full.counts.get(Counter::Added),
         diff.added.count
     );
-    d.step(format!("full sync: {}", counts(&full.counts)));
+    d.step(format!("full sync: {}", full.counts));
     let groups: Vec<Group> =
         record::list(deps.store.as_ref(), Query::prefix(keys::directory_pk(SITE), keys::GROUP_PREFIX).limit(1000)).await?;
     let senior = groups.iter().filter(|g| g.kind == GroupKind::Senior).count();
@@ -108,8 +106,12 @@ redact = [{{ kind = "email" }}]
     }
 
     let again = roster_sync::run_job(&deps, &job, &RunOptions::default()).await?.report;
-    ensure!(again.counts.get("directory_writes") == Some(&0), "an unchanged re-run wrote {:?}", again.counts.get("directory_writes"));
-    d.step(format!("unchanged re-run: {} Salesforce call, 0 directory writes", again.counts.get("api_calls").copied().unwrap_or_default()));
+    ensure!(
+        again.counts.get(Counter::DirectoryWrites) == Some(0),
+        "an unchanged re-run wrote {:?}",
+        again.counts.get(Counter::DirectoryWrites)
+    );
+    d.step(format!("unchanged re-run: {} Salesforce call, 0 directory writes", again.counts.count(Counter::ApiCalls)));
 
     let flagged: Vec<String> = sim
         .records("acme", "User")?
@@ -126,7 +128,7 @@ redact = [{{ kind = "email" }}]
         sim.update_record("acme", "User", id, m)?;
     }
     let inc = roster_sync::run_job(&deps, &job, &RunOptions::default()).await?.report;
-    ensure!(inc.counts.get("directory_writes") == Some(&(flagged.len() as u64)), "1% changed wrote {:?}", inc.counts);
+    ensure!(inc.counts.get(Counter::DirectoryWrites) == Some(flagged.len() as u64), "1% changed wrote {:?}", inc.counts);
     d.step(format!("{} users changed Region__c: incremental run wrote exactly {} users", flagged.len(), flagged.len()));
 
     let soql = roster_sync::runner::find_job(&deps, SITE, "users-soql").await?;
@@ -135,12 +137,8 @@ redact = [{{ kind = "email" }}]
     ensure!(docs.len() == 100 && docs.iter().all(|d| d.source_value.contains("***@")), "documents: {}", docs.len());
     d.step(format!(
         "SOQL job: {} documents (record limit 100), emails masked, e.g. {:?}",
-        loaded.counts.get("added").copied().unwrap_or_default(),
+        loaded.counts.count(Counter::Added),
         docs[0].source_value
     ));
     Ok(())
-}
-
-fn counts(c: &BTreeMap<String, u64>) -> String {
-    c.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" ")
 }

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::Subcommand;
 use export_pusher::historical::{self, Outcome, Progress};
+use forcelink::domain::Counter;
 use forcelink::ports::Queue;
 use forcelink::{Deps, Settings};
 use time::OffsetDateTime;
@@ -67,18 +68,18 @@ pub async fn run(settings: Settings, queue_url: Option<String>, command: ExportC
             bar.0.finish_and_clear();
             match outcome {
                 Outcome::Done(report) => {
-                    let c = |k: &str| report.counts.get(k).copied().unwrap_or(0);
+                    let c = |k: Counter| report.counts.count(k);
                     println!(
                         "historical export of {site}: {} created, {} updated, {} failed ({} API calls)",
-                        c("created"),
-                        c("updated"),
-                        c("failed"),
-                        c("api_calls")
+                        c(Counter::Created),
+                        c(Counter::Updated),
+                        c(Counter::Failed),
+                        c(Counter::ApiCalls)
                     );
                     for t in &report.tasks {
                         println!("  failed {}: {}", t.name, t.error.as_deref().unwrap_or(""));
                     }
-                    Ok(if c("failed") == 0 { ExitCode::SUCCESS } else { ExitCode::from(2) })
+                    Ok(if c(Counter::Failed) == 0 { ExitCode::SUCCESS } else { ExitCode::from(2) })
                 }
                 Outcome::Paused { reason, checkpoint } => {
                     println!("paused at {} of {} rows: {reason}", checkpoint.rows_done, checkpoint.rows_total);

@@ -74,7 +74,7 @@ pub fn render(r: &RunReport) -> String {
     let label = |v: &dyn erased::Label| v.label();
     let started = r.started_at.format(&Rfc3339).unwrap_or_default();
     let _ = writeln!(t, "{started}  {:<9}  {} {}  ({})", label(&r.status), label(&r.kind), r.name, r.id);
-    for (k, v) in &r.counts {
+    for (k, v) in r.counts.iter() {
         let _ = write!(t, "    {k}={v}");
     }
     if !r.counts.is_empty() {

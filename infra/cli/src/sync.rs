@@ -82,8 +82,7 @@ async fn run_one(deps: &Deps, job: &SyncJob, args: &RunArgs) -> bool {
             let r = &outcome.report;
             let what = if args.dry_run { "dry run (nothing written)" } else { "run" };
             println!("{}/{}: {what} {:?} ({})", job.site, job.name, r.status, r.id);
-            let counts: Vec<String> = r.counts.iter().map(|(k, v)| format!("{k}={v}")).collect();
-            println!("  {}", counts.join(" "));
+            println!("  {}", r.counts);
             for t in &r.tasks {
                 println!("  {}: {}", t.name, t.output.as_deref().or(t.error.as_deref()).unwrap_or_default());
             }

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use forcelink::domain::record;
 use forcelink::domain::report::{RunKind, RunReport, RunStatus};
 use forcelink::domain::workflow::{endpoint_url, workflow_id};
-use forcelink::domain::{Contact, keys};
+use forcelink::domain::{Contact, Counter, keys};
 use forcelink::ports::{ManualClock, Query};
 use forcelink::{Deps, Settings, config};
 use roster_sync::{RunOptions, run_job};
@@ -161,8 +161,8 @@ async fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
     }
 }
 
-fn count(r: &RunReport, key: &str) -> u64 {
-    r.counts.get(key).copied().unwrap_or(0)
+fn counts<const N: usize>(r: &RunReport, counters: [Counter; N]) -> [u64; N] {
+    counters.map(|c| r.counts.count(c))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -193,18 +193,18 @@ async fn dropped_messages_are_reconciled_exactly_once() {
 
     // A dry run names them and queues nothing.
     let dry = e.reconcile(true).await;
-    assert_eq!((count(&dry, "fetched"), count(&dry, "delivered"), count(&dry, "missed"), count(&dry, "queued")), (4, 1, 3, 0), "{dry:?}");
+    assert_eq!(counts(&dry, [Counter::Fetched, Counter::Delivered, Counter::Missed, Counter::Queued]), [4, 1, 3, 0], "{dry:?}");
     for id in &lost {
         assert!(dry.tasks.iter().any(|t| t.output.as_deref().is_some_and(|o| o.contains(id.as_str()))), "{id} not named: {dry:?}");
     }
     assert_eq!(e.run_workflows().await, 0);
 
     let run = e.reconcile(false).await;
-    assert_eq!((count(&run, "fetched"), count(&run, "delivered"), count(&run, "missed"), count(&run, "queued")), (4, 1, 3, 3), "{run:?}");
+    assert_eq!(counts(&run, [Counter::Fetched, Counter::Delivered, Counter::Missed, Counter::Queued]), [4, 1, 3, 3], "{run:?}");
     // A crash before the watermark was saved: the rerun reads them again and takes in nothing twice.
     e.rewind(initial.clone()).await;
     let rerun = e.reconcile(false).await;
-    assert_eq!((count(&rerun, "missed"), count(&rerun, "queued"), count(&rerun, "already_queued")), (3, 0, 3), "{rerun:?}");
+    assert_eq!(counts(&rerun, [Counter::Missed, Counter::Queued, Counter::AlreadyQueued]), [3, 0, 3], "{rerun:?}");
     assert_eq!(e.run_workflows().await, 2, "the first run request, and the rerun's for the unfinished three");
     let contacts = e.contacts().await;
     assert_eq!(contacts.keys().cloned().collect::<Vec<_>>(), ["ann@example.com", "ben@example.com", "cat@example.com", "dana@example.com"]);
@@ -219,11 +219,11 @@ async fn dropped_messages_are_reconciled_exactly_once() {
 
     // Nothing new: nothing read, nothing run.
     let again = e.reconcile(false).await;
-    assert_eq!(count(&again, "fetched"), 0, "{again:?}");
+    assert_eq!(counts(&again, [Counter::Fetched]), [0], "{again:?}");
     // Rewound after the runs: every change is now seen.
     e.rewind(initial).await;
     let seen = e.reconcile(false).await;
-    assert_eq!((count(&seen, "delivered"), count(&seen, "missed")), (4, 0), "{seen:?}");
+    assert_eq!(counts(&seen, [Counter::Delivered, Counter::Missed]), [4, 0], "{seen:?}");
     assert_eq!(e.run_workflows().await, 0);
 
     // A later change of a lost record whose message is lost too: reconciled as a new change.
@@ -231,7 +231,7 @@ async fn dropped_messages_are_reconciled_exactly_once() {
     e.advance(Duration::from_secs(26 * 3600));
     wait_for("the second drop", || e.sim.outbound_dropped("acme").unwrap().len() == 5).await;
     let later = e.reconcile(false).await;
-    assert_eq!((count(&later, "fetched"), count(&later, "queued")), (1, 1), "{later:?}");
+    assert_eq!(counts(&later, [Counter::Fetched, Counter::Queued]), [1, 1], "{later:?}");
     e.run_workflows().await;
     assert_eq!(e.contacts().await["ben@example.com"].fields["first_name"], "Benjamin");
     assert_eq!(e.outbox(), 5);

@@ -21,10 +21,10 @@ use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, ConditionCheck, Delete, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
     ProjectionType, ReturnValue, ScalarAttributeType, TableStatus, TimeToLiveSpecification, TransactWriteItem, Update,
 };
-use aws_smithy_types::error::display::DisplayErrorContext;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 
+use crate::ports::BackendError;
 use crate::ports::item_size::attr::{BODY, GSI1PK, GSI1SK, PK, SK, TTL, VERSION};
 use crate::ports::store::{
     Cond, Index, Item, MAX_ITEM_BYTES, MAX_PAGE_BYTES, MAX_TRANSACTION_BYTES, Page, Query, Store, StoreError, WriteOp, check_item,
@@ -58,7 +58,7 @@ impl DynamoStore {
 /// Creates `table` with forcelink's layout: on-demand billing, index `gsi1`, TTL on `ttl`.
 /// Waits until the table is active. A table that already exists is left as it is.
 pub async fn create_table(client: &Client, table: &str) -> Result<(), StoreError> {
-    let build = |e: aws_smithy_types::error::operation::BuildError| StoreError::Backend(e.to_string());
+    let build = |e: aws_smithy_types::error::operation::BuildError| StoreError::Backend(BackendError::new("request", e));
     let attr =
         |name: &str| AttributeDefinition::builder().attribute_name(name).attribute_type(ScalarAttributeType::S).build().map_err(build);
     let key = |name: &str, kind: KeyType| KeySchemaElement::builder().attribute_name(name).key_type(kind).build().map_err(build);
@@ -121,7 +121,7 @@ where
     if e.code() == Some("ValidationException") {
         return StoreError::Invalid(e.message().unwrap_or("validation error").to_string());
     }
-    StoreError::Backend(DisplayErrorContext(&e).to_string())
+    StoreError::Backend(BackendError::new("DynamoDB", e))
 }
 
 /// Whether DynamoDB's message refuses a size ("Item size has exceeded the maximum allowed
@@ -248,15 +248,15 @@ fn get_n<T: std::str::FromStr>(attrs: &HashMap<String, AttributeValue>, name: &s
     match attrs.get(name) {
         None => Ok(None),
         Some(v) => {
-            let text = v.as_n().map_err(|_| StoreError::Backend(format!("attribute {name} is not a number")))?;
-            text.parse().map(Some).map_err(|_| StoreError::Backend(format!("attribute {name} is not an integer")))
+            let text = v.as_n().map_err(|_| StoreError::Backend(BackendError::msg(format!("attribute {name} is not a number"))))?;
+            text.parse().map(Some).map_err(|_| StoreError::Backend(BackendError::msg(format!("attribute {name} is not an integer"))))
         }
     }
 }
 
 /// Reads a stored item back.
 fn item_from(attrs: &HashMap<String, AttributeValue>) -> Result<Item, StoreError> {
-    let missing = |name: &str| StoreError::Backend(format!("stored item lacks attribute {name}"));
+    let missing = |name: &str| StoreError::Backend(BackendError::msg(format!("stored item lacks attribute {name}")));
     let pk = get_s(attrs, PK).ok_or_else(|| missing(PK))?;
     let sk = get_s(attrs, SK).ok_or_else(|| missing(SK))?;
     let gsi1 = match (get_s(attrs, GSI1PK), get_s(attrs, GSI1SK)) {
@@ -277,10 +277,10 @@ fn item_from(attrs: &HashMap<String, AttributeValue>) -> Result<Item, StoreError
 fn encode_cursor(last: &HashMap<String, AttributeValue>) -> Result<String, StoreError> {
     let mut map = serde_json::Map::new();
     for (name, value) in last {
-        let text = value.as_s().map_err(|_| StoreError::Backend(format!("non-string key attribute {name}")))?;
+        let text = value.as_s().map_err(|_| StoreError::Backend(BackendError::msg(format!("non-string key attribute {name}"))))?;
         map.insert(name.clone(), serde_json::Value::String(text.clone()));
     }
-    let json = serde_json::to_vec(&map).map_err(|e| StoreError::Backend(e.to_string()))?;
+    let json = serde_json::to_vec(&map).map_err(|e| StoreError::Backend(BackendError::new("cursor encoding", e)))?;
     Ok(B64.encode(json))
 }
 
@@ -314,7 +314,7 @@ fn decode_cursor(cursor: &str, query: &Query) -> Result<HashMap<String, Attribut
 
 impl DynamoStore {
     fn transact_item(&self, op: &WriteOp, now: i64) -> Result<TransactWriteItem, StoreError> {
-        let build = |e: aws_smithy_types::error::operation::BuildError| StoreError::Backend(e.to_string());
+        let build = |e: aws_smithy_types::error::operation::BuildError| StoreError::Backend(BackendError::new("request", e));
         let mut expr = Expr::default();
         let item = match op {
             WriteOp::Put { item, cond } => {
@@ -399,8 +399,8 @@ impl Store for DynamoStore {
             .send()
             .await
             .map_err(|e| write_err(e, &item.pk, &item.sk, Some(&item)))?;
-        let attrs = out.attributes().ok_or_else(|| StoreError::Backend("update returned no attributes".into()))?;
-        get_n(attrs, VERSION)?.ok_or_else(|| StoreError::Backend("update returned no version".into()))
+        let attrs = out.attributes().ok_or_else(|| StoreError::Backend(BackendError::msg("update returned no attributes")))?;
+        get_n(attrs, VERSION)?.ok_or_else(|| StoreError::Backend(BackendError::msg("update returned no version")))
     }
 
     async fn delete(&self, pk: &str, sk: &str, cond: Cond) -> Result<(), StoreError> {

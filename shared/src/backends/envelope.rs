@@ -25,6 +25,7 @@ use rand::RngCore;
 use sha2::Sha256;
 use zeroize::{Zeroize, Zeroizing};
 
+use crate::ports::BackendError;
 use crate::ports::keyring::{KeyError, Sealed, Signature};
 
 /// Length of an AES-256 data key and of an HMAC key, in bytes.
@@ -56,7 +57,7 @@ pub fn seal_with_key(key: &[u8; KEY_LEN], plaintext: &[u8], aad: &[u8]) -> Resul
     let cipher = Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(key));
     let ciphertext = cipher
         .encrypt(Nonce::from_slice(&nonce), Payload { msg: plaintext, aad })
-        .map_err(|_| KeyError::Backend("AES-GCM encryption failed".into()))?;
+        .map_err(|_| KeyError::Backend(BackendError::msg("AES-GCM encryption failed")))?;
     Ok((nonce, ciphertext))
 }
 

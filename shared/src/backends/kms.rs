@@ -20,12 +20,12 @@ use aws_sdk_kms::Client;
 use aws_sdk_kms::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_kms::types::DataKeySpec;
 use aws_smithy_types::Blob;
-use aws_smithy_types::error::display::DisplayErrorContext;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use zeroize::Zeroizing;
 
 use super::envelope::{self, HmacKeySet, ReloadGate, SecretKey};
+use crate::ports::BackendError;
 use crate::ports::keyring::{KeyError, KeyRing, Sealed, Signature};
 use crate::ports::store::{Cond, Item, Store, StoreError};
 
@@ -115,12 +115,12 @@ where
     match e.code() {
         Some("InvalidCiphertextException") => KeyError::Decrypt,
         Some("NotFoundException" | "IncorrectKeyException") => KeyError::UnknownKek(kek.to_string()),
-        _ => KeyError::Backend(format!("KMS: {}", DisplayErrorContext(&e))),
+        _ => KeyError::Backend(BackendError::new("KMS", e)),
     }
 }
 
 fn store_err(e: StoreError) -> KeyError {
-    KeyError::Backend(format!("keyset record: {e}"))
+    KeyError::Backend(BackendError::new("keyset record", e))
 }
 
 impl KmsKeyRing {
@@ -154,7 +154,7 @@ impl KmsKeyRing {
                 Err(e) => return Err(store_err(e)),
             }
         }
-        Err(KeyError::Backend("the HMAC keyset record keeps changing; giving up".into()))
+        Err(KeyError::Backend(BackendError::msg("the HMAC keyset record keeps changing; giving up")))
     }
 
     /// Sets how often the HMAC keyset may be reloaded and its maximum age (default: once a
@@ -202,7 +202,7 @@ impl KmsKeyRing {
                 Err(e) => return Err(store_err(e)),
             }
         }
-        Err(KeyError::Backend("the HMAC keyset record keeps changing; giving up".into()))
+        Err(KeyError::Backend(BackendError::msg("the HMAC keyset record keeps changing; giving up")))
     }
 
     /// Re-reads the HMAC keyset from the store (to pick up another process's rotation).
@@ -212,7 +212,7 @@ impl KmsKeyRing {
             .get(KEYSET_PK, KEYSET_SK)
             .await
             .map_err(store_err)?
-            .ok_or_else(|| KeyError::Backend("the HMAC keyset record is gone".into()))?;
+            .ok_or_else(|| KeyError::Backend(BackendError::msg("the HMAC keyset record is gone")))?;
         let set = self.decrypt_keyset(&item).await?;
         *self.hmac.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(set);
         self.gate.loaded_now();
@@ -240,9 +240,9 @@ impl KmsKeyRing {
             .send()
             .await
             .map_err(|e| kms_err(e, &self.key_id))?;
-        let blob = out.ciphertext_blob().ok_or_else(|| KeyError::Backend("KMS Encrypt returned no ciphertext".into()))?;
+        let blob = out.ciphertext_blob().ok_or_else(|| KeyError::Backend(BackendError::msg("KMS Encrypt returned no ciphertext")))?;
         let record = KeysetRecord { kms_key_id: out.key_id().unwrap_or(&self.key_id).to_string(), blob: B64.encode(blob.as_ref()) };
-        serde_json::to_string(&record).map_err(|e| KeyError::Backend(e.to_string()))
+        serde_json::to_string(&record).map_err(|e| KeyError::Backend(BackendError::new("keyset record encoding", e)))
     }
 
     async fn decrypt_keyset(&self, item: &Item) -> Result<HmacKeySet, KeyError> {
@@ -260,7 +260,7 @@ impl KmsKeyRing {
         if out.key_id().is_some_and(|k| k != record.kms_key_id) {
             return Err(KeyError::UnknownKek(record.kms_key_id));
         }
-        let plain = out.plaintext().ok_or_else(|| KeyError::Backend("KMS Decrypt returned no plaintext".into()))?;
+        let plain = out.plaintext().ok_or_else(|| KeyError::Backend(BackendError::msg("KMS Decrypt returned no plaintext")))?;
         let json = Zeroizing::new(plain.as_ref().to_vec());
         HmacKeySet::from_json(&json)
     }
@@ -282,7 +282,7 @@ impl KmsKeyRing {
         if out.key_id().is_some_and(|k| k != sealed.kek) {
             return Err(KeyError::UnknownKek(sealed.kek.clone()));
         }
-        let plain = out.plaintext().ok_or_else(|| KeyError::Backend("KMS Decrypt returned no plaintext".into()))?;
+        let plain = out.plaintext().ok_or_else(|| KeyError::Backend(BackendError::msg("KMS Decrypt returned no plaintext")))?;
         let key = envelope::key_from_slice(plain.as_ref()).map_err(|_| KeyError::Decrypt)?;
         self.cache.lock().unwrap_or_else(|e| e.into_inner()).insert(&sealed.kek, &sealed.wrapped_key, key.clone());
         Ok(key)
@@ -301,11 +301,14 @@ impl KeyRing for KmsKeyRing {
             .send()
             .await
             .map_err(|e| kms_err(e, &self.key_id))?;
-        let plain = out.plaintext().ok_or_else(|| KeyError::Backend("KMS GenerateDataKey returned no plaintext".into()))?;
-        let data_key =
-            envelope::key_from_slice(plain.as_ref()).map_err(|_| KeyError::Backend("KMS returned a data key of the wrong size".into()))?;
-        let wrapped =
-            out.ciphertext_blob().ok_or_else(|| KeyError::Backend("KMS GenerateDataKey returned no ciphertext".into()))?.as_ref().to_vec();
+        let plain = out.plaintext().ok_or_else(|| KeyError::Backend(BackendError::msg("KMS GenerateDataKey returned no plaintext")))?;
+        let data_key = envelope::key_from_slice(plain.as_ref())
+            .map_err(|_| KeyError::Backend(BackendError::msg("KMS returned a data key of the wrong size")))?;
+        let wrapped = out
+            .ciphertext_blob()
+            .ok_or_else(|| KeyError::Backend(BackendError::msg("KMS GenerateDataKey returned no ciphertext")))?
+            .as_ref()
+            .to_vec();
         let kek = out.key_id().unwrap_or(&self.key_id).to_string();
         let sealed = envelope::seal_envelope(kek, wrapped, &data_key, plaintext, aad)?;
         self.cache.lock().unwrap_or_else(|e| e.into_inner()).insert(&sealed.kek, &sealed.wrapped_key, data_key);

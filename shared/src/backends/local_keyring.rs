@@ -17,6 +17,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use zeroize::Zeroizing;
 
 use crate::backends::envelope::{self, HmacKeySet, ReloadGate, SecretKey};
+use crate::ports::BackendError;
 use crate::ports::keyring::{KeyError, KeyRing, Sealed, Signature};
 
 /// Keys from a local file.
@@ -43,7 +44,7 @@ struct RawFile {
 }
 
 fn io(path: &Path, e: std::io::Error) -> KeyError {
-    KeyError::Backend(format!("key file {}: {e}", path.display()))
+    KeyError::Backend(BackendError::new(format!("key file {}", path.display()), e))
 }
 
 impl LocalKeyRing {

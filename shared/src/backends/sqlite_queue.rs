@@ -15,6 +15,7 @@ use rusqlite::{Connection, TransactionBehavior, params};
 use tokio::sync::Notify;
 
 use crate::backends::sqlite_store::{Checkpointer, open_connection};
+use crate::ports::BackendError;
 use crate::ports::queue::{Message, Queue, QueueError, Receive, validate_receive, validate_send};
 
 const SCHEMA: &str = "
@@ -59,7 +60,7 @@ pub struct SqliteQueue {
 }
 
 fn backend(e: rusqlite::Error) -> QueueError {
-    QueueError::Backend(e.to_string())
+    QueueError::Backend(BackendError::new("SQLite", e))
 }
 
 fn now_ms() -> i64 {
@@ -100,7 +101,7 @@ impl SqliteQueue {
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T, QueueError>) -> Result<T, QueueError> {
-        let mut conn = self.conn.lock().map_err(|_| QueueError::Backend("queue lock poisoned".into()))?;
+        let mut conn = self.conn.lock().map_err(|_| QueueError::Backend(BackendError::msg("queue lock poisoned")))?;
         f(&mut conn)
     }
 

@@ -17,6 +17,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
+use crate::ports::BackendError;
 use crate::ports::store::{
     Cond, Index, Item, MAX_PAGE_BYTES, Page, Query, Store, StoreError, WriteOp, check_item, item_size, validate_transaction,
 };
@@ -105,7 +106,7 @@ impl Drop for Checkpointer {
 }
 
 fn backend(e: rusqlite::Error) -> StoreError {
-    StoreError::Backend(e.to_string())
+    StoreError::Backend(BackendError::new("SQLite", e))
 }
 
 fn now_secs() -> i64 {
@@ -120,7 +121,7 @@ impl SqliteStore {
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
-        let mut conn = self.conn.lock().map_err(|_| StoreError::Backend("store lock poisoned".into()))?;
+        let mut conn = self.conn.lock().map_err(|_| StoreError::Backend(BackendError::msg("store lock poisoned")))?;
         f(&mut conn)
     }
 }
@@ -313,5 +314,25 @@ impl Store for SqliteStore {
             }
             tx.commit().map_err(backend)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error;
+
+    use super::*;
+    use crate::salesforce::SfError;
+
+    /// The SQLite error stays reachable through every layer that carries a store failure.
+    #[test]
+    fn a_sqlite_failure_keeps_its_cause_up_to_sf_error() {
+        let e = SfError::from(backend(rusqlite::Error::QueryReturnedNoRows));
+        assert_eq!(e.to_string(), "store: store backend: SQLite: Query returned no rows");
+        let mut cause = e.source();
+        while let Some(c) = cause.filter(|c| c.downcast_ref::<rusqlite::Error>().is_none()) {
+            cause = c.source();
+        }
+        assert!(cause.is_some(), "rusqlite::Error not in the chain of {e:?}");
     }
 }

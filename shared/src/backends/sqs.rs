@@ -13,8 +13,8 @@ use async_trait::async_trait;
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName, SendMessageBatchRequestEntry};
-use aws_smithy_types::error::display::DisplayErrorContext;
 
+use crate::ports::BackendError;
 use crate::ports::queue::{MAX_BATCH_BYTES, MAX_BODY_BYTES, Message, Queue, QueueError, Receive, validate_receive, validate_send};
 
 /// A [`Queue`] on one SQS queue.
@@ -60,7 +60,7 @@ where
             | "EmptyBatchRequest"
             | "TooManyEntriesInBatchRequest",
         ) => QueueError::Invalid(e.message().unwrap_or("invalid request").to_string()),
-        _ => QueueError::Backend(DisplayErrorContext(&e).to_string()),
+        _ => QueueError::Backend(BackendError::new("SQS", e)),
     }
 }
 
@@ -107,7 +107,7 @@ impl Queue for SqsQueue {
                     .message_body(body)
                     .delay_seconds(secs(delay))
                     .build()
-                    .map_err(|e| QueueError::Backend(e.to_string()))
+                    .map_err(|e| QueueError::Backend(BackendError::new("SendMessageBatch entry", e)))
             })
             .collect::<Result<Vec<_>, _>>()?;
         let out = match self.client.send_message_batch().queue_url(&self.queue_url).set_entries(Some(entries)).send().await {
@@ -129,7 +129,7 @@ impl Queue for SqsQueue {
                 .collect::<Vec<_>>()
                 .join("; ");
             let msg = format!("{} of {} messages not sent: {detail}", out.failed().len(), bodies.len());
-            return Err(if sender_fault { QueueError::Invalid(msg) } else { QueueError::Backend(msg) });
+            return Err(if sender_fault { QueueError::Invalid(msg) } else { QueueError::Backend(BackendError::msg(msg)) });
         }
         let mut ids = vec![None; bodies.len()];
         for ok in out.successful() {
@@ -137,7 +137,9 @@ impl Queue for SqsQueue {
                 *slot = Some(ok.message_id().to_string());
             }
         }
-        ids.into_iter().map(|id| id.ok_or_else(|| QueueError::Backend("SendMessageBatch left an entry unanswered".into()))).collect()
+        ids.into_iter()
+            .map(|id| id.ok_or_else(|| QueueError::Backend(BackendError::msg("SendMessageBatch left an entry unanswered"))))
+            .collect()
     }
 
     async fn receive(&self, req: Receive) -> Result<Vec<Message>, QueueError> {
@@ -156,7 +158,7 @@ impl Queue for SqsQueue {
         out.messages()
             .iter()
             .map(|m| {
-                let missing = |what: &str| QueueError::Backend(format!("received message lacks {what}"));
+                let missing = |what: &str| QueueError::Backend(BackendError::msg(format!("received message lacks {what}")));
                 let receive_count = m
                     .attributes()
                     .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
@@ -224,13 +226,13 @@ pub async fn create_queue_with_dlq(client: &Client, name: &str, max_receives: u3
         .send()
         .await
         .map_err(map_err)?;
-    let dlq_url = dlq.queue_url().ok_or_else(|| QueueError::Backend("CreateQueue returned no URL".into()))?.to_string();
+    let dlq_url = dlq.queue_url().ok_or_else(|| QueueError::Backend(BackendError::msg("CreateQueue returned no URL")))?.to_string();
     let attrs =
         client.get_queue_attributes().queue_url(&dlq_url).attribute_names(QueueAttributeName::QueueArn).send().await.map_err(map_err)?;
     let dlq_arn = attrs
         .attributes()
         .and_then(|a| a.get(&QueueAttributeName::QueueArn))
-        .ok_or_else(|| QueueError::Backend("dead-letter queue has no ARN".into()))?;
+        .ok_or_else(|| QueueError::Backend(BackendError::msg("dead-letter queue has no ARN")))?;
     let policy = serde_json::json!({ "deadLetterTargetArn": dlq_arn, "maxReceiveCount": max_receives.to_string() }).to_string();
     let queue = client
         .create_queue()
@@ -240,7 +242,7 @@ pub async fn create_queue_with_dlq(client: &Client, name: &str, max_receives: u3
         .send()
         .await
         .map_err(map_err)?;
-    let queue_url = queue.queue_url().ok_or_else(|| QueueError::Backend("CreateQueue returned no URL".into()))?.to_string();
+    let queue_url = queue.queue_url().ok_or_else(|| QueueError::Backend(BackendError::msg("CreateQueue returned no URL")))?.to_string();
     Ok((queue_url, dlq_url))
 }
 

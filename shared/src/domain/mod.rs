@@ -1,6 +1,7 @@
 //! The records every function shares, with their store keys.
 
 pub mod connection;
+pub mod counts;
 pub mod directory;
 pub mod document;
 pub mod export;
@@ -14,6 +15,7 @@ pub mod sync;
 pub mod workflow;
 
 pub use connection::{Connection, ConnectionStatus, Environment};
+pub use counts::{Counter, Counts};
 pub use directory::{Contact, DirectoryUser, Group, GroupKind};
 pub use document::Document;
 pub use export::{ExportMapping, FieldSource};

@@ -22,7 +22,7 @@ pub trait Record: Serialize + DeserializeOwned {
 
     /// The store item for this record.
     fn to_item(&self) -> Result<Item, RecordError> {
-        let body = serde_json::to_string(self).map_err(|e| RecordError::Encode(e.to_string()))?;
+        let body = serde_json::to_string(self).map_err(RecordError::Encode)?;
         Ok(Item { pk: self.pk(), sk: self.sk(), gsi1: self.gsi1(), expires_at: self.expires_at(), version: 0, body })
     }
 }
@@ -40,15 +40,15 @@ pub enum RecordError {
     #[error(transparent)]
     Store(#[from] StoreError),
     /// A stored body that no longer parses as its type: reported, never silently skipped.
-    #[error("record {pk}/{sk} does not parse: {error}")]
-    Corrupt { pk: String, sk: String, error: String },
+    #[error("record {pk}/{sk} does not parse: {source}")]
+    Corrupt { pk: String, sk: String, source: serde_json::Error },
     #[error("record does not encode: {0}")]
-    Encode(String),
+    Encode(#[source] serde_json::Error),
 }
 
 /// Parses a stored item as `T`.
 pub fn decode<T: DeserializeOwned>(item: &Item) -> Result<T, RecordError> {
-    serde_json::from_str(&item.body).map_err(|e| RecordError::Corrupt { pk: item.pk.clone(), sk: item.sk.clone(), error: e.to_string() })
+    serde_json::from_str(&item.body).map_err(|e| RecordError::Corrupt { pk: item.pk.clone(), sk: item.sk.clone(), source: e })
 }
 
 /// Reads a record.
@@ -84,5 +84,21 @@ pub async fn all_items(store: &dyn Store, mut query: Query) -> Result<Vec<Item>,
             Some(next) => query.after = Some(next),
             None => return Ok(out),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error;
+
+    use super::*;
+
+    #[test]
+    fn a_corrupt_body_keeps_its_parse_error() {
+        let item = Item::new("site#a", "x", "{not json");
+        let e = decode::<serde_json::Value>(&item).unwrap_err();
+        assert!(e.to_string().starts_with("record site#a/x does not parse: "), "{e}");
+        let cause = e.source().and_then(|s| s.downcast_ref::<serde_json::Error>());
+        assert!(cause.is_some_and(serde_json::Error::is_syntax), "{e:?}");
     }
 }

@@ -1,11 +1,10 @@
 //! Run reports: every workflow run, export batch, sync run and historical export leaves one.
 
-use std::collections::BTreeMap;
-
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
+use super::counts::Counts;
 use super::keys;
 use super::record::Record;
 
@@ -58,7 +57,7 @@ pub struct RunReport {
     pub finished_at: Option<OffsetDateTime>,
     /// Counts such as `created`, `updated`, `failed`, `api_calls`.
     #[serde(default)]
-    pub counts: BTreeMap<String, u64>,
+    pub counts: Counts,
     /// The run's input (e.g. the notification's fields).
     #[serde(default)]
     pub input: serde_json::Value,
@@ -75,5 +74,23 @@ impl Record for RunReport {
     fn sk(&self) -> String {
         let at = self.started_at.format(&Rfc3339).unwrap_or_default();
         format!("{at}#{}", self.id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::counts::Counter;
+
+    /// A sync run's report as stored before the counters were typed.
+    const STORED: &str = r#"{"site":"acme","id":"01937a4e-0000-7000-8000-000000000001","kind":"sync","name":"roster","status":"partial","started_at":"2026-11-30T10:00:00Z","finished_at":"2026-11-30T10:00:03Z","counts":{"added":12,"api_calls":3,"directory_writes":12,"errors":1,"fetched":13},"input":null,"tasks":[],"error":"1 record could not be taken in"}"#;
+
+    #[test]
+    fn a_stored_report_loads_and_stores_the_same_counts() {
+        let report: RunReport = serde_json::from_str(STORED).unwrap();
+        assert_eq!((report.counts.count(Counter::Added), report.counts.count(Counter::Fetched)), (12, 13));
+        assert_eq!(report.counts.get(Counter::Deactivated), None);
+        let stored: serde_json::Value = serde_json::from_str(STORED).unwrap();
+        assert_eq!(serde_json::to_value(&report).unwrap()["counts"], stored["counts"]);
     }
 }

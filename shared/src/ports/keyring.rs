@@ -70,7 +70,7 @@ pub enum KeyError {
     #[error("unknown key-encryption key {0}")]
     UnknownKek(String),
     #[error("key backend: {0}")]
-    Backend(String),
+    Backend(#[from] super::BackendError),
     /// The current signing key cannot be retired (rotate first).
     #[error("key {0} is the current signing key: rotate first")]
     CurrentKey(String),

@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+use super::BackendError;
+
 /// SQS's batch limit for send, receive and delete.
 pub const MAX_BATCH: usize = 10;
 
@@ -54,7 +56,7 @@ pub enum QueueError {
     InvalidReceipt,
     /// The backend failed; the operation may be retried.
     #[error("queue backend: {0}")]
-    Backend(String),
+    Backend(#[from] super::BackendError),
 }
 
 /// Largest message body: 1 MiB (1,048,576 bytes) since AWS raised it from 256 KiB in August
@@ -85,7 +87,7 @@ pub trait Queue: Send + Sync {
     /// Sends one body now.
     async fn send(&self, body: String) -> Result<String, QueueError> {
         let mut ids = self.send_batch(std::slice::from_ref(&body), Duration::ZERO).await?;
-        ids.pop().ok_or_else(|| QueueError::Backend("send returned no id".into()))
+        ids.pop().ok_or_else(|| QueueError::Backend(BackendError::msg("send returned no id")))
     }
 }
 

@@ -153,7 +153,7 @@ pub enum StoreError {
     BadCursor,
     /// The backend failed (I/O, network, throttling); the operation may be retried.
     #[error("store backend: {0}")]
-    Backend(String),
+    Backend(#[from] super::BackendError),
 }
 
 /// DynamoDB's limits, from "Constraints in Amazon DynamoDB" (binary units: 1 KB = 1,024

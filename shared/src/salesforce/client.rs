@@ -71,11 +71,8 @@ impl SalesforceClient {
         match connection {
             Some(name) => Ok(Self::new(deps, site, name)),
             None => {
-                let site_rec = Site::load(deps.store.as_ref(), site)
-                    .await
-                    .map_err(session::store_err)?
-                    .ok_or_else(|| SfError::NotConnected(format!("no site {site:?}")))?
-                    .record;
+                let site_rec =
+                    Site::load(deps.store.as_ref(), site).await?.ok_or_else(|| SfError::NotConnected(format!("no site {site:?}")))?.record;
                 let name =
                     site_rec.default_connection.ok_or_else(|| SfError::NotConnected(format!("site {site:?} has no default connection")))?;
                 Ok(Self::new(deps, site, &name))
@@ -114,7 +111,7 @@ impl SalesforceClient {
             return if path.starts_with(&format!("{instance}/")) {
                 Ok(path.to_string())
             } else {
-                Err(SfError::Internal("refusing to send the token to a URL outside the instance".into()))
+                Err(SfError::Invalid("refusing to send the token to a URL outside the instance".into()))
             };
         }
         if path.starts_with('/') {
@@ -135,10 +132,10 @@ impl SalesforceClient {
             if let Some(b) = body {
                 req = req.json(b);
             }
-            let resp = req.send().await.map_err(|e| SfError::from_reqwest(&e))?;
+            let resp = req.send().await.map_err(SfError::Unreachable)?;
             let status = resp.status();
             let headers = resp.headers().clone();
-            let bytes = resp.bytes().await.map_err(|e| SfError::from_reqwest(&e))?;
+            let bytes = resp.bytes().await.map_err(SfError::Unreachable)?;
             self.note_limits(&headers).await;
             if status == StatusCode::UNAUTHORIZED && attempt == 0 {
                 tracing::debug!(site = %self.site, connection = %self.connection, "session refused (401); refreshing");
@@ -168,10 +165,10 @@ impl SalesforceClient {
             if let Some(ct) = content_type {
                 req = req.header(http::header::CONTENT_TYPE, ct).body(body.clone());
             }
-            let resp = req.send().await.map_err(|e| SfError::from_reqwest(&e))?;
+            let resp = req.send().await.map_err(SfError::Unreachable)?;
             let status = resp.status();
             let headers = resp.headers().clone();
-            let bytes = resp.bytes().await.map_err(|e| SfError::from_reqwest(&e))?;
+            let bytes = resp.bytes().await.map_err(SfError::Unreachable)?;
             self.note_limits(&headers).await;
             if status == StatusCode::UNAUTHORIZED && attempt == 0 {
                 token = self.deps.salesforce.refresh(&self.deps, &self.site, &self.connection, Some(token.access_token.as_str())).await?;
@@ -197,7 +194,7 @@ impl SalesforceClient {
     /// Sends a JSON body (`POST`, `PATCH`, `PUT`, `DELETE`) and parses the JSON answer
     /// (`null` for an empty `204`).
     pub async fn send_json<B: Serialize + ?Sized, T: DeserializeOwned>(&self, method: Method, path: &str, body: &B) -> Result<T, SfError> {
-        let value = serde_json::to_value(body).map_err(|e| SfError::Internal(format!("request body: {e}")))?;
+        let value = serde_json::to_value(body).map_err(|source| SfError::Encode { what: "the request body", source })?;
         let resp = self.send_ok(method, path, Some(&value)).await?;
         if resp.body.is_empty() { parse(b"null") } else { parse(&resp.body) }
     }
@@ -279,7 +276,7 @@ pub fn parse_limit_info(value: &str) -> Option<(u64, u64)> {
 }
 
 fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, SfError> {
-    serde_json::from_slice(body).map_err(|e| SfError::Internal(format!("Salesforce answer does not parse: {e}")))
+    serde_json::from_slice(body).map_err(|e| SfError::unreadable("Salesforce's answer", e))
 }
 
 fn urlencode(text: &str) -> String {
@@ -295,5 +292,14 @@ mod tests {
         assert_eq!(parse_limit_info("api-usage=18/100000"), Some((18, 100_000)));
         assert_eq!(parse_limit_info("per-app-api-usage=1/5(appName=x), api-usage=7/15000"), Some((7, 15_000)));
         assert_eq!(parse_limit_info("nonsense"), None);
+    }
+
+    #[test]
+    fn an_unreadable_answer_keeps_its_parse_error() {
+        let e = parse::<Vec<String>>(b"<html>down</html>").unwrap_err();
+        assert!(matches!(e, SfError::Unreadable { .. }) && e.is_internal() && !e.is_transient(), "{e:?}");
+        assert!(e.to_string().starts_with("Salesforce's answer does not parse: "), "{e}");
+        let cause = std::error::Error::source(&e).and_then(|s| s.downcast_ref::<serde_json::Error>());
+        assert!(cause.is_some_and(serde_json::Error::is_syntax), "{e:?}");
     }
 }

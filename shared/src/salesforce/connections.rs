@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::error::SfError;
 use super::oauth;
-use super::session::{self, open_tokens, seal_tokens};
+use super::session::{self, CLIENT_SECRET, open_tokens, seal_tokens};
 use super::signed::{self, Expiring, Purpose};
 use crate::deps::Deps;
 use crate::domain::connection::{ClientApp, Connection};
@@ -51,8 +51,7 @@ impl Expiring for InviteClaims {
 
 async fn load_site(deps: &Deps, site: &str) -> Result<Versioned<Site>, SfError> {
     Site::load(deps.store.as_ref(), site)
-        .await
-        .map_err(session::store_err)?
+        .await?
         .ok_or_else(|| SfError::NotConnected(format!("no site {site:?}: apply a configuration first")))
 }
 
@@ -107,7 +106,7 @@ pub async fn invite(deps: &Deps, site: &str, connection: Option<&str>, email: &s
         text,
         html: None,
     };
-    deps.mailer.send(&mail).await.map_err(|e| SfError::Internal(format!("invitation email: {e}")))?;
+    deps.mailer.send(&mail).await.map_err(SfError::Mail)?;
     tracing::info!(site, connection = %conn.name, "invitation sent");
     Ok(link)
 }
@@ -117,7 +116,7 @@ pub async fn set_default(deps: &Deps, site: &str, connection: &str) -> Result<()
     session::load(deps, site, connection).await?;
     let Versioned { mut record, version } = load_site(deps, site).await?;
     record.default_connection = Some(connection.to_string());
-    record::save(deps.store.as_ref(), &record, Cond::Version(version)).await.map_err(session::store_err)?;
+    record::save(deps.store.as_ref(), &record, Cond::Version(version)).await?;
     Ok(())
 }
 
@@ -126,7 +125,7 @@ pub async fn set_default(deps: &Deps, site: &str, connection: &str) -> Result<()
 /// transaction.
 pub async fn rename(deps: &Deps, site: &str, from: &str, to: &str) -> Result<(), SfError> {
     if to.is_empty() || to.len() > 40 || !to.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
-        return Err(SfError::Internal(format!("connection name {to:?}: use 1–40 letters, digits, '-' or '_'")));
+        return Err(SfError::Invalid(format!("connection name {to:?}: use 1–40 letters, digits, '-' or '_'")));
     }
     let Versioned { record: old, version } = session::load(deps, site, from).await?;
     let mut new = old.clone();
@@ -136,31 +135,30 @@ pub async fn rename(deps: &Deps, site: &str, from: &str, to: &str) -> Result<(),
         new.tokens_sealed = Some(seal_tokens(deps.keys.as_ref(), site, to, &bundle).await?);
     }
     if let Some(client) = &old.client {
-        let sealed = Sealed::decode(&client.client_secret_sealed).map_err(|e| SfError::Internal(e.to_string()))?;
+        let sealed = Sealed::decode(&client.client_secret_sealed).map_err(|e| SfError::keys(CLIENT_SECRET, e))?;
         let plain = deps
             .keys
             .open(&sealed, crate::config::client_secret_aad(site, from).as_bytes())
             .await
-            .map_err(|e| SfError::Internal(e.to_string()))?;
+            .map_err(|e| SfError::keys(CLIENT_SECRET, e))?;
         let resealed = deps.keys.seal(&plain, crate::config::client_secret_aad(site, to).as_bytes()).await;
         new.client = Some(ClientApp {
             client_id: client.client_id.clone(),
-            client_secret_sealed: resealed.map_err(|e| SfError::Internal(e.to_string()))?.encode(),
+            client_secret_sealed: resealed.map_err(|e| SfError::keys(CLIENT_SECRET, e))?.encode(),
         });
     }
     let pk = keys::site_pk(site);
     let mut ops = vec![
         WriteOp::Delete { pk: pk.clone(), sk: old.sk(), cond: Cond::Version(version) },
-        WriteOp::Put { item: new.to_item().map_err(session::store_err)?, cond: Cond::NotExists },
+        WriteOp::Put { item: new.to_item()?, cond: Cond::NotExists },
     ];
     let Versioned { record: mut site_rec, version: site_version } = load_site(deps, site).await?;
     if site_rec.default_connection.as_deref() == Some(from) {
         site_rec.default_connection = Some(to.to_string());
-        ops.push(WriteOp::Put { item: site_rec.to_item().map_err(session::store_err)?, cond: Cond::Version(site_version) });
+        ops.push(WriteOp::Put { item: site_rec.to_item()?, cond: Cond::Version(site_version) });
     }
     for prefix in [keys::WORKFLOW_PREFIX, keys::EXPORT_PREFIX, keys::SYNC_PREFIX] {
-        let items =
-            record::all_items(deps.store.as_ref(), Query::prefix(&pk, prefix)).await.map_err(|e| SfError::Internal(e.to_string()))?;
+        let items = record::all_items(deps.store.as_ref(), Query::prefix(&pk, prefix)).await?;
         for mut item in items {
             let Ok(mut value) = serde_json::from_str::<serde_json::Value>(&item.body) else { continue };
             if value.get("connection").and_then(|v| v.as_str()) == Some(from) {
@@ -171,7 +169,7 @@ pub async fn rename(deps: &Deps, site: &str, from: &str, to: &str) -> Result<(),
             }
         }
     }
-    deps.store.transact(ops).await.map_err(|e| SfError::Internal(format!("rename: {e}")))?;
+    deps.store.transact(ops).await?;
     deps.salesforce.forget(site, from);
     Ok(())
 }
@@ -195,12 +193,11 @@ pub async fn remove(deps: &Deps, site: &str, connection: &str) -> Result<bool, S
     let mut ops = vec![WriteOp::Delete { pk: pk.clone(), sk: conn.sk(), cond: Cond::Version(version) }];
     let Versioned { record: mut site_rec, version: site_version } = load_site(deps, site).await?;
     if site_rec.default_connection.as_deref() == Some(connection) {
-        let others: Vec<Connection> =
-            record::list(deps.store.as_ref(), Query::prefix(&pk, keys::CONNECTION_PREFIX)).await.map_err(session::store_err)?;
+        let others: Vec<Connection> = record::list(deps.store.as_ref(), Query::prefix(&pk, keys::CONNECTION_PREFIX)).await?;
         site_rec.default_connection = others.into_iter().map(|c| c.name).find(|n| n != connection);
-        ops.push(WriteOp::Put { item: site_rec.to_item().map_err(session::store_err)?, cond: Cond::Version(site_version) });
+        ops.push(WriteOp::Put { item: site_rec.to_item()?, cond: Cond::Version(site_version) });
     }
-    deps.store.transact(ops).await.map_err(|e| SfError::Internal(format!("remove: {e}")))?;
+    deps.store.transact(ops).await?;
     deps.salesforce.forget(site, connection);
     tracing::info!(site, connection, revoked, "connection removed");
     Ok(revoked)

@@ -1,9 +1,14 @@
 //! Salesforce errors as one typed enum: REST error arrays, OAuth failures and transport
 //! problems, each with [`SfError::is_transient`] and a plain-words [`SfError::admin_hint`].
 //!
-//! No variant carries a token: messages are Salesforce's own words or ours.
+//! No variant carries a token: messages are Salesforce's own words or ours, and a source is
+//! kept only where its text cannot quote a secret.
 
 use serde::Deserialize;
+
+use super::oauth::TokenError;
+use crate::domain::record::RecordError;
+use crate::ports::{BoxError, Chain, KeyError, MailError, StoreError};
 
 /// Which request limit was hit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -15,7 +20,7 @@ pub enum LimitKind {
 }
 
 /// A failed Salesforce call.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 pub enum SfError {
     /// 401 `INVALID_SESSION_ID` even after a refresh.
     #[error("Salesforce session is not valid: {0}")]
@@ -53,9 +58,61 @@ pub enum SfError {
     /// Anything else Salesforce said, with its error code.
     #[error("Salesforce error {code} (HTTP {status}): {message}")]
     Other { status: u16, code: String, message: String },
-    /// Our own side failed (store, keys, a response we cannot read).
+    /// No answer: a timeout, a refused or reset connection. Retry with backoff. (reqwest's
+    /// text names the URL, which never carries a token in forcelink's calls.)
+    #[error("Salesforce is unreachable: {}", Chain(.0))]
+    Unreachable(#[source] reqwest::Error),
+    /// A token call refused for a reason other than the grant, or answered unreadably.
+    #[error("token call failed: {0}")]
+    Token(#[source] TokenError),
+    /// An answer (JSON, CSV) that does not parse; `what` names it.
+    #[error("{what} does not parse: {source}")]
+    Unreadable {
+        what: &'static str,
+        #[source]
+        source: BoxError,
+    },
+    /// A value (a request body, a token bundle) that does not encode as JSON; `what` names it.
+    #[error("{what} does not encode as JSON: {source}")]
+    Encode {
+        what: &'static str,
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The OAuth endpoints' URLs cannot be built from a login host.
+    #[error("cannot build the OAuth {what} URL from {base}: {source}")]
+    OAuthUrl {
+        what: &'static str,
+        base: String,
+        #[source]
+        source: url::ParseError,
+    },
+    /// Reading or writing forcelink's store failed.
+    #[error("store: {0}")]
+    Store(#[from] RecordError),
+    /// Sealing or opening a secret failed; `what` names it (the tokens of a connection…).
+    #[error("{what}: {source}")]
+    Keys {
+        what: String,
+        #[source]
+        source: KeyError,
+    },
+    /// A secret that opened but does not read back. Its parse error is dropped: it could quote the secret.
     #[error("{0}")]
-    Internal(String),
+    SecretUnreadable(String),
+    /// The invitation email was not sent.
+    #[error("invitation email: {0}")]
+    Mail(#[source] MailError),
+    /// A request or setting forcelink cannot act on (a bad name, a missing app, a URL outside
+    /// the instance).
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl From<StoreError> for SfError {
+    fn from(e: StoreError) -> Self {
+        Self::Store(RecordError::Store(e))
+    }
 }
 
 /// One entry of a Salesforce REST error array.
@@ -72,7 +129,41 @@ pub struct ApiErrorItem {
 impl SfError {
     /// Whether retrying the same call later may succeed.
     pub fn is_transient(&self) -> bool {
-        matches!(self, Self::Transient(_) | Self::UnableToLockRow(_) | Self::RequestLimitExceeded { kind: LimitKind::Concurrent, .. })
+        matches!(
+            self,
+            Self::Transient(_)
+                | Self::Unreachable(_)
+                | Self::Token(TokenError::Transport(_))
+                | Self::UnableToLockRow(_)
+                | Self::RequestLimitExceeded { kind: LimitKind::Concurrent, .. }
+        )
+    }
+
+    /// Whether forcelink's own side failed (its store, keys, mail or settings, or an answer it
+    /// cannot read) rather than Salesforce refusing.
+    pub fn is_internal(&self) -> bool {
+        matches!(
+            self,
+            Self::Token(_)
+                | Self::Unreadable { .. }
+                | Self::Encode { .. }
+                | Self::OAuthUrl { .. }
+                | Self::Store(_)
+                | Self::Keys { .. }
+                | Self::SecretUnreadable(_)
+                | Self::Mail(_)
+                | Self::Invalid(_)
+        )
+    }
+
+    /// An answer named `what` that does not parse.
+    pub fn unreadable(what: &'static str, source: impl Into<BoxError>) -> Self {
+        Self::Unreadable { what, source: source.into() }
+    }
+
+    /// A keys failure on the secret named `what`.
+    pub fn keys(what: impl Into<String>, source: KeyError) -> Self {
+        Self::Keys { what: what.into(), source }
     }
 
     /// What an admin should do, in plain words, when it is theirs to fix.
@@ -141,12 +232,6 @@ impl SfError {
             _ if status >= 500 => Self::Transient(message),
             _ => Self::Other { status, code: error_code, message },
         }
-    }
-
-    /// Maps a transport failure (timeouts and connection errors are transient).
-    pub fn from_reqwest(e: &reqwest::Error) -> Self {
-        // reqwest's Display names the URL, which never carries a token in forcelink's calls.
-        Self::Transient(e.to_string())
     }
 }
 

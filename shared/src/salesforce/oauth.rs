@@ -23,6 +23,7 @@ use zeroize::Zeroizing;
 
 use super::error::SfError;
 use crate::domain::connection::Environment;
+use crate::ports::Chain;
 use crate::settings::Settings;
 
 /// Salesforce's extra token response fields.
@@ -91,14 +92,14 @@ pub fn redirect_uri(settings: &Settings) -> String {
 
 /// Builds the `oauth2` client for a login host.
 pub fn client(settings: &Settings, login_base: &str, app: &AppCredentials) -> Result<SfOAuthClient, SfError> {
-    let bad = |what: &str| SfError::Internal(format!("cannot build the OAuth {what} URL from {login_base}"));
+    let bad = |what: &'static str| move |source| SfError::OAuthUrl { what, base: login_base.to_string(), source };
     Ok(oauth2::Client::new(ClientId::new(app.client_id.clone()))
         .set_client_secret(ClientSecret::new(app.client_secret.to_string()))
         .set_auth_type(AuthType::RequestBody)
-        .set_auth_uri(AuthUrl::new(format!("{login_base}/services/oauth2/authorize")).map_err(|_| bad("authorize"))?)
-        .set_token_uri(TokenUrl::new(format!("{login_base}/services/oauth2/token")).map_err(|_| bad("token"))?)
-        .set_revocation_url(RevocationUrl::new(format!("{login_base}/services/oauth2/revoke")).map_err(|_| bad("revoke"))?)
-        .set_redirect_uri(RedirectUrl::new(redirect_uri(settings)).map_err(|_| bad("redirect"))?))
+        .set_auth_uri(AuthUrl::new(format!("{login_base}/services/oauth2/authorize")).map_err(bad("authorize"))?)
+        .set_token_uri(TokenUrl::new(format!("{login_base}/services/oauth2/token")).map_err(bad("token"))?)
+        .set_revocation_url(RevocationUrl::new(format!("{login_base}/services/oauth2/revoke")).map_err(bad("revoke"))?)
+        .set_redirect_uri(RedirectUrl::new(redirect_uri(settings)).map_err(bad("redirect"))?))
 }
 
 /// `oauth2`'s HTTP client over forcelink's reqwest client (rustls, the extra CA, timeouts).
@@ -107,8 +108,15 @@ pub struct OAuthHttp(pub reqwest::Client);
 
 /// A transport failure under the `oauth2` crate.
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct OAuthHttpError(String);
+pub enum OAuthHttpError {
+    /// The request could not be sent or its answer not read (reqwest's text names the URL,
+    /// never the form with the secrets).
+    #[error("{}", Chain(.0))]
+    Transport(#[from] reqwest::Error),
+    /// The answer could not be rebuilt as an `http` response.
+    #[error("answer: {0}")]
+    Answer(#[from] http::Error),
+}
 
 impl<'c> oauth2::AsyncHttpClient<'c> for OAuthHttp {
     type Error = OAuthHttpError;
@@ -116,20 +124,20 @@ impl<'c> oauth2::AsyncHttpClient<'c> for OAuthHttp {
 
     fn call(&'c self, request: HttpRequest) -> Self::Future {
         Box::pin(async move {
-            let request = reqwest::Request::try_from(request).map_err(|e| OAuthHttpError(e.to_string()))?;
-            let response = self.0.execute(request).await.map_err(|e| OAuthHttpError(e.to_string()))?;
+            let request = reqwest::Request::try_from(request)?;
+            let response = self.0.execute(request).await?;
             let mut out = http::Response::builder().status(response.status());
             for (name, value) in response.headers() {
                 out = out.header(name, value);
             }
-            let body = response.bytes().await.map_err(|e| OAuthHttpError(e.to_string()))?;
-            out.body(body.to_vec()).map_err(|e| OAuthHttpError(e.to_string()))
+            let body = response.bytes().await?;
+            Ok(out.body(body.to_vec())?)
         })
     }
 }
 
 /// Why a token call failed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 pub enum TokenError {
     /// `invalid_grant` "expired authorization code" on a refresh: another refresh of the same
     /// token is under way. Re-read the store and retry.
@@ -141,9 +149,12 @@ pub enum TokenError {
     /// Another OAuth error answer (`invalid_client`, `redirect_uri_mismatch`…).
     #[error("{code}: {description}")]
     Refused { code: String, description: String },
-    /// Transport failure or a 5xx: retry later.
+    /// No answer in time, or a 5xx page: retry later.
     #[error("token endpoint unreachable: {0}")]
     Unavailable(String),
+    /// The call failed in transport: retry later.
+    #[error("token endpoint unreachable: {0}")]
+    Transport(#[source] OAuthHttpError),
     /// The answer did not parse or its signature did not verify.
     #[error("token response refused: {0}")]
     BadResponse(String),
@@ -155,7 +166,7 @@ impl From<TokenError> for SfError {
             TokenError::InvalidGrant(d) => SfError::NeedsReauth(d),
             TokenError::Unavailable(d) => SfError::Transient(d),
             TokenError::ConcurrentRefresh => SfError::Transient("concurrent refresh".into()),
-            other => SfError::Internal(other.to_string()),
+            other => SfError::Token(other),
         }
     }
 }
@@ -171,7 +182,7 @@ pub fn token_error(e: RequestTokenError<OAuthHttpError, BasicErrorResponse>) -> 
                 other => TokenError::Refused { code: other.as_ref().to_string(), description },
             }
         }
-        RequestTokenError::Request(e) => TokenError::Unavailable(e.to_string()),
+        RequestTokenError::Request(e) => TokenError::Transport(e),
         RequestTokenError::Parse(e, body) => {
             // A 5xx page is not JSON: treat a non-JSON answer as unavailable, a JSON one as bad.
             if serde_json::from_slice::<serde_json::Value>(&body).is_ok() {
@@ -230,27 +241,23 @@ pub async fn identity(http: &reqwest::Client, id_url: &str, access_token: &str) 
         .header(http::header::ACCEPT, "application/json")
         .send()
         .await
-        .map_err(|e| SfError::from_reqwest(&e))?;
+        .map_err(SfError::Unreachable)?;
     let status = resp.status().as_u16();
-    let body = resp.bytes().await.map_err(|e| SfError::from_reqwest(&e))?;
+    let body = resp.bytes().await.map_err(SfError::Unreachable)?;
     if status != 200 {
         return Err(match status {
             401 | 403 => SfError::InvalidSession(format!("identity call answered HTTP {status}: {}", super::error::snippet(&body))),
             _ => SfError::from_response(status, &body),
         });
     }
-    serde_json::from_slice(&body).map_err(|e| SfError::Internal(format!("identity answer does not parse: {e}")))
+    serde_json::from_slice(&body).map_err(|e| SfError::unreadable("the identity answer", e))
 }
 
 /// Revokes a token (refresh tokens revoke their whole family). Best effort: an already
 /// revoked or unknown token is not an error.
 pub async fn revoke(http: &reqwest::Client, login_base: &str, token: &str) -> Result<(), SfError> {
-    let resp = http
-        .post(format!("{login_base}/services/oauth2/revoke"))
-        .form(&[("token", token)])
-        .send()
-        .await
-        .map_err(|e| SfError::from_reqwest(&e))?;
+    let resp =
+        http.post(format!("{login_base}/services/oauth2/revoke")).form(&[("token", token)]).send().await.map_err(SfError::Unreachable)?;
     match resp.status().as_u16() {
         200 | 400 => Ok(()),
         s if s >= 500 => Err(SfError::Transient(format!("revoke answered HTTP {s}"))),
@@ -260,7 +267,25 @@ pub async fn revoke(http: &reqwest::Client, login_base: &str, token: &str) -> Re
 
 #[cfg(test)]
 mod tests {
+    use oauth2::AsyncHttpClient;
+
     use super::*;
+
+    /// A refused connection maps to a transient token error that keeps reqwest's error.
+    #[tokio::test]
+    async fn a_transport_failure_keeps_its_cause() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let request = http::Request::post(format!("http://127.0.0.1:{port}/services/oauth2/token")).body(Vec::new()).unwrap();
+        let e = OAuthHttp(reqwest::Client::new()).call(request).await.unwrap_err();
+        assert!(matches!(e, OAuthHttpError::Transport(_)), "{e:?}");
+        let e = SfError::from(token_error(RequestTokenError::Request(e)));
+        assert!(e.is_transient(), "{e:?}");
+        let mut cause = std::error::Error::source(&e);
+        while let Some(c) = cause.filter(|c| c.downcast_ref::<reqwest::Error>().is_none()) {
+            cause = c.source();
+        }
+        assert!(cause.and_then(|c| c.downcast_ref::<reqwest::Error>()).is_some_and(reqwest::Error::is_connect), "{e:?}");
+    }
 
     #[test]
     fn signature_is_checked() {

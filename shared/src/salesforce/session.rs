@@ -71,6 +71,9 @@ impl std::fmt::Debug for TokenBundle {
     }
 }
 
+/// What [`SfError::Keys`] names when a connection's own client secret does not seal or open.
+pub(crate) const CLIENT_SECRET: &str = "the connection's client secret";
+
 /// The associated data a connection's tokens are sealed with.
 pub fn tokens_aad(site: &str, connection: &str) -> String {
     format!("tokens:{site}/{connection}")
@@ -78,20 +81,21 @@ pub fn tokens_aad(site: &str, connection: &str) -> String {
 
 /// Seals a token bundle for `site`/`connection`.
 pub async fn seal_tokens(keys: &dyn KeyRing, site: &str, connection: &str, bundle: &TokenBundle) -> Result<String, SfError> {
-    let plain = Zeroizing::new(serde_json::to_vec(bundle).map_err(|e| SfError::Internal(e.to_string()))?);
-    let sealed = keys.seal(&plain, tokens_aad(site, connection).as_bytes()).await.map_err(|e| SfError::Internal(format!("seal: {e}")))?;
+    let plain = Zeroizing::new(serde_json::to_vec(bundle).map_err(|source| SfError::Encode { what: "a token bundle", source })?);
+    let sealed = keys
+        .seal(&plain, tokens_aad(site, connection).as_bytes())
+        .await
+        .map_err(|e| SfError::keys(format!("sealing the tokens of {site}/{connection}"), e))?;
     Ok(sealed.encode())
 }
 
 /// Opens a connection's sealed tokens.
 pub async fn open_tokens(keys: &dyn KeyRing, conn: &Connection) -> Result<TokenBundle, SfError> {
     let text = conn.tokens_sealed.as_deref().ok_or_else(|| not_connected(conn))?;
-    let sealed = Sealed::decode(text).map_err(|e| SfError::Internal(format!("tokens of {}/{}: {e}", conn.site, conn.name)))?;
-    let plain = keys
-        .open(&sealed, tokens_aad(&conn.site, &conn.name).as_bytes())
-        .await
-        .map_err(|e| SfError::Internal(format!("tokens of {}/{}: {e}", conn.site, conn.name)))?;
-    serde_json::from_slice(&plain).map_err(|_| SfError::Internal(format!("tokens of {}/{} do not parse", conn.site, conn.name)))
+    let what = || format!("tokens of {}/{}", conn.site, conn.name);
+    let sealed = Sealed::decode(text).map_err(|e| SfError::keys(what(), e))?;
+    let plain = keys.open(&sealed, tokens_aad(&conn.site, &conn.name).as_bytes()).await.map_err(|e| SfError::keys(what(), e))?;
+    serde_json::from_slice(&plain).map_err(|_| SfError::SecretUnreadable(format!("{} do not parse", what())))
 }
 
 fn not_connected(conn: &Connection) -> SfError {
@@ -104,10 +108,10 @@ fn not_connected(conn: &Connection) -> SfError {
 /// The client app a connection authorizes as: its own (sealed in `Connection.client`) or forcelink's.
 pub async fn app_credentials(deps: &Deps, conn: &Connection) -> Result<AppCredentials, SfError> {
     if let Some(client) = &conn.client {
-        let sealed = Sealed::decode(&client.client_secret_sealed).map_err(|e| SfError::Internal(format!("client secret: {e}")))?;
+        let sealed = Sealed::decode(&client.client_secret_sealed).map_err(|e| SfError::keys(CLIENT_SECRET, e))?;
         let aad = crate::config::client_secret_aad(&conn.site, &conn.name);
-        let plain = deps.keys.open(&sealed, aad.as_bytes()).await.map_err(|e| SfError::Internal(format!("client secret: {e}")))?;
-        let secret = String::from_utf8(plain.to_vec()).map_err(|_| SfError::Internal("client secret is not UTF-8".into()))?;
+        let plain = deps.keys.open(&sealed, aad.as_bytes()).await.map_err(|e| SfError::keys(CLIENT_SECRET, e))?;
+        let secret = String::from_utf8(plain.to_vec()).map_err(|_| SfError::SecretUnreadable("client secret is not UTF-8".into()))?;
         return Ok(AppCredentials { client_id: client.client_id.clone(), client_secret: Zeroizing::new(secret) });
     }
     forcelink_app(deps)
@@ -118,7 +122,7 @@ pub fn forcelink_app(deps: &Deps) -> Result<AppCredentials, SfError> {
     let sf = &deps.settings.salesforce;
     match (&sf.client_id, &sf.client_secret) {
         (Some(id), Some(secret)) => Ok(AppCredentials { client_id: id.clone(), client_secret: Zeroizing::new(secret.clone()) }),
-        _ => Err(SfError::Internal(
+        _ => Err(SfError::Invalid(
             "forcelink's Salesforce app is not configured: set FORCELINK_SF_CLIENT_ID and FORCELINK_SF_CLIENT_SECRET (or _REF)".into(),
         )),
     }
@@ -252,13 +256,8 @@ fn to_cached(bundle: &TokenBundle, conn: &Connection) -> Cached {
 /// Loads a connection (NotConnected when there is none).
 pub async fn load(deps: &Deps, site: &str, connection: &str) -> Result<record::Versioned<Connection>, SfError> {
     Connection::load(deps.store.as_ref(), site, connection)
-        .await
-        .map_err(store_err)?
+        .await?
         .ok_or_else(|| SfError::NotConnected(format!("site {site:?} has no connection {connection:?}")))
-}
-
-pub(crate) fn store_err(e: RecordError) -> SfError {
-    SfError::Internal(format!("store: {e}"))
 }
 
 /// Loads, changes and saves a connection under its version, retrying on a concurrent write.
@@ -274,7 +273,7 @@ pub async fn update_connection(
         match record::save(deps.store.as_ref(), &record, Cond::Version(version)).await {
             Ok(_) => return Ok(record),
             Err(RecordError::Store(StoreError::ConditionFailed { .. })) => continue,
-            Err(e) => return Err(store_err(e)),
+            Err(e) => return Err(e.into()),
         }
     }
     Err(SfError::Transient(format!("connection {site}/{connection} kept changing under us")))
@@ -364,7 +363,7 @@ impl Lease {
         match deps.store.put(item, Cond::NotExists).await {
             Ok(version) => Ok(Some(Self { pk, version, expires_at })),
             Err(StoreError::ConditionFailed { .. }) => Ok(None),
-            Err(e) => Err(SfError::Internal(format!("store: {e}"))),
+            Err(e) => Err(e.into()),
         }
     }
 
@@ -428,7 +427,7 @@ impl Holder<'_> {
         let fields = response.extra_fields();
         if !oauth::verify_signature(&app.client_secret, fields) {
             tracing::error!(site, connection, "refresh answer signature does not verify; ignored");
-            return Err(SfError::Internal("the token endpoint's answer has a bad signature".into()));
+            return Err(SfError::Token(TokenError::BadResponse("bad signature".into())));
         }
         let rotated = response.refresh_token().is_some();
         let new_bundle = TokenBundle {
@@ -468,10 +467,10 @@ impl Holder<'_> {
                 Ok(Step::Retry)
             }
             TokenError::InvalidGrant(reason) => self.invalid_grant(sent, reason).await,
-            TokenError::Unavailable(e) => {
+            e @ (TokenError::Unavailable(_) | TokenError::Transport(_)) => {
                 self.keep_lease = true;
                 tracing::warn!(site, connection, error = %e, "refresh outcome unknown; the lease is left to expire");
-                Err(SfError::Transient(e))
+                Err(e.into())
             }
             e => {
                 tracing::warn!(site, connection, error = %e, "refresh failed");
@@ -548,13 +547,13 @@ impl Holder<'_> {
 
     /// Writes `record` if it is still at `version` and the lease is still ours, in one transaction.
     async fn fenced_save(&self, record: &Connection, version: u64) -> Result<(), Fence> {
-        let item = record::Record::to_item(record).map_err(|e| Fence::Failed(store_err(e)))?;
+        let item = record::Record::to_item(record).map_err(|e| Fence::Failed(e.into()))?;
         let ops = vec![WriteOp::Put { item, cond: Cond::Version(version) }, self.lease.fence()];
         match self.deps.store.transact(ops).await {
             Ok(()) => Ok(()),
             Err(StoreError::ConditionFailed { pk, .. }) if pk == self.lease.pk => Err(Fence::Lost),
             Err(StoreError::ConditionFailed { .. }) => Err(Fence::Changed),
-            Err(e) => Err(Fence::Failed(SfError::Internal(format!("store: {e}")))),
+            Err(e) => Err(Fence::Failed(e.into())),
         }
     }
 

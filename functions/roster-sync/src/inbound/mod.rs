@@ -9,8 +9,7 @@ pub mod map;
 pub mod redact;
 pub mod validate;
 
-use std::collections::BTreeMap;
-
+use forcelink::domain::counts::{Counter, Counts};
 use forcelink::domain::record::{Record, decode};
 use forcelink::domain::sync::SyncKind;
 use forcelink::domain::{Document, keys};
@@ -58,7 +57,7 @@ pub async fn run(ctx: &mut Ctx<'_>, state: &JobState, resume: Option<(Checkpoint
 
     let (mut cursor, invocations, mut counts, mut errors) = match resume {
         Some((c, _)) => (c.cursor, c.invocations + 1, c.counts, c.errors),
-        None => (if ctx.opts.full { None } else { state.watermark.clone() }, 1, BTreeMap::new(), Vec::new()),
+        None => (if ctx.opts.full { None } else { state.watermark.clone() }, 1, Counts::default(), Vec::new()),
     };
     let mut conds: Vec<String> = parsed.condition.iter().chain(filter.iter()).map(|c| format!("({c})")).collect();
     conds.push(format!("{date_field} != null"));
@@ -68,7 +67,7 @@ pub async fn run(ctx: &mut Ctx<'_>, state: &JobState, resume: Option<(Checkpoint
     let mut soql =
         format!("SELECT {} FROM {} WHERE {} ORDER BY {date_field}, Id", parsed.fields.join(", "), parsed.object, conds.join(" AND "));
     if let Some(n) = record_limit {
-        let left = u64::from(*n).saturating_sub(counts.get("fetched").copied().unwrap_or(0));
+        let left = u64::from(*n).saturating_sub(counts.count(Counter::Fetched));
         soql.push_str(&format!(" LIMIT {}", left.max(1)));
     }
     let mapper = map::Mapper {
@@ -108,19 +107,19 @@ pub async fn run(ctx: &mut Ctx<'_>, state: &JobState, resume: Option<(Checkpoint
             };
             let stored = store.get(&pk, &doc.sk()).await?;
             let old: Option<Document> = stored.as_ref().map(decode).transpose()?;
-            let key = match (&stored, map::resolve(old.as_ref(), doc, *duplicates)) {
-                (_, None) => "unchanged",
+            let counter = match (&stored, map::resolve(old.as_ref(), doc, *duplicates)) {
+                (_, None) => Counter::Unchanged,
                 (None, Some(d)) => {
                     w.put(&d, Cond::NotExists)?;
-                    "added"
+                    Counter::Added
                 }
                 (Some(item), Some(d)) => {
                     w.put(&d, Cond::Version(item.version))?;
-                    "updated"
+                    Counter::Updated
                 }
             };
-            *counts.entry(key.into()).or_default() += 1;
-            *counts.entry("fetched".into()).or_default() += 1;
+            counts.add(counter, 1);
+            counts.add(Counter::Fetched, 1);
             done += 1;
         }
         w.flush().await?;
@@ -130,16 +129,16 @@ pub async fn run(ctx: &mut Ctx<'_>, state: &JobState, resume: Option<(Checkpoint
         }
         next = page.next_records_url;
         if next.is_some() && ctx.page_done() {
-            *counts.entry("document_writes".into()).or_default() += w.writes;
+            counts.add(Counter::DocumentWrites, w.writes);
             errors.extend(w.conflicts);
             let mut saved = counts.clone();
-            *saved.entry("api_calls".into()).or_default() += ctx.calls;
+            saved.add(Counter::ApiCalls, ctx.calls);
             let ckpt = ctx.checkpoint(false, cursor.clone(), saved, errors.clone(), Vec::new(), invocations);
             crate::checkpoint::save(store, ckpt, &[]).await?;
             return Ok(Pass { counts, errors, interrupted: true, cursor, ..Pass::default() });
         }
     }
-    *counts.entry("document_writes".into()).or_default() += w.writes;
+    counts.add(Counter::DocumentWrites, w.writes);
     errors.extend(w.conflicts);
     Ok(Pass { counts, errors, cursor, ..Pass::default() })
 }

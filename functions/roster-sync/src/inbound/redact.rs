@@ -22,7 +22,7 @@ pub struct Rules {
 
 /// Compiles a job's rules (substitutions first, then redactions).
 pub fn compile(redact: &[Redaction], substitute: &[Substitution]) -> Result<Rules, SyncError> {
-    let re = |p: &str| Regex::new(p).map_err(|e| SyncError::Invalid(format!("pattern {p:?}: {e}")));
+    let re = |p: &str| Regex::new(p).map_err(|source| SyncError::Pattern { pattern: p.to_string(), source });
     let mut rules = Vec::new();
     for s in substitute {
         rules.push((Rule::Pattern { re: re(&s.pattern)?, with: s.replace.clone(), literal: false }, s.fields.clone()));

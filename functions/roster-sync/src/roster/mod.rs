@@ -12,10 +12,11 @@ pub mod diff;
 pub mod fetch;
 pub mod hierarchy;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::pin::pin;
 use std::time::Duration;
 
+use forcelink::domain::counts::{Counter, Counts};
 use forcelink::domain::keys;
 use forcelink::domain::sync::{Hierarchy, SyncKind};
 use forcelink::ports::Cond;
@@ -41,13 +42,13 @@ struct Roster {
     index: Index,
     seen: HashSet<String>,
     deferred: Vec<String>,
-    counts: BTreeMap<String, u64>,
+    counts: Counts,
     diff: Diff,
 }
 
 impl Roster {
-    fn count(&mut self, key: &str, n: u64) {
-        *self.counts.entry(key.into()).or_default() += n;
+    fn count(&mut self, counter: Counter, n: u64) {
+        self.counts.add(counter, n);
     }
 
     /// Handles one Salesforce user: write it if its owned fields changed.
@@ -59,7 +60,7 @@ impl Roster {
         if !u.active && existing.is_none() {
             let user = diff::build(&self.site, self.org.as_deref(), &u, participant);
             w.put(&user, Cond::NotExists)?;
-            self.count("added_inactive", 1);
+            self.count(Counter::AddedInactive, 1);
             let hash = diff::user_hash(&user, &self.owned);
             self.index.users.insert(u.id.clone(), self.entry(&u, 1, hash, participant, None));
             return Ok(());
@@ -69,7 +70,7 @@ impl Roster {
                 Some((true, ..)) => {
                     self.deferred.push(u.id.clone());
                 }
-                _ => self.count("unchanged", 1),
+                _ => self.count(Counter::Unchanged, 1),
             }
             return Ok(());
         }
@@ -78,18 +79,18 @@ impl Roster {
         let (version, kept) = match existing {
             None => {
                 w.put(&user, Cond::NotExists)?;
-                self.count("added", 1);
+                self.count(Counter::Added, 1);
                 self.diff.added.push(|| format!("{name} <{}> ({})", u.email, u.id));
                 (1, None)
             }
             Some((_, old, version, kept)) if old != hash => {
                 w.put(&diff::with_kept(user, kept.as_deref()), Cond::Version(version))?;
-                self.count("updated", 1);
+                self.count(Counter::Updated, 1);
                 self.diff.updated.push(|| format!("{name} <{}> ({})", u.email, u.id));
                 (version + 1, kept)
             }
             Some(_) => {
-                self.count("unchanged", 1);
+                self.count(Counter::Unchanged, 1);
                 return Ok(());
             }
         };
@@ -134,7 +135,7 @@ pub async fn run(ctx: &mut Ctx<'_>, state: &JobState, resume: Option<(Checkpoint
         index,
         seen: HashSet::new(),
         deferred: Vec::new(),
-        counts: BTreeMap::new(),
+        counts: Counts::default(),
         diff: Diff::default(),
     };
     let (full, mut cursor, invocations, mut errors) = match resume {
@@ -180,16 +181,16 @@ pub async fn run(ctx: &mut Ctx<'_>, state: &JobState, resume: Option<(Checkpoint
         }
         w.flush().await?;
         done += page.records.len() as u64;
-        r.count("fetched", page.records.len() as u64);
+        r.count(Counter::Fetched, page.records.len() as u64);
         ctx.progress(ProgressEvent::Done(done));
         if page.done {
             break;
         }
         if ctx.page_done() {
-            r.count("directory_writes", w.writes);
+            r.count(Counter::DirectoryWrites, w.writes);
             errors.extend(w.conflicts);
             let mut saved = r.counts.clone();
-            *saved.entry("api_calls".into()).or_default() += ctx.calls;
+            saved.add(Counter::ApiCalls, ctx.calls);
             let seen: Vec<String> = r.seen.into_iter().collect();
             let ckpt = ctx.checkpoint(full, cursor.clone(), saved, errors.clone(), r.deferred, invocations);
             crate::checkpoint::save(store, ckpt, &seen).await?;
@@ -237,7 +238,7 @@ pub async fn run(ctx: &mut Ctx<'_>, state: &JobState, resume: Option<(Checkpoint
                         errors.push(format!("manager {id} is not visible to the connected user"));
                     }
                 }
-                r.count("managers_looked_up", ids.len() as u64);
+                r.count(Counter::ManagersLookedUp, ids.len() as u64);
                 looked.extend(ids.iter().cloned());
             }
             w.flush().await?;
@@ -264,7 +265,7 @@ pub async fn run(ctx: &mut Ctx<'_>, state: &JobState, resume: Option<(Checkpoint
     ctx.progress(ProgressEvent::Phase(format!("deactivating {would} users")));
     for id in &deactivate {
         if w.deactivate(&r.site, id).await? {
-            r.count("deactivated", 1);
+            r.count(Counter::Deactivated, 1);
             let name = r.index.users.get(id).map(|u| u.name.to_string()).unwrap_or_default();
             r.diff.deactivated.push(|| format!("{name} ({id})"));
         }
@@ -288,7 +289,7 @@ pub async fn run(ctx: &mut Ctx<'_>, state: &JobState, resume: Option<(Checkpoint
         }
     };
     let cycles = hierarchy::break_cycles(&mut managers);
-    r.count("cycles", cycles.len() as u64);
+    r.count(Counter::Cycles, cycles.len() as u64);
     for c in &cycles {
         notes.push(format!("management cycle broken at {}: {} → {}", c[0], c.join(" → "), c[0]));
     }
@@ -300,12 +301,12 @@ pub async fn run(ctx: &mut Ctx<'_>, state: &JobState, resume: Option<(Checkpoint
         match r.index.groups.get(&g.id).copied() {
             None => {
                 w.put(g, Cond::NotExists)?;
-                r.count("groups_added", 1);
+                r.count(Counter::GroupsAdded, 1);
                 r.diff.groups_added.push(|| format!("{} ({}, {} members)", g.name, g.id, g.members.len()));
             }
             Some((version, old)) if old != hash => {
                 w.put(g, Cond::Version(version))?;
-                r.count("groups_changed", 1);
+                r.count(Counter::GroupsChanged, 1);
                 r.diff.groups_changed.push(|| format!("{} ({}, {} members)", g.name, g.id, g.members.len()));
             }
             Some(_) => {}
@@ -316,12 +317,12 @@ pub async fn run(ctx: &mut Ctx<'_>, state: &JobState, resume: Option<(Checkpoint
     gone.sort();
     for (id, version) in gone {
         w.delete(keys::directory_pk(&r.site), keys::group_sk(&id), Cond::Version(version));
-        r.count("groups_removed", 1);
+        r.count(Counter::GroupsRemoved, 1);
         r.diff.groups_removed.push(|| id);
     }
     w.flush().await?;
-    r.count("directory_writes", w.writes);
+    r.count(Counter::DirectoryWrites, w.writes);
     errors.extend(w.conflicts);
-    r.count("errors", errors.len() as u64);
+    r.count(Counter::Errors, errors.len() as u64);
     Ok(Pass { counts: r.counts, errors, notes, cursor, full, interrupted: false, diff: r.diff })
 }
