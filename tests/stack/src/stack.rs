@@ -43,6 +43,7 @@ pub struct Stack {
     listener: Mutex<Option<tokio::net::TcpListener>>,
     /// Its address, `http://127.0.0.1:PORT`.
     listen_url: String,
+    /// Its port, where [`Stack::start_dev`] runs `forcelink dev`.
     listen_port: u16,
     dir: tempfile::TempDir,
 }
