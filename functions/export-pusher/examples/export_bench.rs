@@ -36,7 +36,7 @@ fn env_num(name: &str, default: u64) -> u64 {
 async fn main() {
     forcelink::telemetry::init(false);
     let n = env_num("FORCELINK_BENCH_EVENTS", 10_000) as usize;
-    let s = stack_with(Backend::Embedded, TOML, sfsim::SimConfig::default()).await;
+    let s = stack_with(Backend::Embedded, &TOML, sfsim::SimConfig::default()).await;
     connect(&s, "production").await;
     let tuning = export_pusher::Tuning::default();
     let per_10k = |calls: u64, events: usize| calls as f64 * 10_000.0 / events as f64;

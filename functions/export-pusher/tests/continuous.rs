@@ -22,7 +22,7 @@ fn n_events(backend: Backend) -> usize {
 }
 
 async fn n_events_become_n_records_under_faults(backend: Backend) {
-    let s = stack(backend, TOML).await;
+    let s = stack(backend, &TOML).await;
     connect(&s, "production").await;
     let n = n_events(backend);
     let tuning = quick();
@@ -145,7 +145,7 @@ async fn permanent_failures_go_to_the_dead_letter_queue_and_replay_once_fixed(ba
 }
 
 async fn held_without_a_connection_then_flow_when_it_connects(backend: Backend) {
-    let s = stack(backend, TOML).await;
+    let s = stack(backend, &TOML).await;
     let tuning = quick();
     let events: Vec<serde_json::Value> = (0..30).map(|i| result_event(&format!("h_{i}"), "2026-03-01T10:00:00Z", i as f64)).collect();
     export_pusher::replay::send_events(s.deps.queue.as_ref(), &events).await.expect("send");
@@ -161,7 +161,7 @@ async fn held_without_a_connection_then_flow_when_it_connects(backend: Backend) 
 }
 
 async fn an_invocation_takes_on_at_most_max_events(backend: Backend) {
-    let s = stack(backend, TOML).await;
+    let s = stack(backend, &TOML).await;
     connect(&s, "production").await;
     let tuning = export_pusher::Tuning { max_events: 250, ..quick() };
     let events: Vec<serde_json::Value> = (0..1000).map(|i| result_event(&format!("cap_{i}"), "2026-03-01T10:00:00Z", i as f64)).collect();
@@ -182,7 +182,7 @@ async fn an_invocation_takes_on_at_most_max_events(backend: Backend) {
 }
 
 async fn a_message_near_its_last_receive_is_taken_past_the_cap(backend: Backend) {
-    let s = stack(backend, TOML).await;
+    let s = stack(backend, &TOML).await;
     connect(&s, "production").await;
     let tuning = export_pusher::Tuning { max_events: 250, max_receives: 3, ..quick() };
     let events: Vec<serde_json::Value> = (0..1000).map(|i| result_event(&format!("last_{i}"), "2026-03-01T10:00:00Z", i as f64)).collect();

@@ -134,7 +134,7 @@ async fn check_nothing_left(s: &support::Stack, what: &str) {
 
 async fn parent() {
     let started = Instant::now();
-    let s = stack(Backend::Embedded, TOML).await;
+    let s = stack(Backend::Embedded, &TOML).await;
     connect(&s, "production").await;
     // Final values at 10:00; older versions and exact duplicates too, shuffled.
     let mut events = Vec::new();

@@ -12,7 +12,7 @@ use forcelink_stack::both_backends;
 use support::{Backend, SITE, TOML, connect, pump_once, quick, result_event, stack};
 
 async fn replays_the_ledger_resumes_after_an_interruption_and_reports(backend: Backend) {
-    let s = stack(backend, TOML).await;
+    let s = stack(backend, &TOML).await;
     // 2,000 events in jobs of 500; on moto (serialized DynamoDB: 2,000 take two minutes) 400 in
     // jobs of 100, the same five jobs.
     let n = match backend {

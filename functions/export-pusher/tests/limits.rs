@@ -18,7 +18,7 @@ fn padded(id: &str, bytes: usize) -> serde_json::Value {
 }
 
 async fn sends_are_packed_within_the_batch_size_limit(backend: Backend) {
-    let s = stack(backend, TOML).await;
+    let s = stack(backend, &TOML).await;
     // 12 events of 300 KB: 3 to a message (under 1 MiB), one message per batch (two would be
     // over SQS's 1 MiB a SendMessageBatch, which the queue refuses).
     let events: Vec<serde_json::Value> = (0..12).map(|i| padded(&format!("big_{i}"), 300 * 1024)).collect();
@@ -29,7 +29,7 @@ async fn sends_are_packed_within_the_batch_size_limit(backend: Backend) {
 }
 
 async fn an_event_too_large_for_a_message_is_refused_naming_it_and_nothing_is_sent(backend: Backend) {
-    let s = stack(backend, TOML).await;
+    let s = stack(backend, &TOML).await;
     let events = vec![padded("fine_1", 10), padded("huge_1", MAX_BODY_BYTES)];
     match send_events(s.deps.queue.as_ref(), &events).await {
         Err(QueueError::TooLarge { what, size, limit }) => {
@@ -42,7 +42,7 @@ async fn an_event_too_large_for_a_message_is_refused_naming_it_and_nothing_is_se
 }
 
 async fn an_event_too_large_for_the_ledger_is_dead_lettered_and_reported_once(backend: Backend) {
-    let s = stack(backend, TOML).await;
+    let s = stack(backend, &TOML).await;
     connect(&s, "production").await;
     let events = vec![padded("big_1", 500 * 1024), result_event("ok_1", "2026-03-01T10:00:00Z", 2.0)];
     send_events(s.deps.queue.as_ref(), &events).await.expect("send");

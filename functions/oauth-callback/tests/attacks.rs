@@ -210,7 +210,7 @@ fn person(id: &str, email: &str, sf: Option<(&str, &str)>) -> DirectoryUser {
 
 async fn sso_trusts_only_the_sso_org_and_the_id_pair(backend: Backend) {
     let w = bare_world(backend).await;
-    w.apply(&format!("{SITE_TOML}\n[[sites.connections]]\nname = \"partner\"\nenvironment = \"production\"\n")).await;
+    w.apply(&format!("{}\n[[sites.connections]]\nname = \"partner\"\nenvironment = \"production\"\n", *SITE_TOML)).await;
     w.connect_production().await;
     let partner = w.click_through(&w.start_url("partner", "production").await, "hank@globex.example", true).await;
     assert_eq!(partner.status, StatusCode::OK, "{}", partner.body);

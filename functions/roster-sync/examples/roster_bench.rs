@@ -22,16 +22,8 @@ use forcelink::{Deps, Settings, config};
 use roster_sync::RunOptions;
 use serde_json::{Value, json};
 
-const SITE: &str = r#"
-[[sites]]
-id = "acme"
-name = "Acme"
-platform_url = "https://acme.platform.example"
-default_connection = "production"
-
-[[sites.connections]]
-name = "production"
-
+/// The roster job the bench runs, on `forcelink_stack::fixtures::ACME`.
+const ROSTER_JOB: &str = r#"
 [[sites.sync]]
 name = "roster"
 type = "roster"
@@ -105,7 +97,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let data = dir.path().join("data");
     let deps = Deps::from_settings(Settings::embedded(&data, Some(Path::new(&ca)), None)?).await?;
-    config::apply_text(deps.store.as_ref(), deps.keys.as_ref(), "bench.toml", SITE).await?;
+    let site = format!("{}{ROSTER_JOB}", forcelink_stack::fixtures::ACME);
+    config::apply_text(deps.store.as_ref(), deps.keys.as_ref(), "bench.toml", &site).await?;
     forcelink::salesforce::session::connect_with_tokens(
         &deps,
         "acme",

@@ -1,80 +1,42 @@
 //! End to end against the simulator: full roster sync with a 6-level hierarchy and custom
 //! fields, unchanged re-runs that write nothing, 1% changes that write only those, timestamp
 //! ties at page and run boundaries, an interrupted run that resumes, the breaker, managers
-//! outside the filter, the schedule and lease, and a generic SOQL job.
+//! outside the filter, the schedule and lease, and a generic SOQL job. Every test runs on both
+//! backends (embedded, and moto's DynamoDB, SQS and KMS).
 //!
-//! `ROSTER_E2E_USERS` sets the big test's size (default 10,000; BENCHMARKS.md used 100,000).
+//! `ROSTER_E2E_USERS` sets the big test's size (default 10,000 on the embedded backends and
+//! 1,000 on moto, whose serialized DynamoDB takes about 5 ms a call; BENCHMARKS.md used
+//! 100,000); the ties test takes 1,000 + 500 users on the embedded backends and a fifth of that
+//! on moto, with pages a fifth as long.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
-use async_trait::async_trait;
 use forcelink::domain::record;
 use forcelink::domain::report::{RunReport, RunStatus};
 use forcelink::domain::{Counter, DirectoryUser, Document, Group, GroupKind, keys};
-use forcelink::ports::{Cond, Item, ManualClock, Page, Query, Store, StoreError, WriteOp};
-use forcelink::{Deps, Settings, config};
+use forcelink::ports::{ManualClock, Query};
+use forcelink_stack::fixtures::ACME_CORP;
+use forcelink_stack::{Backend, Stack, WriteCount, both_backends};
 use roster_sync::{RunOptions, SyncError, run_job};
 use serde_json::{Map, Value, json};
 
-/// Counts the writes that reach the directory partitions.
-struct Counting {
-    inner: Arc<dyn Store>,
-    dir_writes: Arc<AtomicU64>,
-}
-
-impl Counting {
-    fn note(&self, pk: &str) {
-        if pk.starts_with("DIR#") {
-            self.dir_writes.fetch_add(1, Ordering::SeqCst);
-        }
-    }
-}
-
-#[async_trait]
-impl Store for Counting {
-    async fn get(&self, pk: &str, sk: &str) -> Result<Option<Item>, StoreError> {
-        self.inner.get(pk, sk).await
-    }
-    async fn put(&self, item: Item, cond: Cond) -> Result<u64, StoreError> {
-        let pk = item.pk.clone();
-        let r = self.inner.put(item, cond).await;
-        if r.is_ok() {
-            self.note(&pk);
-        }
-        r
-    }
-    async fn delete(&self, pk: &str, sk: &str, cond: Cond) -> Result<(), StoreError> {
-        let r = self.inner.delete(pk, sk, cond).await;
-        if r.is_ok() {
-            self.note(pk);
-        }
-        r
-    }
-    async fn query(&self, query: &Query) -> Result<Page, StoreError> {
-        self.inner.query(query).await
-    }
-    async fn transact(&self, ops: Vec<WriteOp>) -> Result<(), StoreError> {
-        let pks: Vec<String> = ops.iter().map(|o| o.key().0.to_string()).collect();
-        let r = self.inner.transact(ops).await;
-        if r.is_ok() {
-            pks.iter().for_each(|pk| self.note(pk));
-        }
-        r
-    }
-}
-
+/// The stack, its site connected to the simulator's `acme` org, and the directory's writes.
 struct Env {
-    sim: sfsim::SimHandle,
-    deps: Deps,
-    writes: Arc<AtomicU64>,
-    _dir: tempfile::TempDir,
+    stack: Stack,
+    writes: WriteCount,
+}
+
+impl std::ops::Deref for Env {
+    type Target = Stack;
+    fn deref(&self) -> &Stack {
+        &self.stack
+    }
 }
 
 impl Env {
     fn writes(&self) -> u64 {
-        self.writes.swap(0, Ordering::SeqCst)
+        self.writes.take()
     }
 
     async fn job(&self, name: &str) -> forcelink::domain::SyncJob {
@@ -105,17 +67,8 @@ impl Env {
     }
 }
 
-const SITE: &str = r#"
-[[sites]]
-id = "acme"
-name = "Acme"
-platform_url = "https://acme.platform.example"
-admin_email = "admin@acme.example"
-default_connection = "production"
-
-[[sites.connections]]
-name = "production"
-
+/// The roster job, notifying the site's admin of every successful run.
+const ROSTER_JOB: &str = r#"
 [[sites.sync]]
 name = "roster"
 type = "roster"
@@ -124,26 +77,11 @@ tag_fields = { region = "Region__c", department = "Department" }
 notify = { on_success = true }
 "#;
 
-async fn env(extra: &str) -> Env {
-    let sim = sfsim::Sim::start(sfsim::SimConfig::default()).await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let mut deps = Deps::from_settings(Settings::embedded(dir.path(), Some(&sim.ca_pem_path()), None).unwrap()).await.unwrap();
-    let writes = Arc::new(AtomicU64::new(0));
-    deps.store = Arc::new(Counting { inner: deps.store.clone(), dir_writes: writes.clone() });
-    config::apply_text(deps.store.as_ref(), deps.keys.as_ref(), "site.toml", &format!("{SITE}{extra}")).await.unwrap();
-    let org = sim.org("acme").unwrap();
-    let token = sim.issue_token("admin@acme.example").unwrap();
-    forcelink::salesforce::session::connect_with_tokens(
-        &deps,
-        "acme",
-        "production",
-        &org.id,
-        &sim.https_url(),
-        &forcelink::salesforce::session::TokenBundle { access_token: token, refresh_token: None },
-    )
-    .await
-    .unwrap();
-    Env { sim, deps, writes, _dir: dir }
+async fn env(backend: Backend, extra: &str) -> Env {
+    let mut stack = Stack::start(backend, &format!("{ACME_CORP}{ROSTER_JOB}{extra}")).await;
+    stack.connect("acme", "production", "admin@acme.example").await;
+    let writes = stack.count_writes(&keys::directory_pk("acme"));
+    Env { stack, writes }
 }
 
 fn spec(count: usize, qstream_share: f64, inactive_share: f64) -> sfsim::GenSpec {
@@ -163,15 +101,19 @@ fn is_true(v: Option<&Value>) -> bool {
     v.and_then(Value::as_bool).unwrap_or(false)
 }
 
-fn size() -> usize {
-    std::env::var("ROSTER_E2E_USERS").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000)
+/// The big test's population (see the module doc).
+fn size(backend: Backend) -> usize {
+    let default = match backend {
+        Backend::Embedded => 10_000,
+        Backend::Moto => 1_000,
+    };
+    std::env::var("ROSTER_E2E_USERS").ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
 /// The big one: full sync, unchanged re-runs, 1% changed.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn full_sync_then_unchanged_then_one_percent() {
-    let n = size();
-    let e = env("").await;
+async fn full_sync_then_unchanged_then_one_percent(backend: Backend) {
+    let n = size(backend);
+    let e = env(backend, "").await;
     let t0 = std::time::Instant::now();
     e.sim.generate_users("acme", spec(n, 0.9, 0.02)).unwrap();
     eprintln!("generated at {:?}", t0.elapsed());
@@ -191,12 +133,7 @@ async fn full_sync_then_unchanged_then_one_percent() {
     assert_eq!(r.status, RunStatus::Succeeded, "{r:?}");
     assert_eq!(r.counts.count(Counter::Fetched), filtered);
     let pages = filtered.div_ceil(2000);
-    assert_eq!(
-        r.counts.count(Counter::ApiCalls),
-        pages + r.counts.get(Counter::ManagersLookedUp).map_or(0, |m| m.div_ceil(200)),
-        "{:?}",
-        r.counts
-    );
+    assert_eq!(r.counts.count(Counter::ApiCalls), pages + r.counts.count(Counter::ManagersLookedUp).div_ceil(200), "{:?}", r.counts);
     let users = e.users().await;
     for id in &wanted {
         let u = users.get(id).unwrap_or_else(|| panic!("{id} missing"));
@@ -230,12 +167,7 @@ async fn full_sync_then_unchanged_then_one_percent() {
     eprintln!("checked the directory at {:?}", t.elapsed());
     // Unchanged: an incremental re-run and a full one write nothing.
     let again = e.run("roster", RunOptions::default()).await.unwrap().report;
-    assert_eq!(
-        (again.counts.count(Counter::DirectoryWrites), e.writes(), again.counts.count(Counter::ApiCalls)),
-        (0, 0, 1),
-        "{:?}",
-        again.counts
-    );
+    assert_eq!((again.counts.count(Counter::DirectoryWrites), e.writes(), again.counts.count(Counter::ApiCalls)), (0, 0, 1), "{:?}", again.counts);
     let full = e.run("roster", RunOptions { full: true, ..RunOptions::default() }).await.unwrap().report;
     assert_eq!((full.counts.count(Counter::DirectoryWrites), e.writes()), (0, 0), "{:?}", full.counts);
     assert_eq!(full.counts.get(Counter::Deactivated), None);
@@ -258,46 +190,54 @@ async fn full_sync_then_unchanged_then_one_percent() {
     // Every run left a report.
     let reports: Vec<RunReport> = record::list(e.deps.store.as_ref(), Query::prefix(keys::runs_pk("acme"), "")).await.unwrap();
     assert_eq!(reports.len(), 4);
-    assert!(std::fs::read_dir(e._dir.path().join("outbox")).is_ok_and(|d| d.count() == 4), "on_success mails the admin");
+    assert_eq!(e.outbox().len(), 4, "on_success mails the admin");
 }
 
 /// Timestamp ties at page and run boundaries, and a run interrupted twice that resumes.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ties_and_interrupted_runs_lose_nothing() {
-    let e = env("").await;
-    e.sim.set_page_size(200);
-    e.sim.generate_users("acme", spec(1_000, 1.0, 0.0)).unwrap();
+async fn ties_and_interrupted_runs_lose_nothing(backend: Backend) {
+    match backend {
+        Backend::Embedded => ties_and_interrupted_runs_lose_nothing_with(backend, 1_000, 200).await,
+        Backend::Moto => ties_and_interrupted_runs_lose_nothing_with(backend, 200, 40).await,
+    }
+}
+
+/// `n` users, then `n / 2` more, read `page` at a time (`n` a multiple of `page`: the
+/// simulator's 4 seeded users make a last short page).
+async fn ties_and_interrupted_runs_lose_nothing_with(backend: Backend, n: usize, page: usize) {
+    let e = env(backend, "").await;
+    e.sim.set_page_size(page);
+    e.sim.generate_users("acme", spec(n, 1.0, 0.0)).unwrap();
     let stamps: HashSet<String> = e.sf_users().iter().map(|u| u["SystemModstamp"].as_str().unwrap().to_string()).collect();
     assert!(stamps.len() <= 2, "generated users share one SystemModstamp: every page boundary is a tie");
 
     let stop = RunOptions { max_pages: Some(2), ..RunOptions::default() };
     let a = e.run("roster", stop.clone()).await.unwrap();
     assert!(a.interrupted);
-    assert_eq!(e.users().await.len(), 400);
+    assert_eq!(e.users().await.len(), 2 * page);
     let b = e.run("roster", stop.clone()).await.unwrap();
     assert!(b.interrupted && b.report.id == a.report.id, "one run across invocations");
     let c = e.run("roster", RunOptions::default()).await.unwrap().report;
     assert_eq!(c.id, a.report.id);
     assert_eq!(c.status, RunStatus::Succeeded, "{c:?}");
     // The simulator's 4 seeded users are flagged too.
-    assert_eq!((c.counts.count(Counter::Fetched), c.counts.count(Counter::Added)), (1_004, 1_004), "{:?}", c.counts);
-    assert_eq!(c.counts.count(Counter::ApiCalls), 6, "6 pages over 3 invocations, none read twice");
+    let total = n as u64 + 4;
+    assert_eq!((c.counts.count(Counter::Fetched), c.counts.count(Counter::Added)), (total, total), "{:?}", c.counts);
+    assert_eq!(c.counts.count(Counter::ApiCalls), total.div_ceil(page as u64), "every page over 3 invocations, none read twice");
     let users = e.users().await;
-    assert_eq!(users.values().filter(|u| u.active).count(), 1_004);
+    assert_eq!(users.values().filter(|u| u.active).count() as u64, total);
 
     // More users at one instant, read incrementally across an interruption inside the tie.
-    e.sim.generate_users("acme", spec(500, 1.0, 0.0)).unwrap();
+    e.sim.generate_users("acme", spec(n / 2, 1.0, 0.0)).unwrap();
     let d = e.run("roster", RunOptions { max_pages: Some(1), ..RunOptions::default() }).await.unwrap();
     assert!(d.interrupted);
     let f = e.run("roster", RunOptions::default()).await.unwrap().report;
-    assert_eq!(f.counts.count(Counter::Added), 500, "{:?}", f.counts);
-    assert_eq!(e.users().await.len(), 1_504);
+    assert_eq!(f.counts.count(Counter::Added), n as u64 / 2, "{:?}", f.counts);
+    assert_eq!(e.users().await.len(), n + 4 + n / 2);
 }
 
 /// Leaving the filter, becoming inactive, the breaker, cycles.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn deactivation_breaker_and_cycles() {
-    let e = env("").await;
+async fn deactivation_breaker_and_cycles(backend: Backend) {
+    let e = env(backend, "").await;
     e.sim.generate_users("acme", spec(300, 1.0, 0.0)).unwrap();
     e.run("roster", RunOptions::default()).await.unwrap();
     let all = e.users().await;
@@ -360,11 +300,10 @@ async fn deactivation_breaker_and_cycles() {
 }
 
 /// The schedule: due jobs run once per cadence; the lease keeps a second run out.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn schedule_and_lease() {
-    let mut e = env("").await;
+async fn schedule_and_lease(backend: Backend) {
+    let mut e = env(backend, "").await;
     let clock = Arc::new(ManualClock::at(time::OffsetDateTime::now_utc()));
-    e.deps.clock = clock.clone();
+    e.stack.deps.clock = clock.clone();
     e.sim.generate_users("acme", spec(50, 1.0, 0.0)).unwrap();
     let event = aws_lambda_events::eventbridge::EventBridgeEvent::default();
     let far = std::time::Instant::now() + std::time::Duration::from_secs(120);
@@ -397,9 +336,8 @@ redact = [{ kind = "email" }, { kind = "card" }]
 "#;
 
 /// A generic SOQL job: validation, mapping, redaction, filter, record limit, increments.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn soql_job_loads_documents() {
-    let e = env(SOQL_JOB).await;
+async fn soql_job_loads_documents(backend: Backend) {
+    let e = env(backend, SOQL_JOB).await;
     let contact = e
         .sim
         .insert_records("acme", "Contact", vec![json!({"LastName": "Silva", "Email": "ana@example.com"}).as_object().cloned().unwrap()])
@@ -447,3 +385,11 @@ async fn soql_job_loads_documents() {
     let err = run_job(&e.deps, &job, &RunOptions::default()).await.unwrap_err().to_string();
     assert!(err.contains("GROUP BY"), "{err}");
 }
+
+both_backends!(
+    full_sync_then_unchanged_then_one_percent,
+    ties_and_interrupted_runs_lose_nothing,
+    deactivation_breaker_and_cycles,
+    schedule_and_lease,
+    soql_job_loads_documents,
+);

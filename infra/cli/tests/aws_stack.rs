@@ -7,7 +7,6 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -20,16 +19,14 @@ use forcelink::domain::workflow::{endpoint_url, workflow_id};
 use forcelink::domain::{Connection, ConnectionStatus, keys};
 use forcelink::ports::{Cond, Query, Store};
 use forcelink::{Deps, Settings, config};
+use forcelink_stack::dev::{self, DevServer, free_port};
+use forcelink_stack::fixtures::ACME_CONTACTS as SITE;
 use serde_json::{Value, json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_forcelink");
-const SITE: &str = include_str!("fixtures/acme-contacts.toml");
 
 fn moto() -> String {
-    std::env::var("FORCELINK_TEST_MOTO_URL")
-        .ok()
-        .filter(|v| !v.is_empty())
-        .expect("FORCELINK_TEST_MOTO_URL is not set: start moto (infra/testing/moto_serial_dynamodb.py) and export it")
+    forcelink_stack::Backend::moto_url()
 }
 
 fn unique_prefix(tag: &str) -> String {
@@ -37,17 +34,9 @@ fn unique_prefix(tag: &str) -> String {
     format!("t-{tag}-{}-{}", std::process::id(), nanos % 1_000_000_000)
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
 /// Runs `forcelink aws-bootstrap` as a person would; returns its output and the variables.
 fn bootstrap(prefix: &str, data: &Path) -> (String, BTreeMap<String, String>) {
-    let out = Command::new(BIN)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("AWS_ENDPOINT_URL", moto())
-        .env("FORCELINK_DATA_DIR", data)
+    let out = dev::command(Path::new(BIN), [("AWS_ENDPOINT_URL", moto()), ("FORCELINK_DATA_DIR", data.display().to_string())])
         .args(["aws-bootstrap", "--prefix", prefix])
         .output()
         .unwrap();
@@ -79,7 +68,7 @@ fn redrive(attrs: &BTreeMap<String, String>) -> (u64, String) {
 
 #[test]
 fn bootstrap_refuses_without_an_emulator() {
-    let out = Command::new(BIN).env_clear().env("PATH", std::env::var("PATH").unwrap_or_default()).arg("aws-bootstrap").output().unwrap();
+    let out = dev::command(Path::new(BIN), [] as [(&str, &str); 0]).arg("aws-bootstrap").output().unwrap();
     assert!(!out.status.success());
     assert!(out.stdout.is_empty());
     assert!(String::from_utf8_lossy(&out.stderr).contains("AWS_ENDPOINT_URL"));
@@ -132,46 +121,11 @@ async fn bootstrap_is_idempotent_and_lays_out_the_template() {
     assert_eq!(key.key_spec().map(|s| s.as_str()), Some("SYMMETRIC_DEFAULT"));
 }
 
-/// A running `forcelink dev` on AWS, stopped on drop.
-struct Dev(Child);
-
-impl Drop for Dev {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start_dev(vars: &BTreeMap<String, String>, data: &Path, port: u16) -> Dev {
-    let child = Command::new(BIN)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .envs(vars)
-        .env("FORCELINK_BACKEND", "aws")
-        .env("FORCELINK_DATA_DIR", data)
-        .env("FORCELINK_PUBLIC_URL", format!("http://127.0.0.1:{port}"))
-        .env("RUST_LOG", "warn")
-        .args(["dev", "--port", &port.to_string(), "--sim-port", "0"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let started = Instant::now();
-    while healthz(port).is_err() {
-        assert!(started.elapsed() < Duration::from_secs(30), "forcelink dev did not answer /healthz within 30 s");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    Dev(child)
-}
-
-/// `GET /healthz` answered 200.
-fn healthz(port: u16) -> std::io::Result<()> {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port))?;
-    s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")?;
-    let mut answer = String::new();
-    s.read_to_string(&mut answer)?;
-    if answer.starts_with("HTTP/1.1 200") { Ok(()) } else { Err(std::io::Error::other(answer)) }
+/// `forcelink dev` on the bootstrapped AWS stack.
+fn start_dev(vars: &BTreeMap<String, String>, data: &Path, port: u16) -> DevServer {
+    let aws = [("FORCELINK_BACKEND", "aws".to_string()), ("FORCELINK_DATA_DIR", data.display().to_string())];
+    let vars = vars.iter().map(|(k, v)| (k.as_str(), v.clone())).chain(aws);
+    DevServer::start(Path::new(BIN), port, vars, &[])
 }
 
 /// The test's own view of the stack: the bootstrapped table and key (the outbox and the rest

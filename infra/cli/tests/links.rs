@@ -1,53 +1,30 @@
 //! `forcelink link`, `forcelink verify` and the links flow of `forcelink demo`, run as the real
 //! binary against `forcelink dev` on a temporary data directory, driven over HTTP.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use forcelink::domain::DirectoryUser;
 use forcelink::domain::record;
 use forcelink::ports::Cond;
+use forcelink_stack::dev::{self, DevServer, free_port};
 
 const BIN: &str = env!("CARGO_BIN_EXE_forcelink");
 const EXAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/acme.toml");
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+/// The CLI on the data directory `data`, its public URL on `port`.
+fn vars(data: &Path, port: u16) -> [(&'static str, String); 2] {
+    [("FORCELINK_DATA_DIR", data.display().to_string()), ("FORCELINK_PUBLIC_URL", format!("http://127.0.0.1:{port}"))]
 }
 
 fn forcelink(data: &Path, port: u16) -> Command {
-    let mut cmd = Command::new(BIN);
-    cmd.env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("FORCELINK_DATA_DIR", data)
-        .env("FORCELINK_PUBLIC_URL", format!("http://127.0.0.1:{port}"))
-        .env("RUST_LOG", "warn");
-    cmd
+    dev::command(Path::new(BIN), vars(data, port))
 }
 
-struct Dev(Child);
-
-impl Drop for Dev {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start_dev(data: &Path, port: u16) -> Dev {
-    let mut child = forcelink(data, port)
-        .args(["dev", "--no-sim", "--port", &port.to_string()])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let banner = lines.by_ref().map_while(Result::ok).find(|l| l.starts_with("forcelink dev on")).expect("forcelink dev did not start");
-    assert!(banner.contains(&format!("127.0.0.1:{port}")), "{banner}");
-    std::thread::spawn(move || for _ in lines {});
-    Dev(child)
+/// `forcelink dev` without its simulator (the links flows need no Salesforce).
+fn start_dev(data: &Path, port: u16) -> DevServer {
+    DevServer::start(Path::new(BIN), port, vars(data, port), &["--no-sim"])
 }
 
 /// The first `/l/…` link in the outbox, quoted-printable soft breaks undone.

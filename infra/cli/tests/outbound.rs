@@ -1,77 +1,34 @@
 //! Outbound messages end to end: the simulator's outbound messages drive the real
 //! `forcelink dev` binary over HTTP. Single messages, a batch of 100, duplicates and
 //! reordering, retries after the endpoint was down; contacts, outbox emails and run reports
-//! must come out exactly right. Plus an ignored load test for the Ack latency (BENCHMARKS.md).
+//! must come out exactly right, on both backends (`forcelink dev` on the stack's settings,
+//! moto's SQS feeding its workflow runner there). Plus an ignored load test for the Ack
+//! latency on the embedded backends (BENCHMARKS.md).
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use forcelink::domain::record::{self, Versioned};
+use forcelink::Deps;
+use forcelink::domain::record;
 use forcelink::domain::report::{RunReport, RunStatus};
 use forcelink::domain::workflow::{endpoint_url, workflow_id};
-use forcelink::domain::{Connection, ConnectionStatus, Contact, keys};
-use forcelink::ports::{Cond, Query};
-use forcelink::{Deps, Settings, config};
+use forcelink::domain::{Contact, keys};
+use forcelink::ports::Query;
+use forcelink_stack::fixtures::ACME_CONTACTS;
+use forcelink_stack::{Backend, Stack, both_backends};
 use serde_json::{Map, Value, json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_forcelink");
 
-const SITE: &str = include_str!("fixtures/acme-contacts.toml");
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-struct Dev(Child);
-
-impl Drop for Dev {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start_dev(data: &Path, port: u16) -> Dev {
-    start_dev_with(data, port, &[])
-}
-
-fn start_dev_with(data: &Path, port: u16, flags: &[&str]) -> Dev {
-    let mut child = Command::new(BIN)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("FORCELINK_DATA_DIR", data)
-        .env("FORCELINK_PUBLIC_URL", format!("http://127.0.0.1:{port}"))
-        .env("RUST_LOG", "warn")
-        .args(["dev", "--port", &port.to_string()])
-        .args(flags)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let first = lines.next().unwrap().unwrap();
-    assert!(first.contains(&format!("127.0.0.1:{port}")), "{first}");
-    std::thread::spawn(move || for _ in lines {});
-    Dev(child)
-}
-
-/// The site applied and its connection pointed at `org`; returns the test's own view of the
-/// store (SQLite: the dev process shares the files) and the endpoint URL.
-async fn setup(data: &Path, port: u16, org: &str) -> (Deps, String) {
-    let settings = Settings::embedded(data, None, Some(&format!("http://127.0.0.1:{port}"))).unwrap();
-    let deps = Deps::from_settings(settings).await.unwrap();
-    config::apply_text(deps.store.as_ref(), deps.keys.as_ref(), "site.toml", SITE).await.unwrap();
-    let sk = format!("{}production", keys::CONNECTION_PREFIX);
-    let Versioned { record: mut conn, .. } =
-        record::load::<Connection>(deps.store.as_ref(), &keys::site_pk("acme"), &sk).await.unwrap().unwrap();
-    conn.org_id = Some(org.into());
-    conn.status = ConnectionStatus::Connected;
-    record::save(deps.store.as_ref(), &conn, Cond::Always).await.unwrap();
-    let url = endpoint_url(&deps.settings.public_url, deps.keys.as_ref(), &workflow_id("acme", "contacts"));
-    (deps, url)
+/// A stack with the `contacts` site connected to the simulator's `acme` org; answers it, the
+/// org's id and the workflow's endpoint URL (on the stack's port, where `forcelink dev` runs).
+async fn setup(backend: Backend) -> (Stack, String, String) {
+    let s = Stack::start(backend, ACME_CONTACTS).await;
+    s.connect("acme", "production", "admin@acme.example").await;
+    let org = s.sim.org("acme").unwrap().id;
+    let url = endpoint_url(&s.deps.settings.public_url, s.deps.keys.as_ref(), &workflow_id("acme", "contacts"));
+    (s, org, url)
 }
 
 fn person(n: usize, name: &str) -> Map<String, Value> {
@@ -89,10 +46,6 @@ async fn wait_until<F: AsyncFnMut() -> bool>(what: &str, deadline: Duration, mut
     }
 }
 
-fn outbox_count(data: &Path) -> usize {
-    std::fs::read_dir(data.join("outbox")).map(|d| d.count()).unwrap_or(0)
-}
-
 async fn reports(deps: &Deps) -> Vec<RunReport> {
     record::list(deps.store.as_ref(), Query::prefix(keys::runs_pk("acme"), "")).await.unwrap()
 }
@@ -107,7 +60,8 @@ fn acked(sim: &sfsim::SimHandle, org: &str) -> BTreeSet<String> {
 }
 
 /// Every acked notification has exactly one finished run, one email, and nothing is pending.
-async fn settle(sim: &sfsim::SimHandle, org: &str, deps: &Deps, data: &Path) -> usize {
+async fn settle(s: &Stack, org: &str) -> usize {
+    let (sim, deps) = (&s.sim, &s.deps);
     wait_until("the simulator's queue to empty", Duration::from_secs(60), async || sim.outbound_queue(org).unwrap().is_empty()).await;
     let want = acked(sim, org).len();
     wait_until("every run to finish", Duration::from_secs(60), async || {
@@ -116,20 +70,15 @@ async fn settle(sim: &sfsim::SimHandle, org: &str, deps: &Deps, data: &Path) -> 
     })
     .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(outbox_count(data), want, "one email per notification");
+    assert_eq!(s.outbox().len(), want, "one email per notification");
     assert_eq!(reports(deps).await.len(), want, "one run report per notification");
     want
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn simulator_drives_forcelink_dev_exactly_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path();
-    let port = free_port();
-    let sim = sfsim::Sim::start(sfsim::SimConfig::default()).await.unwrap();
-    let org = sim.org("acme").unwrap().id;
-    let (deps, url) = setup(data, port, &org).await;
-    let dev = start_dev(data, port);
+async fn simulator_drives_forcelink_dev_exactly_once(backend: Backend) {
+    let (s, org, url) = setup(backend).await;
+    let (sim, deps) = (&s.sim, &s.deps);
+    let dev = s.start_dev(Path::new(BIN), &[]);
     sim.add_outbound_rule(
         &org,
         sfsim::RuleSpec {
@@ -144,13 +93,13 @@ async fn simulator_drives_forcelink_dev_exactly_once() {
 
     // One record, one message.
     let first = sim.insert_records(&org, "Contact", vec![person(0, "Solo")]).unwrap();
-    assert_eq!(settle(&sim, &org, &deps, data).await, 1);
+    assert_eq!(settle(&s, &org).await, 1);
 
     // A batch of 100 in one message.
     let batch = sim.insert_records(&org, "Contact", (1..=100).map(|n| person(n, "Batch")).collect()).unwrap();
-    assert_eq!(settle(&sim, &org, &deps, data).await, 101);
+    assert_eq!(settle(&s, &org).await, 101);
     assert!(sim.deliveries(&org).unwrap().iter().any(|d| d.acked && d.notification_ids.len() == 100));
-    assert_eq!(contacts(&deps).await.len(), 101);
+    assert_eq!(contacts(deps).await.len(), 101);
 
     // Duplicates and reordering: every notification sent again, shuffled.
     let settings = sfsim::OutboundSettings { duplicate_rate: 1.0, reorder: true, batch_size: 7, ..sfsim::OutboundSettings::default() };
@@ -160,7 +109,7 @@ async fn simulator_drives_forcelink_dev_exactly_once() {
         sim.update_record(&org, "Contact", id, m).unwrap();
     }
     wait_until("duplicates to be sent", Duration::from_secs(30), async || sim.deliveries(&org).unwrap().iter().any(|d| d.duplicate)).await;
-    assert_eq!(settle(&sim, &org, &deps, data).await, 131);
+    assert_eq!(settle(&s, &org).await, 131);
 
     // The endpoint goes down; Salesforce retries; it comes back.
     drop(dev);
@@ -173,12 +122,12 @@ async fn simulator_drives_forcelink_dev_exactly_once() {
         sim.deliveries(&org).unwrap().iter().filter(|d| !d.acked && d.error.is_some()).count() >= 1
     })
     .await;
-    let _dev = start_dev(data, port);
+    let _dev = s.start_dev(Path::new(BIN), &[]);
     sim.advance_clock(Duration::from_secs(3600));
-    assert_eq!(settle(&sim, &org, &deps, data).await, 151);
+    assert_eq!(settle(&s, &org).await, 151);
 
     // The directory holds the latest data of every record.
-    let all = contacts(&deps).await;
+    let all = contacts(deps).await;
     assert_eq!(all.len(), 101);
     let by_id = |id: &str| all.iter().find(|c| forcelink::domain::ids::same_id(&c.id, id)).unwrap().clone();
     assert_eq!(by_id(&first[0]).fields["first_name"], "Solo");
@@ -197,12 +146,8 @@ async fn ack_latency() {
     // The Ack path alone (runs held in the queue, as on AWS where another invocation runs
     // them), then with this process also running every workflow as fast as it can.
     for (label, flags) in [("runs held", &["--hold-workflows"][..]), ("runner busy", &[][..])] {
-        let dir = tempfile::tempdir().unwrap();
-        let data = dir.path();
-        let port = free_port();
-        let org = "00D5g000000AbCdEAK";
-        let (_deps, url) = setup(data, port, org).await;
-        let _dev = start_dev_with(data, port, flags);
+        let (s, org, url) = setup(Backend::Embedded).await;
+        let _dev = s.start_dev(Path::new(BIN), flags);
         let http = reqwest::Client::new();
         for size in [1usize, 100] {
             let rounds = if size == 1 { 2000 } else { 300 };
@@ -243,3 +188,5 @@ async fn ack_latency() {
         }
     }
 }
+
+both_backends!(simulator_drives_forcelink_dev_exactly_once);

@@ -3,7 +3,8 @@
 //! outbound messages reach the real outbound-webhook handler until the endpoint goes down;
 //! the messages sent meanwhile are dropped after Salesforce's 24 h of retries; the reconcile
 //! job finds exactly those changes, and the workflow runner creates their contacts and
-//! invitations once, however often the job runs.
+//! invitations once, however often the job runs. On both backends (embedded, and moto's
+//! DynamoDB, SQS and KMS).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -14,81 +15,53 @@ use forcelink::domain::report::{RunKind, RunReport, RunStatus};
 use forcelink::domain::workflow::{endpoint_url, workflow_id};
 use forcelink::domain::{Contact, Counter, keys};
 use forcelink::ports::{ManualClock, Query};
-use forcelink::{Deps, Settings, config};
+use forcelink_stack::fixtures::ACME_CONTACTS;
+use forcelink_stack::{Backend, Stack, both_backends};
 use roster_sync::{RunOptions, run_job};
 use serde_json::{Map, json};
 
-const SITE: &str = concat!(
-    include_str!("fixtures/acme-contacts.toml"),
-    r#"
+/// The reconcile job, on the `contacts` workflow's messages.
+const CATCH_UP: &str = r#"
 [[sites.sync]]
 name = "catch-up"
 type = "reconcile"
 workflow = "contacts"
 every_minutes = 60
 filter = "Email != null"
-"#
-);
+"#;
 
+/// The stack on a manual clock, its org sending Contact changes to the outbound-webhook
+/// handler it serves.
 struct Env {
-    sim: sfsim::SimHandle,
-    deps: Arc<Deps>,
+    stack: Stack,
     clock: Arc<ManualClock>,
     server: tokio::task::JoinHandle<()>,
-    dir: tempfile::TempDir,
 }
 
-/// Serves the outbound-webhook handler on a random port, as `forcelink dev` does.
-async fn serve(deps: Arc<Deps>, listener: tokio::net::TcpListener) -> tokio::task::JoinHandle<()> {
-    let app = axum::Router::new().fallback(move |req: axum::extract::Request| {
-        let deps = deps.clone();
-        async move {
-            let (parts, body) = req.into_parts();
-            let bytes = axum::body::to_bytes(body, outbound_webhook::MAX_BODY).await.unwrap_or_default();
-            let response = outbound_webhook::handle(&deps, http::Request::from_parts(parts, bytes)).await;
-            let (parts, body) = response.into_parts();
-            axum::response::Response::from_parts(parts, axum::body::Body::from(body))
-        }
-    });
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    })
+impl std::ops::Deref for Env {
+    type Target = Stack;
+    fn deref(&self) -> &Stack {
+        &self.stack
+    }
 }
 
-async fn env() -> Env {
-    let sim = sfsim::Sim::start(sfsim::SimConfig::default()).await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let public = format!("http://{}", listener.local_addr().unwrap());
-    let settings = Settings::embedded(dir.path(), Some(&sim.ca_pem_path()), Some(&public)).unwrap();
-    let mut deps = Deps::from_settings(settings).await.unwrap();
+async fn env(backend: Backend) -> Env {
+    let mut stack = Stack::start(backend, &format!("{ACME_CONTACTS}{CATCH_UP}")).await;
     let clock = Arc::new(ManualClock::at(time::OffsetDateTime::now_utc()));
-    deps.clock = clock.clone();
-    config::apply_text(deps.store.as_ref(), deps.keys.as_ref(), "site.toml", SITE).await.unwrap();
-    let org = sim.org("acme").unwrap();
-    let token = sim.issue_token("admin@acme.example").unwrap();
-    forcelink::salesforce::session::connect_with_tokens(
-        &deps,
-        "acme",
-        "production",
-        &org.id,
-        &sim.https_url(),
-        &forcelink::salesforce::session::TokenBundle { access_token: token, refresh_token: None },
-    )
-    .await
-    .unwrap();
-    let deps = Arc::new(deps);
+    stack.deps.clock = clock.clone();
+    stack.connect("acme", "production", "admin@acme.example").await;
+    let deps = &stack.deps;
     let endpoint = endpoint_url(&deps.settings.public_url, deps.keys.as_ref(), &workflow_id("acme", "contacts"));
     let spec = sfsim::RuleSpec {
         name: "contacts".into(),
         object: "Contact".into(),
         fields: vec!["Email".into(), "FirstName".into(), "SystemModstamp".into()],
-        endpoint_url: endpoint.clone(),
+        endpoint_url: endpoint,
         ..sfsim::RuleSpec::default()
     };
-    sim.add_outbound_rule("acme", spec).unwrap();
-    let server = serve(deps.clone(), listener).await;
-    Env { sim, deps, clock, server, dir }
+    stack.sim.add_outbound_rule("acme", spec).unwrap();
+    let server = stack.serve(|deps, req| async move { outbound_webhook::handle(&deps, req).await });
+    Env { stack, clock, server }
 }
 
 impl Env {
@@ -122,10 +95,6 @@ impl Env {
     async fn workflow_reports(&self) -> Vec<RunReport> {
         let all: Vec<RunReport> = record::list(self.deps.store.as_ref(), Query::prefix(keys::runs_pk("acme"), "")).await.unwrap();
         all.into_iter().filter(|r| r.kind == RunKind::Workflow).collect()
-    }
-
-    fn outbox(&self) -> usize {
-        std::fs::read_dir(self.dir.path().join("outbox")).map(|d| d.count()).unwrap_or(0)
     }
 
     fn insert(&self, first: &str, email: Option<&str>) -> String {
@@ -165,9 +134,8 @@ fn counts<const N: usize>(r: &RunReport, counters: [Counter; N]) -> [u64; N] {
     counters.map(|c| r.counts.count(c))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn dropped_messages_are_reconciled_exactly_once() {
-    let e = env().await;
+async fn dropped_messages_are_reconciled_exactly_once(backend: Backend) {
+    let e = env(backend).await;
     let first = e.reconcile(false).await;
     assert!(first.tasks.iter().any(|t| t.output.as_deref().is_some_and(|o| o.contains("first run"))), "{first:?}");
     let initial = roster_sync::state::load(e.deps.store.as_ref(), "acme", "catch-up", e.deps.clock.now()).await.unwrap().watermark;
@@ -209,7 +177,7 @@ async fn dropped_messages_are_reconciled_exactly_once() {
     let contacts = e.contacts().await;
     assert_eq!(contacts.keys().cloned().collect::<Vec<_>>(), ["ann@example.com", "ben@example.com", "cat@example.com", "dana@example.com"]);
     assert_eq!(contacts["ben@example.com"].fields["first_name"], "Ben");
-    assert_eq!(e.outbox(), 4, "one invitation each");
+    assert_eq!(e.outbox().len(), 4, "one invitation each");
     let reports = e.workflow_reports().await;
     assert_eq!(reports.len(), 4);
     assert!(reports.iter().all(|r| r.status == RunStatus::Succeeded), "{reports:?}");
@@ -234,5 +202,7 @@ async fn dropped_messages_are_reconciled_exactly_once() {
     assert_eq!(counts(&later, [Counter::Fetched, Counter::Queued]), [1, 1], "{later:?}");
     e.run_workflows().await;
     assert_eq!(e.contacts().await["ben@example.com"].fields["first_name"], "Benjamin");
-    assert_eq!(e.outbox(), 5);
+    assert_eq!(e.outbox().len(), 5);
 }
+
+both_backends!(dropped_messages_are_reconciled_exactly_once);

@@ -1,103 +1,50 @@
 //! Token refresh across "Lambdas" (separate `Deps`, one store) in scripted interleavings: the
 //! simulator holds a refresh request at its token endpoint (`sfsim::oauth::knobs`) while the
-//! test plays the other process. Each scenario runs on the embedded store and on DynamoDB
-//! (moto, `FORCELINK_TEST_MOTO_URL`).
+//! test plays the other process. Each scenario runs on both backends (forcelink-stack: the
+//! embedded files, and moto's DynamoDB and KMS).
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use forcelink::backends::dynamo::{DynamoStore, create_table};
 use forcelink::domain::connection::ConnectionStatus;
 use forcelink::domain::keys;
-use forcelink::ports::{Clock, Cond, Item, ManualClock, Store};
+use forcelink::ports::{Clock, Cond, Item, ManualClock};
 use forcelink::salesforce::SfError;
 use forcelink::salesforce::session::{self, LEASE_SECS, MIN_LEASE_LEFT_SECS, TOKEN_TIMEOUT, TokenBundle};
-use forcelink::{Deps, Settings};
+use forcelink_stack::fixtures::ACME_CORP;
+use forcelink_stack::{Backend, CLIENT_ID, CLIENT_SECRET, Stack, both_backends};
+use sfsim::SimConfig;
 use sfsim::oauth::knobs::{self, Release};
-use sfsim::{Sim, SimConfig, SimHandle};
 
-const CLIENT_ID: &str = sfsim::DEFAULT_CLIENT_ID;
-const CLIENT_SECRET: &str = sfsim::DEFAULT_CLIENT_SECRET;
 const SITE: &str = "acme";
 const CONN: &str = "production";
 
-/// Which store the "Lambdas" share.
-#[derive(Clone, Copy)]
-enum Backend {
-    Embedded,
-    Dynamo,
+/// The stack, its `deps` being Lambda A, with the site connected (a fresh refresh token family).
+struct World {
+    stack: Stack,
 }
 
-struct World {
-    sim: SimHandle,
-    _dir: tempfile::TempDir,
-    settings: BTreeMap<String, String>,
-    store: Option<Arc<dyn Store>>,
-    /// Lambda A.
-    a: Deps,
+impl std::ops::Deref for World {
+    type Target = Stack;
+    fn deref(&self) -> &Stack {
+        &self.stack
+    }
 }
 
 impl World {
     async fn new(backend: Backend) -> Self {
-        let sim = Sim::start(SimConfig::default()).await.expect("sim starts");
-        let dir = tempfile::tempdir().unwrap();
-        let settings: BTreeMap<String, String> = [
-            ("FORCELINK_DATA_DIR", dir.path().display().to_string()),
-            ("FORCELINK_EXTRA_CA_FILE", sim.ca_pem_path().display().to_string()),
-            ("FORCELINK_SF_CLIENT_ID", CLIENT_ID.into()),
-            ("FORCELINK_SF_CLIENT_SECRET", CLIENT_SECRET.into()),
-            ("FORCELINK_SF_LOGIN_URL", sim.https_url()),
-            // Longer than the old 30 s lease: the token call must not rely on this timeout.
-            ("FORCELINK_HTTP_TIMEOUT_SECS", "45".into()),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect();
-        let store = match backend {
-            Backend::Embedded => None,
-            Backend::Dynamo => Some(dynamo_store().await),
-        };
-        let a = lambda(&settings, store.as_ref()).await;
-        let w = World { sim, _dir: dir, settings, store, a };
-        w.connect().await;
-        w
-    }
-
-    /// Another "Lambda" on the same store and keys.
-    async fn lambda(&self) -> Deps {
-        lambda(&self.settings, self.store.as_ref()).await
-    }
-
-    /// The site and a connected connection with a fresh refresh token family.
-    async fn connect(&self) {
-        let toml = r#"
-[[sites]]
-id = "acme"
-name = "Acme Corp"
-platform_url = "https://acme.platform.example"
-platform_sso_url = "https://acme.platform.example/sso/salesforce"
-admin_email = "lms-admin@acme.example"
-default_connection = "production"
-
-[[sites.connections]]
-name = "production"
-environment = "production"
-"#;
-        forcelink::config::apply_text(self.a.store.as_ref(), self.a.keys.as_ref(), "test.toml", toml).await.unwrap();
-        let answer = knobs::issue_refresh_token(&self.sim, "admin@acme.example", CLIENT_ID).unwrap();
-        let bundle = TokenBundle {
-            access_token: answer["access_token"].as_str().unwrap().into(),
-            refresh_token: Some(answer["refresh_token"].as_str().unwrap().into()),
-        };
-        self.store_tokens(bundle, Some(answer["instance_url"].as_str().unwrap().to_string())).await;
+        // Longer than the old 30 s lease: the token call must not rely on this timeout.
+        let timeout = [("FORCELINK_HTTP_TIMEOUT_SECS", "45")];
+        let stack = Stack::start_with(backend, SimConfig::default(), &timeout, ACME_CORP).await;
+        stack.connect(SITE, CONN, "admin@acme.example").await;
+        World { stack }
     }
 
     /// Writes tokens as another process would (a new authorization), outside any lease.
     async fn store_tokens(&self, bundle: TokenBundle, instance: Option<String>) {
-        let sealed = session::seal_tokens(self.a.keys.as_ref(), SITE, CONN, &bundle).await.unwrap();
-        session::update_connection(&self.a, SITE, CONN, |c| {
+        let sealed = session::seal_tokens(self.deps.keys.as_ref(), SITE, CONN, &bundle).await.unwrap();
+        session::update_connection(&self.deps, SITE, CONN, |c| {
             c.tokens_sealed = Some(sealed.clone());
             c.status = ConnectionStatus::Connected;
             if let Some(i) = &instance {
@@ -109,12 +56,12 @@ environment = "production"
     }
 
     async fn tokens(&self) -> (ConnectionStatus, TokenBundle) {
-        let conn = session::load(&self.a, SITE, CONN).await.unwrap().record;
-        (conn.status, session::open_tokens(self.a.keys.as_ref(), &conn).await.unwrap())
+        let conn = session::load(&self.deps, SITE, CONN).await.unwrap().record;
+        (conn.status, session::open_tokens(self.deps.keys.as_ref(), &conn).await.unwrap())
     }
 
     async fn lease(&self) -> Option<Item> {
-        self.a.store.get(&keys::refresh_lease_pk(SITE, CONN), keys::REFRESH_LEASE_SK).await.unwrap()
+        self.deps.store.get(&keys::refresh_lease_pk(SITE, CONN), keys::REFRESH_LEASE_SK).await.unwrap()
     }
 
     /// A refresh at the simulator, as another process holding `refresh_token` would do it.
@@ -137,40 +84,19 @@ environment = "production"
     }
 }
 
-/// A "Lambda": its own caches and HTTP client; the data directory's keys; the shared store.
-async fn lambda(settings: &BTreeMap<String, String>, store: Option<&Arc<dyn Store>>) -> Deps {
-    let mut deps = Deps::from_settings(Settings::from_lookup(|k| settings.get(k).cloned()).unwrap()).await.unwrap();
-    if let Some(store) = store {
-        deps.store = store.clone();
-    }
-    deps
-}
-
-async fn dynamo_store() -> Arc<dyn Store> {
-    let url = std::env::var("FORCELINK_TEST_MOTO_URL")
-        .ok()
-        .filter(|v| !v.is_empty())
-        .expect("FORCELINK_TEST_MOTO_URL is not set: start moto (infra/testing/moto_serial_dynamodb.py) and export it");
-    let client = aws_sdk_dynamodb::Client::new(&forcelink::backends::aws::emulator_config(&url).await);
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
-    let table = format!("forcelink-refresh-{}-{nanos}", std::process::id());
-    create_table(&client, &table).await.expect("create the table");
-    Arc::new(DynamoStore::new(client, table))
-}
-
 /// A token call slower than the old 30 s lease: the holder gives up after its own timeout and
 /// keeps the lease, and no other process sends the same refresh token while the call is open.
 async fn slow_refresh_is_never_concurrent(backend: Backend) {
     let w = World::new(backend).await;
     let (_, before) = w.tokens().await;
     let hold = knobs::hold_next_refresh(&w.sim);
-    let a = w.a.clone();
+    let a = w.deps.clone();
     let started = Instant::now();
     let first = tokio::spawn(async move { a.salesforce.refresh(&a, SITE, CONN, None).await });
     assert_eq!(hold.arrived().await, before.refresh_token.clone().unwrap());
 
     // Lambda B keeps trying to refresh the whole time.
-    let b = w.lambda().await;
+    let b = w.another_lambda().await;
     let stop = Arc::new(AtomicBool::new(false));
     let stop_b = stop.clone();
     let second = tokio::spawn(async move {
@@ -196,9 +122,9 @@ async fn slow_refresh_is_never_concurrent(backend: Backend) {
 async fn short_lease_is_not_used(backend: Backend) {
     let mut w = World::new(backend).await;
     let clock = Arc::new(StallingClock::new(Duration::from_secs(45)));
-    w.a.clock = clock.clone();
+    w.stack.deps.clock = clock.clone();
     let hold = knobs::hold_next_refresh(&w.sim);
-    let a = w.a.clone();
+    let a = w.deps.clone();
     let refresh = tokio::spawn(async move { a.salesforce.refresh(&a, SITE, CONN, None).await });
     hold.arrived().await;
     let lease = w.lease().await.expect("the caller holds the lease");
@@ -215,12 +141,12 @@ async fn lost_fence_stores_nothing(backend: Backend) {
     let w = World::new(backend).await;
     let (_, before) = w.tokens().await;
     let hold = knobs::hold_next_refresh(&w.sim);
-    let a = w.a.clone();
+    let a = w.deps.clone();
     let refresh = tokio::spawn(async move { a.salesforce.refresh(&a, SITE, CONN, None).await });
     hold.arrived().await;
     let pk = keys::refresh_lease_pk(SITE, CONN);
-    let theirs = Item::new(&pk, keys::REFRESH_LEASE_SK, r#"{"owner":"lambda-b"}"#).with_expiry(w.a.clock.epoch_secs() + LEASE_SECS);
-    w.a.store.put(theirs, Cond::Always).await.unwrap();
+    let theirs = Item::new(&pk, keys::REFRESH_LEASE_SK, r#"{"owner":"lambda-b"}"#).with_expiry(w.deps.clock.epoch_secs() + LEASE_SECS);
+    w.deps.store.put(theirs, Cond::Always).await.unwrap();
     hold.release(Release::Proceed);
     let result = refresh.await.unwrap();
     assert!(matches!(result, Err(SfError::Transient(ref m)) if m.contains("lease")), "{result:?}");
@@ -238,7 +164,7 @@ async fn invalid_grant_after_rotation_elsewhere_is_retried(backend: Backend) {
     let w = World::new(backend).await;
     let (_, before) = w.tokens().await;
     let hold = knobs::hold_next_refresh(&w.sim);
-    let a = w.a.clone();
+    let a = w.deps.clone();
     let refresh = tokio::spawn(async move { a.salesforce.refresh(&a, SITE, CONN, None).await });
     let sent = hold.arrived().await;
     let theirs = w.rotate_elsewhere(&sent).await;
@@ -250,7 +176,7 @@ async fn invalid_grant_after_rotation_elsewhere_is_retried(backend: Backend) {
     assert_eq!(status, ConnectionStatus::Connected, "not needs_reauth");
     assert_ne!(after.refresh_token, their_refresh, "refreshed with the stored token, which rotated again");
     assert_ne!(after.refresh_token, before.refresh_token);
-    let conn = session::load(&w.a, SITE, CONN).await.unwrap().record;
+    let conn = session::load(&w.deps, SITE, CONN).await.unwrap().record;
     assert_eq!(conn.health.invalid_grants, 0);
 }
 
@@ -277,23 +203,9 @@ impl Clock for StallingClock {
     }
 }
 
-macro_rules! on_both_stores {
-    ($($scenario:ident => $embedded:ident, $dynamo:ident;)*) => {$(
-        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-        async fn $embedded() {
-            $scenario(Backend::Embedded).await;
-        }
-
-        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-        async fn $dynamo() {
-            $scenario(Backend::Dynamo).await;
-        }
-    )*};
-}
-
-on_both_stores! {
-    slow_refresh_is_never_concurrent => slow_refresh_embedded, slow_refresh_dynamo;
-    short_lease_is_not_used => short_lease_embedded, short_lease_dynamo;
-    lost_fence_stores_nothing => lost_fence_embedded, lost_fence_dynamo;
-    invalid_grant_after_rotation_elsewhere_is_retried => invalid_grant_retried_embedded, invalid_grant_retried_dynamo;
-}
+both_backends!(
+    slow_refresh_is_never_concurrent,
+    short_lease_is_not_used,
+    lost_fence_stores_nothing,
+    invalid_grant_after_rotation_elsewhere_is_retried,
+);

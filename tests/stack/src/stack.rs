@@ -1,6 +1,7 @@
 //! [`Stack`]: the simulator, a temporary directory and forcelink's [`Deps`] on one backend,
 //! with the helpers every end-to-end suite needs (apply a site, connect an org with the
-//! simulator's tokens, a second "Lambda", the mail outbox, the handler served over HTTP).
+//! simulator's tokens, a second "Lambda", the mail outbox, the handler served over HTTP or
+//! `forcelink dev` run on the stack, writes counted).
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -17,6 +18,8 @@ use forcelink::{Deps, Settings};
 use sfsim::{Sim, SimConfig, SimHandle};
 
 use crate::Backend;
+use crate::dev::DevServer;
+use crate::write_count::{CountingStore, WriteCount};
 
 /// The simulator's default client app: forcelink's app in the tests.
 pub const CLIENT_ID: &str = sfsim::DEFAULT_CLIENT_ID;
@@ -40,6 +43,8 @@ pub struct Stack {
     listener: Mutex<Option<tokio::net::TcpListener>>,
     /// Its address, `http://127.0.0.1:PORT`.
     listen_url: String,
+    /// Its port, where [`Stack::start_dev`] runs `forcelink dev`.
+    listen_port: u16,
     dir: tempfile::TempDir,
 }
 
@@ -56,7 +61,8 @@ impl Stack {
         let sim = Sim::start(sim_config).await.expect("the simulator starts");
         let dir = tempfile::tempdir().expect("a temp dir");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a loopback port");
-        let listen_url = format!("http://{}", listener.local_addr().expect("its address"));
+        let listen_port = listener.local_addr().expect("its address").port();
+        let listen_url = format!("http://127.0.0.1:{listen_port}");
         let mut vars: BTreeMap<String, String> = [
             ("FORCELINK_DATA_DIR", dir.path().display().to_string()),
             ("FORCELINK_PUBLIC_URL", listen_url.clone()),
@@ -86,7 +92,7 @@ impl Stack {
         };
         vars.extend(overrides.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let deps = open(&vars, aws.as_ref()).await;
-        let stack = Stack { backend, sim, deps, vars, aws, listener: Mutex::new(Some(listener)), listen_url, dir };
+        let stack = Stack { backend, sim, deps, vars, aws, listener: Mutex::new(Some(listener)), listen_url, listen_port, dir };
         if !site_toml.trim().is_empty() {
             stack.apply(site_toml).await;
         }
@@ -166,6 +172,25 @@ impl Stack {
         let mut paths: Vec<_> = entries.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "eml")).collect();
         paths.sort();
         paths.iter().map(|p| std::fs::read_to_string(p).expect("a readable message").replace("=\r\n", "").replace("=3D", "=")).collect()
+    }
+
+    /// From now on, counts the writes this stack's `deps` make to partitions whose key starts
+    /// with `pk_prefix` (a `Deps` opened later, e.g. [`Stack::another_lambda`], is not counted).
+    pub fn count_writes(&mut self, pk_prefix: &str) -> WriteCount {
+        let count = WriteCount::default();
+        let inner = self.deps.store.clone();
+        self.deps.store = Arc::new(CountingStore { inner, pk_prefix: pk_prefix.to_string(), count: count.clone() });
+        count
+    }
+
+    /// Runs `forcelink dev` (the binary `bin`) on this stack, as the process serving it: the
+    /// stack's settings, on the port of [`Stack::listen_url`] (which [`Stack::serve`] can no
+    /// longer take), with the stack's simulator (`--no-sim`) and `flags`. Again after the last
+    /// one was dropped, to bring the endpoint back.
+    pub fn start_dev(&self, bin: &Path, flags: &[&str]) -> DevServer {
+        drop(self.listener.lock().expect("the listener lock").take());
+        let flags = [&["--no-sim"], flags].concat();
+        DevServer::start(bin, self.listen_port, &self.vars, &flags)
     }
 
     /// Serves `handler` over HTTP on the port of the public URL, with this stack's `Deps`; the

@@ -3,18 +3,8 @@
 
 use forcelink::domain::ConnectionStatus;
 use forcelink::salesforce::session;
+use forcelink_stack::fixtures::ACME as SITE;
 use forcelink_stack::{Backend, Stack, both_backends};
-
-const SITE: &str = r#"
-[[sites]]
-id = "acme"
-name = "Acme"
-platform_url = "https://acme.platform.example"
-default_connection = "production"
-
-[[sites.connections]]
-name = "production"
-"#;
 
 async fn connect_and_share(backend: Backend) {
     let s = Stack::start(backend, SITE).await;

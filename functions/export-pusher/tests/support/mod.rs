@@ -95,17 +95,11 @@ pub fn result_event(id: &str, at: &str, score: f64) -> serde_json::Value {
         "fields": {"score": score, "course": format!("course {id}"), "completed_at": at}})
 }
 
-/// The site configuration used by the tests.
-pub const TOML: &str = r#"
-[[sites]]
-id = "acme"
-name = "Acme"
-platform_url = "https://acme.platform.example"
-default_connection = "production"
+/// The site configuration used by the tests: `acme` with a mapping of `result` events to
+/// `Learning_Result__c` upserts.
+pub static TOML: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| format!("{}{EXPORT}", forcelink_stack::fixtures::ACME));
 
-[[sites.connections]]
-name = "production"
-
+const EXPORT: &str = r#"
 [[sites.exports]]
 kind = "result"
 object = "Learning_Result__c"

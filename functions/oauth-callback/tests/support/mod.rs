@@ -36,27 +36,13 @@ pub fn user(name: &str) -> UserSpec {
 }
 
 /// The site of every test: two connections, `production` (the default) and `uat`.
-pub const SITE_TOML: &str = r#"
-[[sites]]
-id = "acme"
-name = "Acme Corp"
-platform_url = "https://acme.platform.example"
-platform_sso_url = "https://acme.platform.example/sso/salesforce"
-admin_email = "lms-admin@acme.example"
-default_connection = "production"
-
-[[sites.connections]]
-name = "production"
-environment = "production"
-
-[[sites.connections]]
-name = "uat"
-environment = "sandbox"
-"#;
+pub static SITE_TOML: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!("{}\n[[sites.connections]]\nname = \"uat\"\nenvironment = \"sandbox\"\n", forcelink_stack::fixtures::ACME_CORP)
+});
 
 pub async fn world(backend: Backend) -> World {
     let w = bare_world(backend).await;
-    w.apply(SITE_TOML).await;
+    w.apply(&SITE_TOML).await;
     w
 }
 
