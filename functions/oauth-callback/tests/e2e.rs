@@ -257,6 +257,38 @@ async fn login_with_salesforce_hands_the_platform_a_token(backend: Backend) {
     assert_eq!(hank.status, StatusCode::FORBIDDEN);
 }
 
+/// The guide's first component on its own: the tab, SSO and links with no sync user. The site
+/// pins its org; nobody ever authorized the connection, which only names the login host.
+async fn a_pinned_org_signs_in_without_a_sync_connection(backend: Backend) {
+    let w = bare_world(backend).await;
+    let acme = w.sim.org("acme").unwrap();
+    // Before the pin: SSO is not set up (nothing says which org to trust).
+    w.apply(SITE_TOML).await;
+    let early = w.get(&format!("{}/sso/login?site=acme", w.base)).await;
+    assert_eq!(early.status, StatusCode::BAD_REQUEST, "{}", early.body);
+    assert!(early.body.contains("org_id"), "{}", early.body);
+
+    w.apply(&SITE_TOML.replace("default_connection = \"production\"", &format!("default_connection = \"production\"\norg_id = \"{}\"", &acme.id[..15])))
+        .await;
+    assert_eq!(w.connection("production").await.status, ConnectionStatus::Pending, "no sync user ever connected");
+    let ana = acme.users.iter().find(|u| u.username == "ana@acme.example").unwrap();
+    let person: DirectoryUser = serde_json::from_value(serde_json::json!({
+        "site": "acme", "id": "u-ana", "email": "ana@acme.example", "first_name": "Ana", "active": true,
+        "salesforce_id": ana.id, "salesforce_org_id": acme.id,
+    }))
+    .unwrap();
+    record::save(w.deps.store.as_ref(), &person, Cond::Always).await.unwrap();
+    let landing = w.click_through(&format!("{}/sso/login?site=acme&next=/s/1", w.base), "ana@acme.example", true).await;
+    assert_eq!(landing.status, StatusCode::OK, "{}", landing.body);
+    let (_, q) = form_post(&landing.body);
+    let jwks: serde_json::Value = w.browser.get(format!("{}/.well-known/jwks.json", w.base)).send().await.unwrap().json().await.unwrap();
+    let claims = sso::verify_login(&jwks, &q["token"], &w.base, "https://acme.platform.example", w.deps.clock.epoch_secs()).unwrap();
+    assert_eq!((claims.sub.as_str(), claims.org.as_str()), ("u-ana", acme.id.as_str()));
+    // Another org's user is refused: the pin, not "whoever signs in", decides.
+    let hank = w.click_through(&format!("{}/sso/login?site=acme", w.base), "hank@globex.example", true).await;
+    assert_eq!(hank.status, StatusCode::FORBIDDEN);
+}
+
 async fn token_endpoint_and_identity_failures_get_pages(backend: Backend) {
     let w = world(backend).await;
     // Wrong client secret: the token endpoint refuses the code.
@@ -283,5 +315,6 @@ both_backends!(
     revoked_refresh_token_means_needs_reauth_and_reconnect_heals,
     invitation_connect_ticket_rename_default_and_remove,
     login_with_salesforce_hands_the_platform_a_token,
+    a_pinned_org_signs_in_without_a_sync_connection,
     token_endpoint_and_identity_failures_get_pages,
 );
