@@ -774,7 +774,11 @@ type = "roster"
             ),
             ("type = \"roster\"", "type = \"soql\"\nquery = \"SELECT Id FROM Case\"\ndate_field = \"CreatedDate\"", "date_field"),
             ("id = \"acme\"", "id = \"Acme Corp\"", "site id"),
-            ("id = \"acme\"", "id = \"acme\"\norg_id = \"0055g000000AbCd\"", "org_id \"0055g000000AbCd\": expected a 15- or 18-char org id"),
+            (
+                "id = \"acme\"",
+                "id = \"acme\"\norg_id = \"0055g000000AbCd\"",
+                "org_id \"0055g000000AbCd\": expected a 15- or 18-char org id",
+            ),
             ("type = \"roster\"", "type = \"reconcile\"\nworkflow = \"nope\"", "workflow \"nope\" is not defined"),
             ("type = \"roster\"", "type = \"reconcile\"\nworkflow = \"w\"\nfields = [\"Bad Name\"]", "not a field API name"),
             ("type = \"roster\"", "type = \"reconcile\"\nworkflow = \"w\"\nfilter = \" \"", "filter is empty"),
