@@ -83,6 +83,8 @@ struct SiteConfig {
     #[serde(default)]
     sso_match_email: bool,
     #[serde(default)]
+    org_id: Option<Spanned<String>>,
+    #[serde(default)]
     connections: Vec<Spanned<ConnectionConfig>>,
     #[serde(default)]
     workflows: Vec<Spanned<WorkflowConfig>>,
@@ -294,11 +296,7 @@ pub fn parse(file: &str, text: &str, env: &dyn Fn(&str) -> Option<String>) -> Re
             })?;
             let expected_org_id = match &c.expected_org_id {
                 None => None,
-                Some(o) => Some(
-                    crate::domain::ids::to_18(o)
-                        .filter(|id| id.starts_with("00D"))
-                        .ok_or_else(|| at(span.clone(), format!("expected_org_id {o:?}: expected a 15- or 18-char org id (00D…)")))?,
-                ),
+                Some(o) => Some(org_id(o).ok_or_else(|| at(span.clone(), format!("expected_org_id {o:?}: {ORG_ID_SHAPE}")))?),
             };
             let warn_days = c.warn_days.unwrap_or(14);
             if !(1..=100).contains(&warn_days) {
@@ -346,6 +344,10 @@ pub fn parse(file: &str, text: &str, env: &dyn Fn(&str) -> Option<String>) -> Re
                 return Err(at(d.span(), format!("sso_connection {:?} is not one of the site's connections", d.get_ref())));
             }
             other => other.as_ref().map(|d| d.get_ref().clone()),
+        };
+        let pinned_org = match &cfg.org_id {
+            None => None,
+            Some(o) => Some(org_id(o.get_ref()).ok_or_else(|| at(o.span(), format!("org_id {:?}: {ORG_ID_SHAPE}", o.get_ref())))?),
         };
         let known_connection = |name: &Option<String>, span: Range<usize>| match name {
             Some(n) if !names.contains(n) => Err(at(span, format!("connection {n:?} is not one of the site's connections"))),
@@ -500,6 +502,7 @@ pub fn parse(file: &str, text: &str, env: &dyn Fn(&str) -> Option<String>) -> Re
                 default_connection,
                 sso_connection,
                 sso_match_email: cfg.sso_match_email,
+                org_id: pinned_org,
             },
             connections,
             workflows,
@@ -690,6 +693,14 @@ pub fn client_secret_aad(site: &str, connection: &str) -> String {
     format!("client-secret:{site}/{connection}")
 }
 
+/// What an org id must look like, for error messages.
+const ORG_ID_SHAPE: &str = "expected a 15- or 18-char org id (00D…)";
+
+/// An org id in its 18-char form, if `text` is one.
+fn org_id(text: &str) -> Option<String> {
+    crate::domain::ids::to_18(text).filter(|id| id.starts_with("00D"))
+}
+
 fn version_cond(version: Option<u64>) -> Cond {
     version.map_or(Cond::NotExists, Cond::Version)
 }
@@ -763,6 +774,11 @@ type = "roster"
             ),
             ("type = \"roster\"", "type = \"soql\"\nquery = \"SELECT Id FROM Case\"\ndate_field = \"CreatedDate\"", "date_field"),
             ("id = \"acme\"", "id = \"Acme Corp\"", "site id"),
+            (
+                "id = \"acme\"",
+                "id = \"acme\"\norg_id = \"0055g000000AbCd\"",
+                "org_id \"0055g000000AbCd\": expected a 15- or 18-char org id",
+            ),
             ("type = \"roster\"", "type = \"reconcile\"\nworkflow = \"nope\"", "workflow \"nope\" is not defined"),
             ("type = \"roster\"", "type = \"reconcile\"\nworkflow = \"w\"\nfields = [\"Bad Name\"]", "not a field API name"),
             ("type = \"roster\"", "type = \"reconcile\"\nworkflow = \"w\"\nfilter = \" \"", "filter is empty"),

@@ -27,6 +27,7 @@ fn site() -> Site {
         default_connection: None,
         sso_connection: None,
         sso_match_email: false,
+        org_id: None,
     }
 }
 

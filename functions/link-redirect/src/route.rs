@@ -154,6 +154,7 @@ mod tests {
             default_connection: None,
             sso_connection: None,
             sso_match_email: false,
+            org_id: None,
         }
     }
 

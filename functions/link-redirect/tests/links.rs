@@ -47,6 +47,7 @@ fn site(id: &str, force_sso: bool) -> Site {
         default_connection: None,
         sso_connection: None,
         sso_match_email: false,
+        org_id: None,
     }
 }
 

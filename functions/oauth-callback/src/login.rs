@@ -1,4 +1,5 @@
-//! Finishing "Login with Salesforce": only the org of the site's SSO connection signs in, and
+//! Finishing "Login with Salesforce": only the site's SSO org signs in (the pinned `org_id`, else
+//! the org its SSO connection is authorized for: [`Site::sso_org`]), and
 //! a person is the directory user with the same (org id, Salesforce user id). An email match
 //! is possible only where the site opts in (`sso_match_email`) and the directory user has no
 //! Salesforce id yet; the pair is then recorded on them. The platform receives the login
@@ -43,9 +44,8 @@ fn forbidden(title: &str, detail: &str) -> Problem {
 pub async fn finish(deps: &Deps, flow: &FlowState, auth: Authorized) -> Result<Response, Problem> {
     let site = crate::load_site(deps, &flow.site).await?;
     let conn = session::load(deps, &site.id, &flow.connection).await.map_err(|e| Problem::internal(&e.to_string()))?.record;
-    let trusted = site.sso_connection() == Some(flow.connection.as_str())
-        && conn.status == forcelink::domain::connection::ConnectionStatus::Connected
-        && conn.org_id.as_deref().is_some_and(|o| ids::same_id(o, &auth.org_id));
+    let trusted =
+        site.sso_connection() == Some(flow.connection.as_str()) && site.sso_org(Some(&conn)).is_some_and(|o| ids::same_id(o, &auth.org_id));
     if !trusted {
         tracing::warn!(site = %site.id, org = %auth.org_id, "SSO from an org that is not the site's SSO org: refused");
         return Err(forbidden(

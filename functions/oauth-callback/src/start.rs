@@ -7,7 +7,7 @@
 //! successful callback is refused here too (the callback is what consumes it).
 
 use forcelink::Deps;
-use forcelink::domain::connection::{ConnectionStatus, Environment};
+use forcelink::domain::connection::Environment;
 use forcelink::domain::keys;
 use forcelink::salesforce::connections::InviteClaims;
 use forcelink::salesforce::oauth::{self, AppCredentials};
@@ -135,8 +135,10 @@ pub async fn sso(deps: &Deps, site: Option<&str>, next: Option<&str>) -> Result<
     }
     let name = site.sso_connection().ok_or_else(|| not_set_up("This site has no Salesforce connection."))?.to_string();
     let conn = session::load(deps, &site.id, &name).await.map_err(|_| not_set_up("This site's Salesforce connection is missing."))?.record;
-    if conn.status != ConnectionStatus::Connected || conn.org_id.is_none() {
-        return Err(not_set_up("This site's Salesforce org is not connected yet. Ask your administrator."));
+    if site.sso_org(Some(&conn)).is_none() {
+        return Err(not_set_up(
+            "This site's Salesforce org is not known yet: its administrator pins it (org_id) or connects it. Ask your administrator.",
+        ));
     }
     let app = session::app_credentials(deps, &conn).await.map_err(|e| Problem::internal(&e.to_string()))?;
     let new = NewFlow {

@@ -98,7 +98,7 @@ async fn a_connect_ticket_works_once_even_from_two_tabs(backend: Backend) {
 
 async fn an_invitation_works_only_for_its_person(backend: Backend) {
     let w = world(backend).await;
-    let link = forcelink::salesforce::connections::invite(&w.deps, "acme", Some("production"), "admin@acme.example").await.unwrap();
+    let link = forcelink::salesforce::connections::invite(&w.deps, "acme", Some("production"), Some("admin@acme.example")).await.unwrap().1;
     // Forwarded to ana, who signs in as herself (not as the login hint proposes).
     let start = w.get(&link).await;
     let mut authorize = url::Url::parse(&start.location.unwrap()).unwrap();
@@ -354,7 +354,7 @@ async fn an_independent_jose_library_verifies_the_platform_token(backend: Backen
 /// Log lines never carry a token-bearing path (an invitation's token is a credential).
 async fn invitation_tokens_never_reach_the_log(backend: Backend) {
     let w = world(backend).await;
-    let link = forcelink::salesforce::connections::invite(&w.deps, "acme", Some("production"), "admin@acme.example").await.unwrap();
+    let link = forcelink::salesforce::connections::invite(&w.deps, "acme", Some("production"), Some("admin@acme.example")).await.unwrap().1;
     let token = link.rsplit('/').next().unwrap().to_string();
     let buffer = support::LogBuffer::default();
     let _guard = tracing::subscriber::set_default(buffer.subscriber());

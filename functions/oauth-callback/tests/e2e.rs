@@ -174,9 +174,37 @@ async fn revoked_refresh_token_means_needs_reauth_and_reconnect_heals(backend: B
     let _: serde_json::Value = sf.get_json("limits").await.unwrap();
 }
 
+/// `sync_user` in the site file is who `apply` invites: once per address, recorded with the
+/// time, bound to that person; the emailed link connects.
+async fn the_configured_sync_user_is_invited_once(backend: Backend) {
+    use forcelink::salesforce::connections::invite_sync_users;
+    let w = bare_world(backend).await;
+    w.apply(&SITE_TOML.replacen("environment = \"production\"", "environment = \"production\"\nsync_user = \"admin@acme.example\"", 1))
+        .await;
+    let sent = invite_sync_users(&w.deps, "acme").await.unwrap();
+    assert_eq!(sent, vec![("acme/production".to_string(), "admin@acme.example".to_string())], "uat has no sync user");
+    assert!(invite_sync_users(&w.deps, "acme").await.unwrap().is_empty(), "invited once");
+    let invited = w.connection("production").await.invited.expect("the invitation is recorded");
+    assert_eq!(invited.email, "admin@acme.example");
+    let age = w.deps.clock.now() - invited.at;
+    assert!(age >= time::Duration::ZERO && age < time::Duration::minutes(1), "invited {age} ago");
+    let mails = w.outbox();
+    assert_eq!(mails.len(), 1);
+    assert!(mails[0].contains("To: admin@acme.example"), "{}", mails[0]);
+    let start = mails[0].find(&format!("{}/oauth/invite/", w.base)).unwrap();
+    let link: String = mails[0][start..].chars().take_while(|c| !c.is_whitespace()).collect();
+    // The invitation is bound to the sync user: Salesforce logs them in (the hint) and it connects.
+    let landing = w.click_through(&link, "admin@acme.example", true).await;
+    assert_eq!(landing.status, StatusCode::OK, "{}", landing.body);
+    assert_eq!(w.connection("production").await.status, ConnectionStatus::Connected);
+    // Without a configured sync user and without an address, nobody is guessed.
+    let err = forcelink::salesforce::connections::invite(&w.deps, "acme", Some("uat"), None).await.unwrap_err();
+    assert!(err.to_string().contains("no sync_user"), "{err}");
+}
+
 async fn invitation_connect_ticket_rename_default_and_remove(backend: Backend) {
     let w = world(backend).await;
-    let link = forcelink::salesforce::connections::invite(&w.deps, "acme", Some("production"), "admin@acme.example").await.unwrap();
+    let link = forcelink::salesforce::connections::invite(&w.deps, "acme", Some("production"), Some("admin@acme.example")).await.unwrap().1;
     assert!(link.starts_with(&format!("{}/oauth/invite/", w.base)));
     let mail = std::fs::read_dir(w.dir().join("outbox")).unwrap().next().unwrap().unwrap().path();
     assert!(std::fs::read_to_string(mail).unwrap().contains("/oauth/invite/"));
@@ -257,6 +285,43 @@ async fn login_with_salesforce_hands_the_platform_a_token(backend: Backend) {
     assert_eq!(hank.status, StatusCode::FORBIDDEN);
 }
 
+/// The guide's first component on its own: the tab, SSO and links with no sync user. The site
+/// pins its org; nobody ever authorized the connection, which only names the login host.
+async fn a_pinned_org_signs_in_without_a_sync_connection(backend: Backend) {
+    let w = bare_world(backend).await;
+    let acme = w.sim.org("acme").unwrap();
+    // Before the pin: SSO is not set up (nothing says which org to trust).
+    w.apply(SITE_TOML).await;
+    let early = w.get(&format!("{}/sso/login?site=acme", w.base)).await;
+    assert_eq!(early.status, StatusCode::BAD_REQUEST, "{}", early.body);
+    assert!(early.body.contains("org_id"), "{}", early.body);
+
+    w.apply(
+        &SITE_TOML.replace(
+            "default_connection = \"production\"",
+            &format!("default_connection = \"production\"\norg_id = \"{}\"", &acme.id[..15]),
+        ),
+    )
+    .await;
+    assert_eq!(w.connection("production").await.status, ConnectionStatus::Pending, "no sync user ever connected");
+    let ana = acme.users.iter().find(|u| u.username == "ana@acme.example").unwrap();
+    let person: DirectoryUser = serde_json::from_value(serde_json::json!({
+        "site": "acme", "id": "u-ana", "email": "ana@acme.example", "first_name": "Ana", "active": true,
+        "salesforce_id": ana.id, "salesforce_org_id": acme.id,
+    }))
+    .unwrap();
+    record::save(w.deps.store.as_ref(), &person, Cond::Always).await.unwrap();
+    let landing = w.click_through(&format!("{}/sso/login?site=acme&next=/s/1", w.base), "ana@acme.example", true).await;
+    assert_eq!(landing.status, StatusCode::OK, "{}", landing.body);
+    let (_, q) = form_post(&landing.body);
+    let jwks: serde_json::Value = w.browser.get(format!("{}/.well-known/jwks.json", w.base)).send().await.unwrap().json().await.unwrap();
+    let claims = sso::verify_login(&jwks, &q["token"], &w.base, "https://acme.platform.example", w.deps.clock.epoch_secs()).unwrap();
+    assert_eq!((claims.sub.as_str(), claims.org.as_str()), ("u-ana", acme.id.as_str()));
+    // Another org's user is refused: the pin, not "whoever signs in", decides.
+    let hank = w.click_through(&format!("{}/sso/login?site=acme", w.base), "hank@globex.example", true).await;
+    assert_eq!(hank.status, StatusCode::FORBIDDEN);
+}
+
 async fn token_endpoint_and_identity_failures_get_pages(backend: Backend) {
     let w = world(backend).await;
     // Wrong client secret: the token endpoint refuses the code.
@@ -282,6 +347,8 @@ both_backends!(
     rotation_refresh_and_fifty_concurrent_callers_refresh_once,
     revoked_refresh_token_means_needs_reauth_and_reconnect_heals,
     invitation_connect_ticket_rename_default_and_remove,
+    the_configured_sync_user_is_invited_once,
     login_with_salesforce_hands_the_platform_a_token,
+    a_pinned_org_signs_in_without_a_sync_connection,
     token_endpoint_and_identity_failures_get_pages,
 );

@@ -39,6 +39,11 @@ pub async fn apply(settings: Settings, file: &Path) -> anyhow::Result<ExitCode> 
     for orphan in &summary.orphan_connections {
         println!("note: connection {orphan} is no longer in the file; it stays until removed");
     }
+    for spec in &specs {
+        for (connection, email) in forcelink::salesforce::connections::invite_sync_users(&deps, &spec.site.id).await? {
+            println!("invited sync user {email} to authorize {connection}");
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -146,6 +151,15 @@ fn render(s: &SiteStatus) -> String {
         }
         if let Some(user) = &c.user {
             let _ = writeln!(t, "      user {} ({})", user.username, user.id);
+        }
+        match (&c.sync_user_email, &c.invited) {
+            (_, Some(i)) => {
+                let _ = writeln!(t, "      sync user {} · invited {}", i.email, i.at);
+            }
+            (Some(e), None) => {
+                let _ = writeln!(t, "      sync user {e} · not invited yet (forcelink invite {})", site.id);
+            }
+            (None, None) => {}
         }
         if let Some(at) = c.last_verified_at {
             let _ = writeln!(t, "      last verified {at}");

@@ -26,12 +26,14 @@ pub async fn connect(settings: Settings, site: &str, connection: Option<&str>) -
     Ok(ExitCode::SUCCESS)
 }
 
-/// `forcelink invite SITE --email E [--connection NAME]`.
-pub async fn invite(settings: Settings, site: &str, email: &str, connection: Option<&str>) -> anyhow::Result<ExitCode> {
-    anyhow::ensure!(email.contains('@'), "--email {email:?} is not an email address");
+/// `forcelink invite SITE [--email E] [--connection NAME]`: the connection's sync user by default.
+pub async fn invite(settings: Settings, site: &str, email: Option<&str>, connection: Option<&str>) -> anyhow::Result<ExitCode> {
+    if let Some(email) = email {
+        anyhow::ensure!(email.contains('@'), "--email {email:?} is not an email address");
+    }
     let deps = Deps::from_settings(settings).await?;
-    let link = connections::invite(&deps, site, connection, email).await?;
-    println!("invitation sent to {email} (valid {} days): {link}", connections::INVITE_DAYS);
+    let (to, link) = connections::invite(&deps, site, connection, email).await?;
+    println!("invitation sent to {to} (valid {} days): {link}", connections::INVITE_DAYS);
     Ok(ExitCode::SUCCESS)
 }
 

@@ -198,6 +198,7 @@ async fn links_flow(d: &Demo) -> anyhow::Result<()> {
         default_connection: None,
         sso_connection: None,
         sso_match_email: false,
+        org_id: None,
     };
     record::save(store, &site, Cond::Always).await?;
     let person = |id: &str, salesforce: bool, ui: Option<SalesforceUi>| DirectoryUser {

@@ -79,7 +79,7 @@ environment = "sandbox"
     let acme = sim.org("acme")?;
 
     // 1. Invitation: email → link → Salesforce (auto-approved for the invited user) → callback.
-    let link = connections::invite(deps, SITE, Some("production"), "admin@acme.example").await?;
+    let (_, link) = connections::invite(deps, SITE, Some("production"), Some("admin@acme.example")).await?;
     d.step(format!("invitation emailed to admin@acme.example: {}/oauth/invite/…", base));
     let start = browser.get(&link).send().await?;
     ensure!(start.status() == StatusCode::FOUND, "invitation link answered {}", start.status());

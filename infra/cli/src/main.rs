@@ -85,8 +85,9 @@ enum Command {
     /// Email a sync user an invitation to authorize a Salesforce connection.
     Invite {
         site: String,
+        /// Whom to invite (default: the connection's `sync_user` from the site file).
         #[arg(long)]
-        email: String,
+        email: Option<String>,
         /// The connection (default: the site's default connection).
         #[arg(long)]
         connection: Option<String>,
@@ -129,7 +130,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::RotateKeys => admin::rotate_keys(settings).await,
         Command::RetireKey { kid } => keys::retire_key(settings, &kid).await,
         Command::Connect { site, connection } => connections::connect(settings, &site, connection.as_deref()).await,
-        Command::Invite { site, email, connection } => connections::invite(settings, &site, &email, connection.as_deref()).await,
+        Command::Invite { site, email, connection } => connections::invite(settings, &site, email.as_deref(), connection.as_deref()).await,
         Command::Connection(command) => connections::run(settings, command).await,
         Command::Demo(args) => demo::run(settings, args).await,
         Command::Link(args) => links::link(settings, args).await,

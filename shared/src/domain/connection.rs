@@ -95,6 +95,9 @@ pub struct Connection {
     /// The email of the person asked to authorize (the sync user).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sync_user_email: Option<String>,
+    /// The last invitation to authorize: to whom, and when.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invited: Option<Invited>,
     /// The only org (18 chars) allowed to authorize this connection, if the site file pins one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expected_org_id: Option<String>,
@@ -158,6 +161,14 @@ fn default_warn_days() -> u8 {
     14
 }
 
+/// An invitation to authorize a connection, as sent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Invited {
+    pub email: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+}
+
 impl Connection {
     /// Loads a site's connection by name.
     pub async fn load(store: &dyn Store, site: &str, name: &str) -> Result<Option<Versioned<Connection>>, RecordError> {
@@ -175,6 +186,7 @@ impl Connection {
             instance_url: None,
             user: None,
             sync_user_email: None,
+            invited: None,
             expected_org_id: None,
             tokens_sealed: None,
             client: None,

@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::connection::{Connection, ConnectionStatus};
 use super::keys;
 use super::record::{self, Record, RecordError, Versioned};
 use crate::ports::store::Store;
@@ -37,6 +38,10 @@ pub struct Site {
     /// SSO may match a directory user without a Salesforce id by email (then records the id).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub sso_match_email: bool,
+    /// The site's Salesforce org (18 chars), pinned in the site file: SSO signs in people of
+    /// this org alone, with or without an authorized (sync) connection.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub org_id: Option<String>,
 }
 
 impl Site {
@@ -45,9 +50,18 @@ impl Site {
         record::load(store, &keys::site_pk(id), keys::SITE_SK).await
     }
 
-    /// The connection SSO trusts: `sso_connection`, else the default.
+    /// The connection SSO uses for its login host and app: `sso_connection`, else the default.
     pub fn sso_connection(&self) -> Option<&str> {
         self.sso_connection.as_deref().or(self.default_connection.as_deref())
+    }
+
+    /// The one org SSO signs people in from: the pinned `org_id`, else the org the SSO
+    /// connection is authorized for (`None` until then).
+    pub fn sso_org<'a>(&'a self, conn: Option<&'a Connection>) -> Option<&'a str> {
+        self.org_id.as_deref().or_else(|| {
+            conn.filter(|c| c.status == ConnectionStatus::Connected && Some(c.name.as_str()) == self.sso_connection())
+                .and_then(|c| c.org_id.as_deref())
+        })
     }
 }
 

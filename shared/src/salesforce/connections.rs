@@ -8,7 +8,7 @@ use super::oauth;
 use super::session::{self, CLIENT_SECRET, open_tokens, seal_tokens};
 use super::signed::{self, Expiring, Purpose};
 use crate::deps::Deps;
-use crate::domain::connection::{ClientApp, Connection};
+use crate::domain::connection::{ClientApp, Connection, ConnectionStatus, Invited};
 use crate::domain::keys;
 use crate::domain::record::{self, Record, Versioned};
 use crate::domain::site::Site;
@@ -84,11 +84,25 @@ pub async fn connect_url(deps: &Deps, site: &str, connection: Option<&str>) -> R
     Ok(format!("{base}/oauth/start?{query}"))
 }
 
-/// Emails an invitation to authorize a connection; records the sync user. Returns the link.
-pub async fn invite(deps: &Deps, site: &str, connection: Option<&str>, email: &str) -> Result<String, SfError> {
+/// Emails an invitation to authorize a connection to `email`, else to the connection's sync
+/// user (`sync_user` in the site file); records who was invited and when. Returns the address
+/// and the link.
+pub async fn invite(deps: &Deps, site: &str, connection: Option<&str>, email: Option<&str>) -> Result<(String, String), SfError> {
     let site_rec = load_site(deps, site).await?.record;
     let conn = pick(deps, site, connection).await?;
-    session::update_connection(deps, site, &conn.name, |c| c.sync_user_email = Some(email.to_string())).await?;
+    let Some(email) = email.or(conn.sync_user_email.as_deref()).map(str::to_string) else {
+        return Err(SfError::NotConnected(format!(
+            "connection {site}/{} has no sync_user in the site file: set one, or give the address to invite",
+            conn.name
+        )));
+    };
+    let email = email.as_str();
+    let invited = Invited { email: email.to_string(), at: deps.clock.now() };
+    session::update_connection(deps, site, &conn.name, |c| {
+        c.sync_user_email = Some(email.to_string());
+        c.invited = Some(invited.clone());
+    })
+    .await?;
     let claims = InviteClaims::new(site, &conn.name, Some(email), deps.clock.epoch_secs() + INVITE_DAYS * 86_400);
     let token = signed::mint(deps.keys.as_ref(), Purpose::Invite, &claims);
     let link = format!("{}/oauth/invite/{token}", deps.settings.public_url.as_str().trim_end_matches('/'));
@@ -108,7 +122,25 @@ pub async fn invite(deps: &Deps, site: &str, connection: Option<&str>, email: &s
     };
     deps.mailer.send(&mail).await.map_err(SfError::Mail)?;
     tracing::info!(site, connection = %conn.name, "invitation sent");
-    Ok(link)
+    Ok((email.to_string(), link))
+}
+
+/// Invites each pending connection's configured sync user not yet invited at that address
+/// (what `forcelink apply` does after writing). Answers `(site/connection, email)` per invitation.
+pub async fn invite_sync_users(deps: &Deps, site: &str) -> Result<Vec<(String, String)>, SfError> {
+    let pk = keys::site_pk(site);
+    let conns: Vec<Connection> =
+        record::list(deps.store.as_ref(), Query::prefix(&pk, keys::CONNECTION_PREFIX)).await.map_err(session::store_err)?;
+    let mut sent = Vec::new();
+    for conn in conns.iter().filter(|c| c.status == ConnectionStatus::Pending) {
+        let Some(user) = &conn.sync_user_email else { continue };
+        if conn.invited.as_ref().is_some_and(|i| i.email.eq_ignore_ascii_case(user)) {
+            continue;
+        }
+        let (to, _) = invite(deps, site, Some(&conn.name), Some(user)).await?;
+        sent.push((format!("{site}/{}", conn.name), to));
+    }
+    Ok(sent)
 }
 
 /// Makes `connection` the site's default.
