@@ -64,9 +64,16 @@ pub enum DepsError {
     /// embedded backends).
     #[error("{0} is not in this build: {1}")]
     NotBuiltIn(&'static str, &'static str),
-    /// `FORCELINK_SF_CLIENT_SECRET_REF` could not be resolved.
+    /// `FORCELINK_SF_CLIENT_SECRET_REF` names something forcelink cannot read a secret from.
     #[error("FORCELINK_SF_CLIENT_SECRET_REF: {0}")]
     ClientSecret(String),
+    /// The SSM parameter `FORCELINK_SF_CLIENT_SECRET_REF` names could not be read.
+    #[error("FORCELINK_SF_CLIENT_SECRET_REF: cannot read SSM parameter {name}")]
+    Ssm {
+        name: String,
+        #[source]
+        source: crate::ports::BackendError,
+    },
 }
 
 /// File names under the embedded data directory.

@@ -291,7 +291,7 @@ async fn a_pinned_org_signs_in_without_a_sync_connection(backend: Backend) {
     let w = bare_world(backend).await;
     let acme = w.sim.org("acme").unwrap();
     // Before the pin: SSO is not set up (nothing says which org to trust).
-    w.apply(SITE_TOML).await;
+    w.apply(&SITE_TOML).await;
     let early = w.get(&format!("{}/sso/login?site=acme", w.base)).await;
     assert_eq!(early.status, StatusCode::BAD_REQUEST, "{}", early.body);
     assert!(early.body.contains("org_id"), "{}", early.body);

@@ -24,9 +24,13 @@ pub async fn resolve(mut settings: Settings, meter: &CallMeter) -> Result<Settin
         None => reference.clone(),
     };
     let ssm = Aws::from_env(meter.clone(), settings.aws_added_latency).await.ssm();
-    let out = ssm.get_parameter().name(&name).with_decryption(true).send().await.map_err(|e| {
-        DepsError::ClientSecret(format!("cannot read SSM parameter {name}: {}", aws_smithy_types::error::display::DisplayErrorContext(&e)))
-    })?;
+    let out = ssm
+        .get_parameter()
+        .name(&name)
+        .with_decryption(true)
+        .send()
+        .await
+        .map_err(|e| DepsError::Ssm { name: name.clone(), source: crate::ports::BackendError::new("SSM", e) })?;
     let value = out.parameter.and_then(|p| p.value).filter(|v| !v.is_empty());
     match value {
         Some(v) => {
