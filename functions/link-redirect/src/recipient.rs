@@ -47,4 +47,11 @@ impl Recipient {
             Recipient::Contact(c) => c.first_name(),
         }
     }
+
+    pub fn last_name(&self) -> &str {
+        match self {
+            Recipient::User(u) => &u.last_name,
+            Recipient::Contact(c) => c.last_name(),
+        }
+    }
 }

@@ -167,7 +167,12 @@ async fn full_sync_then_unchanged_then_one_percent(backend: Backend) {
     eprintln!("checked the directory at {:?}", t.elapsed());
     // Unchanged: an incremental re-run and a full one write nothing.
     let again = e.run("roster", RunOptions::default()).await.unwrap().report;
-    assert_eq!((again.counts.count(Counter::DirectoryWrites), e.writes(), again.counts.count(Counter::ApiCalls)), (0, 0, 1), "{:?}", again.counts);
+    assert_eq!(
+        (again.counts.count(Counter::DirectoryWrites), e.writes(), again.counts.count(Counter::ApiCalls)),
+        (0, 0, 1),
+        "{:?}",
+        again.counts
+    );
     let full = e.run("roster", RunOptions { full: true, ..RunOptions::default() }).await.unwrap().report;
     assert_eq!((full.counts.count(Counter::DirectoryWrites), e.writes()), (0, 0), "{:?}", full.counts);
     assert_eq!(full.counts.get(Counter::Deactivated), None);

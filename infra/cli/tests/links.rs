@@ -64,21 +64,62 @@ async fn verify_reports_a_click_into_the_salesforce_tab() {
     apply(dir.path(), port);
     let _dev = start_dev(dir.path(), port);
     let verify = forcelink(dir.path(), port)
-        .args(["verify", "acme", "--email", "lms-admin@acme.example", "--timeout", "60"])
+        .args(["verify", "acme", "--email", "lms-admin@acme.example", "--first-name", "Ada", "--last-name", "Admin", "--timeout", "60"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let path = wait_for_link(&dir.path().join("outbox"), Duration::from_secs(60));
+    let mails: Vec<String> =
+        std::fs::read_dir(dir.path().join("outbox")).unwrap().flatten().filter_map(|e| std::fs::read_to_string(e.path()).ok()).collect();
+    let test = mails.iter().find(|m| m.contains("Subject: forcelink test")).expect("the test invitation");
+    assert!(test.contains("Hello Ada,"), "the test greets the admin by name: {test}");
     let (status, location) = click(port, &path).await;
     assert_eq!(status, 302);
     assert!(location.starts_with("https://acme.lightning.force.com/lightning/n/Learning?c__target="), "{location}");
     let out = tokio::task::spawn_blocking(move || verify.wait_with_output().unwrap()).await.unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    for words in ["enrolled", "sent", "clicked", "went to   the Salesforce tab (Lightning)", "result    OK"] {
+    for words in
+        ["enrolled  lms-admin@acme.example Ada Admin", "sent", "clicked", "went to   the Salesforce tab (Lightning)", "result    OK"]
+    {
         assert!(stdout.contains(words), "{words:?} missing from:\n{stdout}");
     }
+    let deps = open(dir.path()).await;
+    let admin = DirectoryUser::load(deps.store.as_ref(), "acme", "lms-admin@acme.example").await.unwrap().unwrap().record;
+    assert_eq!((admin.first_name.as_str(), admin.last_name.as_str()), ("Ada", "Admin"), "the guide asks for the admin's name");
+}
+
+/// The guide's validation step for a contact (a survey recipient, as Qualtrics sends to): the
+/// admin is enrolled in a contact list, and the test link lands on the platform with their
+/// signed contact reference.
+#[tokio::test(flavor = "multi_thread")]
+async fn verify_works_for_a_contact() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    apply(dir.path(), port);
+    let _dev = start_dev(dir.path(), port);
+    let args = ["verify", "acme", "--email", "Ada@Acme.example", "--first-name", "Ada", "--last-name", "Admin", "--contact", "admins"];
+    let verify = forcelink(dir.path(), port).args(args).args(["--timeout", "60"]).stdout(Stdio::piped()).spawn().unwrap();
+    let path = wait_for_link(&dir.path().join("outbox"), Duration::from_secs(60));
+    let (status, location) = click(port, &path).await;
+    assert_eq!(status, 302);
+    assert!(location.starts_with("https://acme.platform.example/questions/forcelink-test?flk_contact="), "{location}");
+    let out = tokio::task::spawn_blocking(move || verify.wait_with_output().unwrap()).await.unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("added as a contact of the list") && stdout.contains("result    OK"), "{stdout}");
+    let deps = open(dir.path()).await;
+    let contact =
+        forcelink::domain::Contact::load(deps.store.as_ref(), "acme", "admins", "ada@acme.example").await.unwrap().unwrap().record;
+    assert_eq!((contact.first_name(), contact.last_name(), contact.email.as_str()), ("Ada", "Admin", "Ada@Acme.example"));
+}
+
+/// The stack on a data directory, as the CLI opens it.
+async fn open(data: &Path) -> forcelink::Deps {
+    let data = data.display().to_string();
+    let settings = forcelink::Settings::from_lookup(|k| (k == "FORCELINK_DATA_DIR").then(|| data.clone())).unwrap();
+    forcelink::Deps::from_settings(settings).await.unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -87,9 +128,7 @@ async fn verify_reports_the_platform_for_a_non_salesforce_admin() {
     let port = free_port();
     apply(dir.path(), port);
     {
-        let data = dir.path().display().to_string();
-        let settings = forcelink::Settings::from_lookup(|k| (k == "FORCELINK_DATA_DIR").then(|| data.clone())).unwrap();
-        let deps = forcelink::Deps::from_settings(settings).await.unwrap();
+        let deps = open(dir.path()).await;
         let user = DirectoryUser {
             site: "acme".into(),
             id: "p-42".into(),

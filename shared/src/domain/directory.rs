@@ -97,6 +97,11 @@ impl Contact {
     pub fn first_name(&self) -> &str {
         self.fields.get("first_name").map_or("", String::as_str)
     }
+
+    /// The contact's last name, when a workflow maps one (`last_name`).
+    pub fn last_name(&self) -> &str {
+        self.fields.get("last_name").map_or("", String::as_str)
+    }
 }
 
 impl Record for Contact {
