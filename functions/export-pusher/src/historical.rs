@@ -423,9 +423,9 @@ async fn finish_job(
             tally.add(if created { "created" } else { "updated" }, 1);
             if let Some((mut entry, version)) = find(store, &cp.site, &job.kinds, key).await? {
                 if entry.updated_ms > job.built_ms {
-                    // A newer event arrived while the job ran: make sure it wins.
-                    if entry.state == State::Exported {
-                        resend.push(entry.event.clone());
+                    // A newer event arrived while the job ran: this row may have overwritten it.
+                    if let Ok(ledger::Settled::Resend(newer)) = ledger::invalidate(store, entry, version, now_ms).await {
+                        resend.push(newer.event);
                     }
                     continue;
                 }
@@ -433,8 +433,7 @@ async fn finish_job(
                 entry.exported = Some(entry.occurred_at);
                 entry.sf_id = Some(id.clone());
                 entry.error = None;
-                if let Ok(ledger::Settled::Superseded { newer, newer_exported: true }) =
-                    ledger::settle(store, &entry, version, now_ms).await
+                if let Ok(ledger::Settled::Resend(newer)) = ledger::settle(store, &entry, version, now_ms).await
                 {
                     resend.push(newer.event);
                 }
