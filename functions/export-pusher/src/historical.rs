@@ -214,6 +214,8 @@ pub async fn run(
 
     // 2. Build jobs from the ledger: every record not yet exported by this run.
     let mut groups: BTreeMap<(String, String), Vec<(Entry, Cells)>> = BTreeMap::new();
+    // Taken before the ledger is read: an entry changed since then may be newer than its row.
+    let built_ms = deps.clock.now().unix_timestamp_nanos() as i64 / 1_000_000;
     let mut after = None;
     loop {
         let (entries, next) = ledger::page(store, site, after, 1000).await?;
@@ -262,7 +264,6 @@ pub async fn run(
                 save_state(store, &mut cp, &tally).await?;
                 return Ok(Outcome::Paused { reason, checkpoint: Box::new(cp) });
             }
-            let built_ms = deps.clock.now().unix_timestamp_nanos() as i64 / 1_000_000;
             let cells: Vec<Vec<(String, String)>> = chunk.iter().map(|(_, c)| c.clone()).collect();
             let csv = bulk::csv(&cells).map_err(|e| HistoricalError::Setup(format!("CSV: {e}")))?;
             let job = match call(deps, tuning, &org, &mut tally, || bulk::create(&client, &object, &ext)).await {
@@ -433,8 +434,7 @@ async fn finish_job(
                 entry.exported = Some(entry.occurred_at);
                 entry.sf_id = Some(id.clone());
                 entry.error = None;
-                if let Ok(ledger::Settled::Resend(newer)) = ledger::settle(store, &entry, version, now_ms).await
-                {
+                if let Ok(ledger::Settled::Resend(newer)) = ledger::settle(store, &entry, version, now_ms).await {
                     resend.push(newer.event);
                 }
             }
