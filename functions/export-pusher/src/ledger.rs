@@ -145,7 +145,7 @@ pub enum Admit {
 /// An admission: skip, or write this entry under this condition.
 enum Decision {
     Skip(Admit),
-    Write(Entry, Cond),
+    Write(Box<Entry>, Cond),
 }
 
 fn decide(current: Option<(&Entry, u64)>, event: &Event, now_ms: i64) -> Decision {
@@ -172,7 +172,7 @@ fn decide(current: Option<(&Entry, u64)>, event: &Event, now_ms: i64) -> Decisio
         error: None,
         updated_ms: now_ms,
     };
-    Decision::Write(entry, current.map_or(Cond::NotExists, |(_, v)| Cond::Version(v)))
+    Decision::Write(Box::new(entry), current.map_or(Cond::NotExists, |(_, v)| Cond::Version(v)))
 }
 
 /// The version a conditional write leaves (each write adds one; a new item starts at 1).
@@ -191,7 +191,7 @@ pub async fn admit(store: &dyn Store, event: &Event, now_ms: i64) -> Result<Admi
         let current = record::load::<Entry>(store, &pk, &sk).await?;
         let (entry, cond) = match decide(current.as_ref().map(|v| (&v.record, v.version)), event, now_ms) {
             Decision::Skip(admit) => return Ok(admit),
-            Decision::Write(entry, cond) => (entry, cond),
+            Decision::Write(entry, cond) => (*entry, cond),
         };
         match record::save(store, &entry, cond).await {
             Ok(version) => return Ok(Admit::Export { entry: Box::new(entry), version }),
@@ -245,7 +245,7 @@ pub async fn admit_all(store: &dyn Store, events: &[&Event], now_ms: i64) -> Vec
         for (key, i) in chunk {
             match decide(current.get(key).map(|(e, v)| (e, *v)), events[*i], now_ms) {
                 Decision::Skip(admit) => out[*i] = Some(Ok(admit)),
-                Decision::Write(entry, cond) => writes.push((*i, entry, cond)),
+                Decision::Write(entry, cond) => writes.push((*i, *entry, cond)),
             }
         }
     }
