@@ -179,13 +179,32 @@ async fn export_site(
     // Admit through the ledger.
     let mut admitted = Vec::with_capacity(works.len());
     tally.add(Counter::Events, works.len() as u64);
-    for mut w in works {
-        match ledger::admit(store, &w.event, now_ms).await {
+    let results = {
+        let events: Vec<&Event> = works.iter().map(|w| &w.event).collect();
+        ledger::admit_all(store, &events, now_ms).await
+    };
+    let mut resend = Vec::new();
+    for (mut w, result) in works.into_iter().zip(results) {
+        match result {
             Ok(Admit::Export { entry, version }) => {
                 w.admitted = Some((*entry, version));
                 admitted.push(w);
             }
-            Ok(Admit::Stale) => tally.add(Counter::Stale, 1),
+            Ok(Admit::Stale(current)) => {
+                tally.add(Counter::Stale, 1);
+                // An earlier delivery may have written this event to Salesforce after the newer one.
+                let redelivered = w.msg.is_some_and(|i| msgs[i].receive_count > 1);
+                if let (true, Some((entry, version))) = (redelivered, current) {
+                    match ledger::invalidate(store, *entry, version, now_ms).await {
+                        Ok(Settled::Resend(newer)) => resend.push(newer.event),
+                        Ok(_) => {}
+                        Err(e) => {
+                            tracing::error!(site, error = %e, "ledger write failed; message retried");
+                            transient(&w, &mut retry);
+                        }
+                    }
+                }
+            }
             Ok(Admit::Done) => tally.add(Counter::Duplicate, 1),
             Err(record::RecordError::Store(e @ StoreError::TooLarge { .. })) => {
                 // Its ledger entry can never be stored: permanent, dead-lettered intact and reported.
@@ -199,6 +218,7 @@ async fn export_site(
             }
         }
     }
+    send_again(deps, resend).await;
     crash::point("after_admit");
     // Group by connection.
     let mut by_conn: BTreeMap<Option<String>, Vec<Work>> = BTreeMap::new();
@@ -274,13 +294,19 @@ async fn hold(
     tuning: &Tuning,
     msgs: &[Msg],
 ) {
+    let mut held = Vec::new();
+    let mut outcomes = Vec::new();
     for w in works {
-        let Some((mut entry, version)) = w.admitted else { continue };
+        let Some((mut entry, version)) = w.admitted.clone() else { continue };
         if entry.state == State::Held {
             continue;
         }
         entry.state = State::Held;
-        match ledger::settle(deps.store.as_ref(), &entry, version, now_ms).await {
+        outcomes.push((entry, version));
+        held.push(w);
+    }
+    for (w, result) in held.into_iter().zip(ledger::settle_all(deps.store.as_ref(), outcomes, now_ms).await) {
+        match result {
             Ok(_) => tally.add(Counter::Held, 1),
             Err(e) => {
                 tracing::error!(error = %e, "event not held; message retried");
@@ -390,51 +416,64 @@ async fn export_connection(
     }
     let mut stopped = false;
     for ((object, ext), items) in groups {
-        let mut latest: HashMap<String, usize> = HashMap::new();
-        for (i, (w, rec)) in items.iter().enumerate() {
+        // One row per Salesforce key (External IDs ignore case): the highest ranked event; the
+        // others folded into it share its outcome.
+        let mut rows: HashMap<String, (usize, Vec<Work>)> = HashMap::new();
+        let mut order: Vec<String> = Vec::new();
+        let mut records: Vec<Map<String, Value>> = Vec::new();
+        for (w, rec) in items {
             let key = rec.get(&ext).and_then(Value::as_str).unwrap_or_default().to_lowercase();
-            match latest.get(&key) {
-                Some(&j) if items[j].0.event.occurred_at > w.event.occurred_at => {}
-                _ => {
-                    latest.insert(key, i);
+            match rows.get_mut(&key) {
+                Some((r, folded)) => {
+                    if w.event.rank() > folded[0].event.rank() {
+                        records[*r] = rec;
+                        folded.insert(0, w);
+                    } else {
+                        folded.push(w);
+                    }
+                }
+                None => {
+                    rows.insert(key.clone(), (records.len(), vec![w]));
+                    order.push(key);
+                    records.push(rec);
                 }
             }
         }
-        let mut chosen: Vec<usize> = latest.into_values().collect();
-        chosen.sort_unstable();
-        tally.add(Counter::Superseded, (items.len() - chosen.len()) as u64);
+        let folded: Vec<Vec<Work>> = order.iter().filter_map(|k| rows.remove(k).map(|(_, ws)| ws)).collect();
+        tally.add(Counter::Superseded, folded.iter().map(|ws| ws.len() as u64 - 1).sum());
         if stopped {
-            let (ws, _): (Vec<Work>, Vec<_>) = items.into_iter().unzip();
-            hold(deps, ws, now_ms, tally, retry, tuning, msgs).await;
+            hold(deps, folded.into_iter().flatten().collect(), now_ms, tally, retry, tuning, msgs).await;
             continue;
         }
-        let records: Vec<Map<String, Value>> = chosen.iter().map(|&i| items[i].1.clone()).collect();
         let result = collections::upsert(&client, &object, &ext, &records, tuning).await;
         tally.add(Counter::ApiCalls, result.calls);
         crash::point("after_upsert");
-        let chosen_set: HashSet<usize> = chosen.iter().copied().collect();
-        let mut outcome_of: HashMap<usize, RowOutcome> = chosen.iter().copied().zip(result.outcomes).collect();
+        let mut exported = Vec::new();
         let mut to_hold = Vec::new();
-        for (i, (w, _)) in items.into_iter().enumerate() {
-            if !chosen_set.contains(&i) {
-                continue;
-            }
-            match outcome_of.remove(&i).unwrap_or(RowOutcome::Stopped) {
+        for (ws, outcome) in folded.into_iter().zip(result.outcomes) {
+            match outcome {
                 RowOutcome::Upserted { id, created } => {
                     tally.add(if created { Counter::Created } else { Counter::Updated }, 1);
-                    settle_exported(deps, w, id, now_ms).await;
+                    exported.extend(ws.into_iter().map(|w| (w, id.clone())));
                 }
-                RowOutcome::Permanent(err) => fail(deps, w, err, now_ms, tally, retry, tuning, msgs).await,
-                RowOutcome::Transient(err) => {
-                    tally.add(Counter::Retried, 1);
-                    tracing::debug!(kind = %w.event.kind, id = %w.event.id, error = %err, "transient failure; back to SQS");
-                    if let Some(i) = w.msg {
-                        retry.push((i, tuning.retry_delay(msgs[i].receive_count)));
+                RowOutcome::Permanent(err) => {
+                    for w in ws {
+                        fail(deps, w, err.clone(), now_ms, tally, retry, tuning, msgs).await;
                     }
                 }
-                RowOutcome::Stopped => to_hold.push(w),
+                RowOutcome::Transient(err) => {
+                    tracing::debug!(object = %object, error = %err, "transient failure; back to SQS");
+                    for w in ws {
+                        tally.add(Counter::Retried, 1);
+                        if let Some(i) = w.msg {
+                            retry.push((i, tuning.retry_delay(msgs[i].receive_count)));
+                        }
+                    }
+                }
+                RowOutcome::Stopped => to_hold.extend(ws),
             }
         }
+        settle_exported(deps, exported, now_ms).await;
         match &result.stop {
             Some(Stop::DailyLimit(message)) => {
                 let until = deps.clock.epoch_secs() + tuning.limit_pause.as_secs().max(1) as i64;
@@ -453,24 +492,40 @@ async fn export_connection(
     }
 }
 
-/// Marks an event exported; if a newer event of the record was exported meanwhile (another
-/// invocation), sends that one again so Salesforce ends with the latest values.
-async fn settle_exported(deps: &Deps, w: Work, sf_id: String, now_ms: i64) {
-    let Some((mut entry, version)) = w.admitted else { return };
-    entry.state = State::Exported;
-    entry.exported = Some(entry.occurred_at);
-    entry.sf_id = Some(sf_id);
-    entry.error = None;
-    match ledger::settle(deps.store.as_ref(), &entry, version, now_ms).await {
-        Ok(Settled::Written) => {}
-        Ok(Settled::Superseded { newer, newer_exported }) => {
-            if newer_exported {
+/// Marks events exported, in batches. Where an event may have overwritten a newer one in
+/// Salesforce (another invocation exported that one meanwhile), the newer one is sent again.
+async fn settle_exported(deps: &Deps, exported: Vec<(Work, String)>, now_ms: i64) {
+    let outcomes: Vec<(Entry, u64)> = exported
+        .into_iter()
+        .filter_map(|(w, sf_id)| {
+            let (mut entry, version) = w.admitted?;
+            entry.state = State::Exported;
+            entry.exported = Some(entry.occurred_at);
+            entry.sf_id = Some(sf_id);
+            entry.error = None;
+            Some((entry, version))
+        })
+        .collect();
+    let mut resend = Vec::new();
+    for result in ledger::settle_all(deps.store.as_ref(), outcomes, now_ms).await {
+        match result {
+            Ok(Settled::Resend(newer)) => {
                 tracing::info!(kind = %newer.kind, id = %newer.id, "a newer event was exported concurrently; sending it again");
-                if let Err(e) = deps.queue.send(newer.event.to_string()).await {
-                    tracing::error!(error = %e, "newer event not re-sent");
-                }
+                resend.push(newer.event);
             }
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = %e, "ledger not updated after export (a redelivery repeats the upsert harmlessly)"),
         }
-        Err(e) => tracing::error!(error = %e, "ledger not updated after export (a redelivery repeats the upsert harmlessly)"),
+    }
+    send_again(deps, resend).await;
+}
+
+/// Sends events again (their entries are held, so the held list releases any that fail here).
+async fn send_again(deps: &Deps, events: Vec<Value>) {
+    if events.is_empty() {
+        return;
+    }
+    if let Err(e) = crate::replay::send_events(deps.queue.as_ref(), &events).await {
+        tracing::error!(error = %e, "newer events not re-sent; they stay held");
     }
 }

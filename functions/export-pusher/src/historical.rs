@@ -220,6 +220,8 @@ pub async fn run(
 
     // 2. Build jobs from the ledger: every record not yet exported by this run.
     let mut groups: BTreeMap<(String, String), Vec<(Entry, Cells)>> = BTreeMap::new();
+    // Taken before the ledger is read: an entry changed since then may be newer than its row.
+    let built_ms = deps.clock.now().unix_timestamp_nanos() as i64 / 1_000_000;
     let mut after = None;
     loop {
         let (entries, next) = ledger::page(store, site, after, 1000).await?;
@@ -268,7 +270,6 @@ pub async fn run(
                 save_state(store, &mut cp, &tally).await?;
                 return Ok(Outcome::Paused { reason, checkpoint: Box::new(cp) });
             }
-            let built_ms = deps.clock.now().unix_timestamp_nanos() as i64 / 1_000_000;
             let cells: Vec<Vec<(String, String)>> = chunk.iter().map(|(_, c)| c.clone()).collect();
             let csv = bulk::csv(&cells).map_err(HistoricalError::Csv)?;
             let job = match call(deps, tuning, &org, &mut tally, || bulk::create(&client, &object, &ext)).await {
@@ -429,9 +430,9 @@ async fn finish_job(
             tally.add(if created { Counter::Created } else { Counter::Updated }, 1);
             if let Some((mut entry, version)) = find(store, &cp.site, &job.kinds, key).await? {
                 if entry.updated_ms > job.built_ms {
-                    // A newer event arrived while the job ran: make sure it wins.
-                    if entry.state == State::Exported {
-                        resend.push(entry.event.clone());
+                    // A newer event arrived while the job ran: this row may have overwritten it.
+                    if let Ok(ledger::Settled::Resend(newer)) = ledger::invalidate(store, entry, version, now_ms).await {
+                        resend.push(newer.event);
                     }
                     continue;
                 }
@@ -439,9 +440,7 @@ async fn finish_job(
                 entry.exported = Some(entry.occurred_at);
                 entry.sf_id = Some(id.clone());
                 entry.error = None;
-                if let Ok(ledger::Settled::Superseded { newer, newer_exported: true }) =
-                    ledger::settle(store, &entry, version, now_ms).await
-                {
+                if let Ok(ledger::Settled::Resend(newer)) = ledger::settle(store, &entry, version, now_ms).await {
                     resend.push(newer.event);
                 }
             }

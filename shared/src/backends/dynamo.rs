@@ -18,8 +18,9 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, ConditionCheck, Delete, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-    ProjectionType, ReturnValue, ScalarAttributeType, TableStatus, TimeToLiveSpecification, TransactWriteItem, Update,
+    AttributeDefinition, AttributeValue, BillingMode, ConditionCheck, Delete, GlobalSecondaryIndex, KeySchemaElement, KeyType,
+    KeysAndAttributes, Projection, ProjectionType, ReturnValue, ScalarAttributeType, TableStatus, TimeToLiveSpecification,
+    TransactWriteItem, Update,
 };
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
@@ -379,6 +380,35 @@ impl Store for DynamoStore {
         let Some(attrs) = out.item() else { return Ok(None) };
         let item = item_from(attrs)?;
         Ok((!item.is_expired(now_secs())).then_some(item))
+    }
+
+    async fn get_many(&self, keys: &[(String, String)]) -> Result<Vec<Item>, StoreError> {
+        let now = now_secs();
+        let mut items = Vec::with_capacity(keys.len());
+        let mut pending: Vec<HashMap<String, AttributeValue>> = keys.iter().map(|(pk, sk)| key(pk, sk)).collect();
+        // DynamoDB may leave keys unprocessed (throttling, 16 MB a response): ask again for those.
+        for _ in 0..10 {
+            if pending.is_empty() {
+                return Ok(items);
+            }
+            let build = |e: aws_smithy_types::error::operation::BuildError| StoreError::Backend(BackendError::new("request", e));
+            let request = KeysAndAttributes::builder().set_keys(Some(pending)).consistent_read(true).build().map_err(build)?;
+            let out = self.client.batch_get_item().request_items(&self.table, request).send().await.map_err(backend)?;
+            for attrs in out.responses().and_then(|r| r.get(&self.table)).into_iter().flatten() {
+                let item = item_from(attrs)?;
+                if !item.is_expired(now) {
+                    items.push(item);
+                }
+            }
+            pending = out.unprocessed_keys().and_then(|u| u.get(&self.table)).map(|k| k.keys().to_vec()).unwrap_or_default();
+        }
+        // Still throttled: one key at a time.
+        for attrs in pending {
+            if let (Some(pk), Some(sk)) = (get_s(&attrs, PK), get_s(&attrs, SK)) {
+                items.extend(self.get(pk, sk).await?);
+            }
+        }
+        Ok(items)
     }
 
     async fn put(&self, item: Item, cond: Cond) -> Result<u64, StoreError> {

@@ -165,6 +165,8 @@ pub enum StoreError {
 ///
 /// Transactions hold at most this many operations.
 pub const MAX_TRANSACTION_OPS: usize = 100;
+/// Keys per [`Store::get_many`] (DynamoDB's `BatchGetItem`: "up to 100 items").
+pub const MAX_BATCH_GET: usize = 100;
 /// Largest item: 400 KB, counted by [`item_size`].
 pub const MAX_ITEM_BYTES: usize = 400 * 1024;
 /// Largest transaction: 4 MB, its puts' item sizes plus its deletes' and checks' key sizes
@@ -179,6 +181,15 @@ pub const MAX_PAGE_BYTES: usize = 1024 * 1024;
 pub trait Store: Send + Sync {
     /// The live item at this key.
     async fn get(&self, pk: &str, sk: &str) -> Result<Option<Item>, StoreError>;
+    /// The live items at these keys (at most [`MAX_BATCH_GET`], distinct), absent ones left
+    /// out, in any order: one `BatchGetItem` on DynamoDB.
+    async fn get_many(&self, keys: &[(String, String)]) -> Result<Vec<Item>, StoreError> {
+        let mut items = Vec::with_capacity(keys.len());
+        for (pk, sk) in keys {
+            items.extend(self.get(pk, sk).await?);
+        }
+        Ok(items)
+    }
     /// Writes `item` if `cond` holds (and it is at most [`MAX_ITEM_BYTES`]); returns the new version.
     async fn put(&self, item: Item, cond: Cond) -> Result<u64, StoreError>;
     /// Deletes the item at this key if `cond` holds; deleting nothing is not an error under `Always`.
