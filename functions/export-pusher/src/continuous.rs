@@ -116,7 +116,11 @@ pub async fn handle(deps: &Deps, tuning: &Tuning, batch: SqsEvent) -> SqsBatchRe
         }
         if !tally.is_empty() {
             let input = serde_json::json!({ "messages": msgs.len() });
-            report::save(deps.store.as_ref(), &tally.report(&site, RunKind::Export, "continuous", started, deps.clock.now(), input)).await;
+            report::save(
+                deps.store.as_ref(),
+                &tally.report(&site, RunKind::Export, "continuous", started, deps.clock.now(), input, deps.settings.run_retention),
+            )
+            .await;
         }
     }
     crash::point("after_settle");

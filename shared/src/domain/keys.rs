@@ -75,15 +75,21 @@ pub fn runs_pk(site: &str) -> String {
     format!("RUN#{site}")
 }
 
-/// Partition of the outbound notifications received from one org (18-char id). Sort keys are
-/// the 18-char notification id (the dedupe mark and the persisted payload, with a TTL longer
-/// than Salesforce's 24 h retry window), then `{id}#…` for its per-task completion marks.
-pub fn notification_pk(org_id: &str) -> String {
-    format!("OBN#{org_id}")
+/// Partition of one outbound notification (org 18-char id, notification 18-char id): its own
+/// partition, so a burst from one org spreads over many. It holds the notification
+/// ([`NOTIFICATION_SK`], the dedupe mark and the persisted payload) and its run's state
+/// ([`RUN_STATE_SK`]: attempts, lease, finished tasks); one query reads both.
+pub fn notification_pk(org_id: &str, notification: &str) -> String {
+    format!("OBN#{org_id}#{notification}")
 }
+/// Sort key of a stored notification.
+pub const NOTIFICATION_SK: &str = "NOTE";
+/// Sort key of a notification's run state.
+pub const RUN_STATE_SK: &str = "RUN";
 
-/// Partition of the latest record changes a site's workflow has seen (sort key: record Id),
-/// which the reconciliation poll compares with Salesforce's `SystemModstamp`.
+/// Partition of the record changes a site's workflow has seen (sort key: record Id, then
+/// `#` and the change's time), which the reconciliation poll compares with Salesforce's
+/// `SystemModstamp`.
 pub fn seen_change_pk(site: &str, workflow: &str) -> String {
     format!("OBSEEN#{site}#{workflow}")
 }

@@ -30,6 +30,10 @@ pub enum RunStatus {
     Failed,
     /// Conditions did not match; nothing ran.
     Skipped,
+    /// An email's send attempt ended without a definite answer (a timeout, a reset after the
+    /// request was written, a server error): it may or may not have gone out, and is not resent
+    /// unless the workflow says so.
+    Unknown,
 }
 
 /// The outcome of one task or step of a run.
@@ -66,6 +70,15 @@ pub struct RunReport {
     pub tasks: Vec<TaskOutcome>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// When the report expires (epoch seconds; see [`expiry`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<i64>,
+}
+
+/// The expiry of a report of a run started at `started_at`, kept for `retention`
+/// (`FORCELINK_RUN_RETENTION_DAYS`).
+pub fn expiry(started_at: OffsetDateTime, retention: std::time::Duration) -> Option<i64> {
+    Some(started_at.unix_timestamp().saturating_add(i64::try_from(retention.as_secs()).unwrap_or(i64::MAX)))
 }
 
 impl Record for RunReport {
@@ -75,5 +88,8 @@ impl Record for RunReport {
     fn sk(&self) -> String {
         let at = self.started_at.format(&Rfc3339).unwrap_or_default();
         format!("{at}#{}", self.id)
+    }
+    fn expires_at(&self) -> Option<i64> {
+        self.expires_at
     }
 }
