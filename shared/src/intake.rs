@@ -405,3 +405,24 @@ pub async fn seen_upto(store: &dyn Store, site: &str, workflow: &str, record: &s
         None => None,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::DEDUPE_TTL;
+
+    /// The `MessageRetentionPeriod` of one of template.yaml's queues, in seconds.
+    fn retention(template: &str, queue: &str) -> u64 {
+        let from = template.find(&format!("\n  {queue}:\n")).unwrap_or_else(|| panic!("{queue} in template.yaml"));
+        let line = template[from..].lines().find_map(|l| l.trim().strip_prefix("MessageRetentionPeriod: ")).expect("a retention");
+        line.parse().expect("seconds")
+    }
+
+    /// A notification outlives its queue message: the workflow queue's retention, then the
+    /// dead-letter queue's (a redrive after the longest stay still finds it), plus a day.
+    #[test]
+    fn notifications_outlive_their_queue_messages() {
+        let template = include_str!("../../template.yaml");
+        let queue = retention(template, "WorkflowQueue") + retention(template, "WorkflowDeadLetterQueue");
+        assert!(DEDUPE_TTL.as_secs() >= queue + 24 * 3600, "{DEDUPE_TTL:?} vs {queue} s of queue retention");
+    }
+}

@@ -129,6 +129,8 @@ async fn the_deadline_stops_new_runs_and_loses_nothing(backend: Backend) {
     let r = reports(&s).await;
     assert_eq!(r.len(), 6);
     assert!(r.iter().all(|r| r.status == RunStatus::Succeeded && r.counts["attempts"] == 1), "{r:?}");
+    let ninety_days = 90 * 24 * 3600;
+    assert!(r.iter().all(|r| r.expires_at == Some(r.started_at.unix_timestamp() + ninety_days)), "reports expire after 90 days");
 }
 
 /// What a test SMTP server does when a message has been written (after `DATA`'s final dot).
@@ -221,13 +223,15 @@ async fn an_unknown_send_is_resent_when_the_workflow_says_so(backend: Backend) {
 
 async fn a_refused_send_is_retried_and_sent_once(backend: Backend) {
     let (addr, received) = smtp_server(vec![AfterData::Refuse, AfterData::Accept]).await;
-    let s = stack(backend, &[("FORCELINK_MAILER", &format!("smtp://{addr}"))]).await;
+    let mailer = format!("smtp://{addr}");
+    let s = stack(backend, &[("FORCELINK_MAILER", &mailer), ("FORCELINK_RUN_RETENTION_DAYS", "7")]).await;
     post(&s, "report", 0..1).await;
     drain(&s).await;
     assert_eq!(received.load(Ordering::SeqCst), 2, "refused once (definite), then taken");
     let r = reports(&s).await;
     assert_eq!(r[0].status, RunStatus::Succeeded, "{r:?}");
     assert_eq!(r[0].counts["attempts"], 2);
+    assert_eq!(r[0].expires_at, Some(r[0].started_at.unix_timestamp() + 7 * 24 * 3600), "FORCELINK_RUN_RETENTION_DAYS");
 }
 
 /// Throttles its first send (SES's `TooManyRequests`: no local mail service produces it).

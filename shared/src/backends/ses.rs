@@ -67,3 +67,75 @@ impl Mailer for SesMailer {
         Ok(id.to_string())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+
+    /// An HTTP server answering every request with `status` and `body`; counts the requests.
+    async fn answering(status: &'static str, body: &'static str) -> (String, Arc<AtomicUsize>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let count = Arc::new(AtomicUsize::new(0));
+        let seen = count.clone();
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                seen.fetch_add(1, Ordering::SeqCst);
+                let mut buf = vec![0; 64 * 1024];
+                let _ = socket.read(&mut buf).await;
+                let answer = format!(
+                    "HTTP/1.1 {status}\r\ncontent-type: application/json\r\nx-amzn-errortype: {body}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{{\"message\":\"{body}\"}}",
+                    body.len() + 14
+                );
+                let _ = socket.write_all(answer.as_bytes()).await;
+            }
+        });
+        (url, count)
+    }
+
+    async fn send_to(url: &str) -> MailError {
+        let config = crate::backends::aws::emulator_config(url).await;
+        let mailer = SesMailer::new(Client::new(&config));
+        let email = Email {
+            from: "a@example.com".into(),
+            reply_to: None,
+            to: vec!["b@example.com".into()],
+            subject: "s".into(),
+            text: "t".into(),
+            html: None,
+        };
+        mailer.send(&email).await.expect_err("the server refuses")
+    }
+
+    /// A 5xx may come after SES sent the email: unknown, and not retried by the SDK.
+    #[tokio::test]
+    async fn a_server_error_is_an_unknown_outcome_tried_once() {
+        let (url, count) = answering("500 Internal Server Error", "InternalFailure").await;
+        let e = send_to(&url).await;
+        assert!(matches!(e, MailError::Unknown(_)), "{e:?}");
+        assert_eq!(count.load(Ordering::SeqCst), 1, "one attempt: the SDK's retries are off");
+    }
+
+    /// A throttle is definite (not sent) and its own kind; also tried once.
+    #[tokio::test]
+    async fn a_throttle_is_definite_and_tried_once() {
+        let (url, count) = answering("429 Too Many Requests", "TooManyRequestsException").await;
+        let e = send_to(&url).await;
+        assert!(matches!(e, MailError::Throttled(_)), "{e:?}");
+        assert!(e.is_definite());
+        assert_eq!(count.load(Ordering::SeqCst), 1);
+    }
+
+    /// Nothing listening: the connection is refused, so nothing was sent.
+    #[tokio::test]
+    async fn a_refused_connection_is_definite() {
+        let port = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap().port();
+        let e = send_to(&format!("http://127.0.0.1:{port}")).await;
+        assert!(matches!(e, MailError::Transport(_)), "{e:?}");
+    }
+}
