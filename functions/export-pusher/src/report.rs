@@ -70,7 +70,6 @@ impl Tally {
         started_at: OffsetDateTime,
         now: OffsetDateTime,
         input: serde_json::Value,
-        retention: std::time::Duration,
     ) -> RunReport {
         let ok = self.get("created") + self.get("updated");
         let status = match (ok, self.get("failed")) {
@@ -90,7 +89,7 @@ impl Tally {
             input,
             tasks: self.failed_rows.clone(),
             error: None,
-            expires_at: forcelink::domain::report::expiry(started_at, retention),
+            expires_at: None,
         }
     }
 }

@@ -5,10 +5,7 @@ use std::fmt::Write as _;
 use std::process::ExitCode;
 
 use clap::Args;
-use forcelink::domain::keys;
-use forcelink::domain::record;
 use forcelink::domain::report::{RunReport, RunStatus};
-use forcelink::ports::Query;
 use forcelink::{Deps, Settings};
 use time::format_description::well_known::Rfc3339;
 use time::{Date, OffsetDateTime};
@@ -53,7 +50,7 @@ fn parse_since(s: &str) -> Result<OffsetDateTime, String> {
 pub async fn run(settings: Settings, args: RunsArgs) -> anyhow::Result<ExitCode> {
     let deps = Deps::from_settings(settings).await?;
     let want = if args.failed { Some(RunStatus::Failed) } else { args.status };
-    let mut reports: Vec<RunReport> = record::list(deps.store.as_ref(), Query::prefix(keys::runs_pk(&args.site), "").reversed()).await?;
+    let mut reports: Vec<RunReport> = forcelink::domain::report::list(deps.store.as_ref(), &args.site).await?;
     reports.retain(|r| want.is_none_or(|s| r.status == s) && args.since.is_none_or(|t| r.started_at >= t));
     reports.truncate(args.limit);
     if args.json {

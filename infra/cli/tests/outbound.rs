@@ -94,7 +94,7 @@ fn outbox_count(data: &Path) -> usize {
 }
 
 async fn reports(deps: &Deps) -> Vec<RunReport> {
-    record::list(deps.store.as_ref(), Query::prefix(keys::runs_pk("acme"), "")).await.unwrap()
+    forcelink::domain::report::list(deps.store.as_ref(), "acme").await.unwrap()
 }
 
 async fn contacts(deps: &Deps) -> Vec<Contact> {

@@ -101,14 +101,7 @@ mod tests {
     async fn send_to(url: &str) -> MailError {
         let config = crate::backends::aws::emulator_config(url).await;
         let mailer = SesMailer::new(Client::new(&config));
-        let email = Email {
-            from: "a@example.com".into(),
-            reply_to: None,
-            to: vec!["b@example.com".into()],
-            subject: "s".into(),
-            text: "t".into(),
-            html: None,
-        };
+        let email = crate::ports::mailer::tests::email();
         mailer.send(&email).await.expect_err("the server refuses")
     }
 

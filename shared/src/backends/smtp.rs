@@ -63,3 +63,18 @@ fn classify(e: lettre::transport::smtp::Error) -> MailError {
         MailError::Unknown(text)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Nothing listening: refused before anything was sent, a definite failure.
+    #[tokio::test]
+    async fn a_refused_connection_is_definite() {
+        let port = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap().port();
+        let mailer = SmtpMailer::new(&Url::parse(&format!("smtp://127.0.0.1:{port}")).unwrap()).unwrap();
+        let email = crate::ports::mailer::tests::email();
+        let e = mailer.send(&email).await.expect_err("nothing listens");
+        assert!(matches!(e, MailError::Transport(_)), "{e:?}");
+    }
+}

@@ -7,7 +7,8 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use super::keys;
-use super::record::Record;
+use super::record::{self, Record, RecordError};
+use crate::ports::{Query, Store};
 
 /// What kind of run a report is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -75,6 +76,14 @@ pub struct RunReport {
     pub expires_at: Option<i64>,
 }
 
+impl RunReport {
+    /// The report, set to expire `retention` after its run started.
+    pub fn kept_for(mut self, retention: std::time::Duration) -> Self {
+        self.expires_at = expiry(self.started_at, retention);
+        self
+    }
+}
+
 /// The expiry of a report of a run started at `started_at`, kept for `retention`
 /// (`FORCELINK_RUN_RETENTION_DAYS`).
 pub fn expiry(started_at: OffsetDateTime, retention: std::time::Duration) -> Option<i64> {
@@ -83,7 +92,7 @@ pub fn expiry(started_at: OffsetDateTime, retention: std::time::Duration) -> Opt
 
 impl Record for RunReport {
     fn pk(&self) -> String {
-        keys::runs_pk(&self.site)
+        keys::runs_pk(&self.site, keys::run_shard(&self.id))
     }
     fn sk(&self) -> String {
         let at = self.started_at.format(&Rfc3339).unwrap_or_default();
@@ -91,5 +100,53 @@ impl Record for RunReport {
     }
     fn expires_at(&self) -> Option<i64> {
         self.expires_at
+    }
+}
+
+/// A site's run reports, newest first: every shard's ([`keys::RUN_SHARDS`] queries), merged.
+pub async fn list(store: &dyn Store, site: &str) -> Result<Vec<RunReport>, RecordError> {
+    let mut items = Vec::new();
+    for shard in 0..keys::RUN_SHARDS {
+        items.extend(record::all_items(store, Query::prefix(keys::runs_pk(site, shard), "")).await?);
+    }
+    items.sort_by(|a, b| b.sk.cmp(&a.sk));
+    items.iter().map(record::decode).collect()
+}
+
+#[cfg(all(test, feature = "embedded"))]
+mod tests {
+    use super::*;
+    use crate::ports::Cond;
+
+    /// Reports land on several shards and still list newest first.
+    #[tokio::test]
+    async fn spread_over_shards_and_listed_newest_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::backends::sqlite_store::SqliteStore::open(&dir.path().join("store.db")).unwrap();
+        let start = OffsetDateTime::from_unix_timestamp(1_770_000_000).unwrap();
+        let mut shards = std::collections::BTreeSet::new();
+        for i in 0..40 {
+            let report = RunReport {
+                site: "acme".into(),
+                id: format!("run-{i}"),
+                kind: RunKind::Workflow,
+                name: "w".into(),
+                status: RunStatus::Succeeded,
+                started_at: start + time::Duration::seconds(i),
+                finished_at: None,
+                counts: BTreeMap::new(),
+                input: serde_json::Value::Null,
+                tasks: Vec::new(),
+                error: None,
+                expires_at: None,
+            };
+            shards.insert(report.pk());
+            record::save(&store, &report, Cond::Always).await.unwrap();
+        }
+        assert!(shards.len() > keys::RUN_SHARDS as usize / 2, "spread: {shards:?}");
+        let listed = list(&store, "acme").await.unwrap();
+        let ids: Vec<String> = listed.iter().map(|r| r.id.clone()).collect();
+        let want: Vec<String> = (0..40).rev().map(|i| format!("run-{i}")).collect();
+        assert_eq!(ids, want);
     }
 }

@@ -88,3 +88,20 @@ impl Email {
         built.map_err(|e| MailError::Invalid(e.to_string()))
     }
 }
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::Email;
+
+    /// A plain one-recipient email for the mailers' tests.
+    pub fn email() -> Email {
+        Email {
+            from: "a@example.com".into(),
+            reply_to: None,
+            to: vec!["b@example.com".into()],
+            subject: "s".into(),
+            text: "t".into(),
+            html: None,
+        }
+    }
+}

@@ -6,8 +6,8 @@ use std::time::Duration;
 use forcelink::domain::record::{self, Versioned};
 use forcelink::domain::report::RunReport;
 use forcelink::domain::workflow::{endpoint_secret, workflow_id};
-use forcelink::domain::{Connection, ConnectionStatus, keys};
-use forcelink::ports::{Cond, Query};
+use forcelink::domain::{Connection, ConnectionStatus};
+use forcelink::ports::Cond;
 use forcelink_stack::{Backend, Stack};
 
 pub const ORG: &str = "00D5g000000AbCdEAK";
@@ -104,5 +104,5 @@ pub async fn drain(s: &Stack) {
 
 /// The site's run reports.
 pub async fn reports(s: &Stack) -> Vec<RunReport> {
-    record::list(s.deps.store.as_ref(), Query::prefix(keys::runs_pk("acme"), "")).await.unwrap()
+    forcelink::domain::report::list(s.deps.store.as_ref(), "acme").await.unwrap()
 }
