@@ -18,7 +18,7 @@ pub struct RunsArgs {
     /// Only failed runs (same as --status failed).
     #[arg(long)]
     pub failed: bool,
-    /// Only runs with this status: running, succeeded, partial, failed, skipped.
+    /// Only runs with this status: running, succeeded, partial, failed, skipped, unknown.
     #[arg(long, value_parser = parse_status)]
     pub status: Option<RunStatus>,
     /// Only runs started on or after this date (YYYY-MM-DD) or instant (RFC 3339).
@@ -34,7 +34,7 @@ pub struct RunsArgs {
 
 fn parse_status(s: &str) -> Result<RunStatus, String> {
     serde_json::from_value(serde_json::Value::String(s.to_ascii_lowercase()))
-        .map_err(|_| format!("{s:?}: expected running, succeeded, partial, failed or skipped"))
+        .map_err(|_| format!("{s:?}: expected running, succeeded, partial, failed, skipped or unknown"))
 }
 
 fn parse_since(s: &str) -> Result<OffsetDateTime, String> {
