@@ -3,13 +3,17 @@
 //! outbound messages this way before its Ack; the reconciliation poll takes in the changes
 //! whose messages Salesforce dropped.
 //!
-//! Each notification is one item under `OBN#{org}` / `{notification id}` written with a
-//! "must not exist" condition (the dedupe mark *is* the payload), in one store transaction per
-//! message (chunked within DynamoDB's 100 operations and 4 MB; a message carries at most 100
-//! notifications in at most 1 MiB, so it is one transaction). The item expires after [`DEDUPE_TTL`], far past Salesforce's 24 h retry
-//! window. Then one queue message names the notifications to run. A redelivered notification
-//! whose run has not finished is queued again: the run is idempotent, so a crash between the
-//! store commit and the queue send (which leaves Salesforce without an Ack) loses nothing.
+//! Each notification is one item in a partition of its own (`OBN#{org}#{notification id}` /
+//! `NOTE`, so one org's burst is spread over many partitions) written with a "must not exist"
+//! condition (the dedupe mark *is* the payload), in one store transaction per message (chunked
+//! within DynamoDB's 100 operations and 4 MB; a message carries at most 100 notifications in at
+//! most 1 MiB, so it is one transaction). Its run keeps a [`RunState`] beside it (`RUN`), so
+//! one query reads both. Both expire after [`DEDUPE_TTL`], longer than a queue message can live
+//! (the workflow queue's retention, then its dead-letter queue's) plus a margin, so a late
+//! redrive still finds its notification. Then one queue message names the notifications to run.
+//! A redelivered notification whose run has not finished is queued again: the run is
+//! idempotent, so a crash between the store commit and the queue send (which leaves Salesforce
+//! without an Ack) loses nothing.
 //!
 //! A notification too large for one stored item (DynamoDB's 400 KB, e.g. a long text area
 //! full of multi-byte text) is still stored and acknowledged: Salesforce resending it could
@@ -17,8 +21,9 @@
 //! size in [`StoredNotification::omitted`]; the run fails with that report if its workflow
 //! reads one of them, and runs as usual otherwise.
 //!
-//! A run leaves a [`SeenChange`] per record: the latest change of it the workflow has seen,
-//! which is how the reconciliation poll tells a dropped message from a delivered one.
+//! A run leaves a [`SeenChange`] per record and change (written blind, in the run's final
+//! transaction): the latest of them is the latest change the workflow has seen, which is how
+//! the reconciliation poll tells a dropped message from a delivered one.
 
 use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
@@ -29,10 +34,11 @@ use time::format_description::well_known::Rfc3339;
 
 use crate::Deps;
 use crate::domain::piped::field;
-use crate::domain::record::{self, Record, RecordError};
+use crate::domain::record::{self, Record, RecordError, Versioned};
+use crate::domain::report::TaskOutcome;
 use crate::domain::{ids, keys};
 use crate::ports::store::{MAX_ITEM_BYTES, item_size, transaction_chunks};
-use crate::ports::{Cond, Store, StoreError, WriteOp};
+use crate::ports::{Cond, Query, Store, StoreError, WriteOp};
 
 /// One notification: its id and the record's selected fields (`None` for nil).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,8 +65,11 @@ pub enum Source {
 /// The most notifications one message (and one queued run request) carries.
 pub const MAX_PER_MESSAGE: usize = 100;
 
-/// How long a notification (and its dedupe mark) is kept: 7 days, well past the 24 h retries.
-pub const DEDUPE_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
+/// How long a notification (its dedupe mark) and its run state are kept: 21 days, longer than
+/// its queue message can live (4 days on the workflow queue, then at most 14 on its
+/// dead-letter queue: `MessageRetentionPeriod` in template.yaml) plus 3 days' margin, and far
+/// past Salesforce's 24 h retries.
+pub const DEDUPE_TTL: Duration = Duration::from_secs(21 * 24 * 3600);
 
 /// A notification as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -79,9 +88,6 @@ pub struct StoredNotification {
     pub fields: BTreeMap<String, Option<String>>,
     #[serde(with = "time::serde::rfc3339")]
     pub received_at: OffsetDateTime,
-    /// Whether its run has finished (succeeded, skipped or failed for good).
-    #[serde(default)]
-    pub done: bool,
     #[serde(default)]
     pub source: Source,
     /// Fields whose values were left out to fit the store's item limit → their size in bytes.
@@ -103,20 +109,104 @@ pub fn modstamp(fields: &BTreeMap<String, Option<String>>) -> Option<OffsetDateT
 
 impl Record for StoredNotification {
     fn pk(&self) -> String {
-        keys::notification_pk(&self.org)
+        keys::notification_pk(&self.org, &self.id)
     }
     fn sk(&self) -> String {
-        self.id.clone()
+        keys::NOTIFICATION_SK.into()
     }
     fn expires_at(&self) -> Option<i64> {
         Some(self.received_at.unix_timestamp() + DEDUPE_TTL.as_secs() as i64)
     }
 }
 
-/// The workflow queue's message: notifications of one org to run, in message order.
+/// A notification's run: how many attempts, which attempt holds it, which tasks finished.
+/// Every write of it is conditional on the version read, so of two concurrent attempts only
+/// one writes (and only that one writes the run report, in the same transaction).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunState {
+    pub org: String,
+    pub id: String,
+    /// Attempts that took the lease so far.
+    pub attempts: u64,
+    /// The run finished (succeeded, skipped, failed for good): it never runs again.
+    pub done: bool,
+    /// The attempt that holds the run, and until when.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease: Option<Lease>,
+    /// The position of an email task whose send may be under way: written before the send and
+    /// cleared with its outcome, so an attempt that finds it left over knows the outcome is unknown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sending: Option<usize>,
+    /// Finished tasks' outcomes, by position in the workflow.
+    #[serde(default)]
+    pub tasks: BTreeMap<usize, TaskOutcome>,
+    /// Epoch seconds: the notification's own expiry.
+    pub expires_at: i64,
+}
+
+/// An attempt's hold on a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lease {
+    pub attempt: u64,
+    /// Epoch seconds.
+    pub until: i64,
+}
+
+impl RunState {
+    /// The state of a notification's run before its first attempt.
+    pub fn new(note: &StoredNotification) -> Self {
+        Self {
+            org: note.org.clone(),
+            id: note.id.clone(),
+            expires_at: note.received_at.unix_timestamp() + DEDUPE_TTL.as_secs() as i64,
+            ..Self::default()
+        }
+    }
+}
+
+impl Record for RunState {
+    fn pk(&self) -> String {
+        keys::notification_pk(&self.org, &self.id)
+    }
+    fn sk(&self) -> String {
+        keys::RUN_STATE_SK.into()
+    }
+    fn expires_at(&self) -> Option<i64> {
+        Some(self.expires_at)
+    }
+}
+
+/// A stored notification and its run's state, read together.
+#[derive(Debug, Clone, Default)]
+pub struct StoredRun {
+    pub note: Option<StoredNotification>,
+    /// `None` before the first attempt.
+    pub state: Option<Versioned<RunState>>,
+}
+
+/// Reads a notification and its run's state in one query.
+pub async fn load_run(store: &dyn Store, org: &str, id: &str) -> Result<StoredRun, RecordError> {
+    let mut run = StoredRun::default();
+    for item in record::all_items(store, Query::prefix(keys::notification_pk(org, id), "")).await? {
+        match item.sk.as_str() {
+            keys::NOTIFICATION_SK => run.note = Some(record::decode(&item)?),
+            keys::RUN_STATE_SK => run.state = Some(Versioned { record: record::decode(&item)?, version: item.version }),
+            _ => {}
+        }
+    }
+    Ok(run)
+}
+
+/// The workflow queue's message: notifications of one org to run, in message order, and
+/// the site and workflow they belong to (read once per message).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunRequest {
     pub org: String,
+    /// Absent in messages queued before it was added: read from the first notification then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub site: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workflow: Option<String>,
     pub notifications: Vec<String>,
 }
 
@@ -178,7 +268,6 @@ pub async fn intake(deps: &Deps, target: &Target<'_>, notifications: &[Notificat
                 object: n.object.clone(),
                 fields: n.fields.clone(),
                 received_at: now,
-                done: false,
                 source: target.source,
                 omitted: BTreeMap::new(),
             });
@@ -195,10 +284,11 @@ pub async fn intake(deps: &Deps, target: &Target<'_>, notifications: &[Notificat
             // A condition failed: someone stored some of these first. Sort them out.
             let mut still = Vec::with_capacity(fresh.len());
             for n in fresh {
-                match record::load::<StoredNotification>(deps.store.as_ref(), &n.pk(), &n.sk()).await? {
-                    Some(existing) => {
+                let run = load_run(deps.store.as_ref(), &n.org, &n.id).await?;
+                match run.note {
+                    Some(_) => {
                         intake.duplicates += 1;
-                        if !existing.record.done {
+                        if !run.state.is_some_and(|s| s.record.done) {
                             to_run.push(n.id);
                         }
                     }
@@ -260,15 +350,21 @@ async fn finish(
 ) -> Result<Intake, PersistError> {
     intake.queued = to_run.len();
     if !to_run.is_empty() {
-        let body = serde_json::to_string(&RunRequest { org: target.org.to_string(), notifications: to_run })
-            .map_err(|e| PersistError::Store(RecordError::Encode(e)))?;
+        let request = RunRequest {
+            org: target.org.to_string(),
+            site: Some(target.site.to_string()),
+            workflow: Some(target.workflow.to_string()),
+            notifications: to_run,
+        };
+        let body = serde_json::to_string(&request).map_err(|e| PersistError::Store(RecordError::Encode(e)))?;
         queue.send(body).await?;
     }
     Ok(intake)
 }
 
-/// The latest change of one record that a workflow has seen: the record's `SystemModstamp`
-/// from a notification, or the notification's arrival when `SystemModstamp` was not selected.
+/// A change of one record that a workflow has seen: the record's `SystemModstamp` from a
+/// notification, or the notification's arrival when `SystemModstamp` was not selected. One
+/// item per change, so a run writes it without reading; the latest is the one that counts.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SeenChange {
     pub site: String,
@@ -285,39 +381,48 @@ impl Record for SeenChange {
     fn pk(&self) -> String {
         keys::seen_change_pk(&self.site, &self.workflow)
     }
+    /// `{record}#{upto, epoch nanoseconds, zero-padded}`: a record's changes sort by time.
     fn sk(&self) -> String {
-        self.record.clone()
+        format!("{}#{:020}", self.record, self.upto.unix_timestamp_nanos().max(0))
     }
     fn expires_at(&self) -> Option<i64> {
         Some(self.seen_at.unix_timestamp() + DEDUPE_TTL.as_secs() as i64)
     }
 }
 
-/// Records that `note`'s workflow has seen its record's change (keeping the latest).
-/// Notifications without an `Id` field leave nothing.
-pub async fn mark_seen(store: &dyn Store, note: &StoredNotification, now: OffsetDateTime) -> Result<(), RecordError> {
-    let Some(record_id) = field(&note.fields, "Id").and_then(ids::to_18) else { return Ok(()) };
+/// The change of its record that `note` shows its workflow; `None` without an `Id` field.
+pub fn seen(note: &StoredNotification, now: OffsetDateTime) -> Option<SeenChange> {
+    let record = field(&note.fields, "Id").and_then(ids::to_18)?;
     let upto = note.modstamp().unwrap_or(note.received_at);
-    let mut mark = SeenChange { site: note.site.clone(), workflow: note.workflow.clone(), record: record_id, upto, seen_at: now };
-    for _ in 0..4 {
-        let existing = record::load::<SeenChange>(store, &mark.pk(), &mark.sk()).await?;
-        let cond = match &existing {
-            Some(v) if v.record.upto >= upto && v.record.seen_at + DEDUPE_TTL / 2 > now => return Ok(()),
-            Some(v) => {
-                mark.upto = v.record.upto.max(upto);
-                Cond::Version(v.version)
-            }
-            None => Cond::NotExists,
-        };
-        match record::save(store, &mark, cond).await {
-            Err(RecordError::Store(StoreError::ConditionFailed { .. })) => continue,
-            other => return other.map(|_| ()),
-        }
-    }
-    Ok(())
+    Some(SeenChange { site: note.site.clone(), workflow: note.workflow.clone(), record, upto, seen_at: now })
 }
 
 /// The latest change of `record` (18-char Id) that `workflow` has seen, if any.
 pub async fn seen_upto(store: &dyn Store, site: &str, workflow: &str, record: &str) -> Result<Option<OffsetDateTime>, RecordError> {
-    Ok(record::load::<SeenChange>(store, &keys::seen_change_pk(site, workflow), record).await?.map(|v| v.record.upto))
+    let page = store.query(&Query::prefix(keys::seen_change_pk(site, workflow), record).reversed().limit(1)).await?;
+    Ok(match page.items.first() {
+        Some(item) => Some(record::decode::<SeenChange>(item)?.upto),
+        None => None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::DEDUPE_TTL;
+
+    /// The `MessageRetentionPeriod` of one of template.yaml's queues, in seconds.
+    fn retention(template: &str, queue: &str) -> u64 {
+        let from = template.find(&format!("\n  {queue}:\n")).unwrap_or_else(|| panic!("{queue} in template.yaml"));
+        let line = template[from..].lines().find_map(|l| l.trim().strip_prefix("MessageRetentionPeriod: ")).expect("a retention");
+        line.parse().expect("seconds")
+    }
+
+    /// A notification outlives its queue message: the workflow queue's retention, then the
+    /// dead-letter queue's (a redrive after the longest stay still finds it), plus a day.
+    #[test]
+    fn notifications_outlive_their_queue_messages() {
+        let template = include_str!("../../template.yaml");
+        let queue = retention(template, "WorkflowQueue") + retention(template, "WorkflowDeadLetterQueue");
+        assert!(DEDUPE_TTL.as_secs() >= queue + 24 * 3600, "{DEDUPE_TTL:?} vs {queue} s of queue retention");
+    }
 }

@@ -76,6 +76,8 @@ pub struct Settings {
     /// persists notifications, acknowledges, then runs their tasks from this queue.
     /// The embedded backend always has one (`workflow` in `queue.db`).
     pub workflow_queue_url: Option<String>,
+    /// How long run reports are kept (`FORCELINK_RUN_RETENTION_DAYS`, default 90).
+    pub run_retention: Duration,
     pub salesforce: SalesforceSettings,
     /// JSON log lines (Lambda) rather than text.
     pub json_logs: bool,
@@ -145,6 +147,7 @@ impl Settings {
             http_timeout: Duration::from_secs(env.number("FORCELINK_HTTP_TIMEOUT_SECS", 30, 1..=900)?),
             queue_max_receives: env.number("FORCELINK_QUEUE_MAX_RECEIVES", 5, 1..=1000)? as u32,
             workflow_queue_url: env.get("FORCELINK_WORKFLOW_QUEUE_URL"),
+            run_retention: Duration::from_secs(env.number("FORCELINK_RUN_RETENTION_DAYS", 90, 1..=3650)? * 24 * 3600),
             salesforce: SalesforceSettings {
                 client_id: env.get("FORCELINK_SF_CLIENT_ID"),
                 client_secret: env.get("FORCELINK_SF_CLIENT_SECRET"),

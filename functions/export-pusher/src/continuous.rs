@@ -117,7 +117,8 @@ pub async fn handle(deps: &Deps, tuning: &Tuning, batch: SqsEvent) -> SqsBatchRe
         }
         if !tally.is_empty() {
             let input = serde_json::json!({ "messages": msgs.len() });
-            report::save(deps.store.as_ref(), &tally.report(&site, RunKind::Export, "continuous", started, deps.clock.now(), input)).await;
+            let report = tally.report(&site, RunKind::Export, "continuous", started, deps.clock.now(), input);
+            report::save(deps.store.as_ref(), &report.kept_for(deps.settings.run_retention)).await;
         }
     }
     crash::point("after_settle");

@@ -314,7 +314,8 @@ pub async fn run(
             "since": cp.since.and_then(|s| s.format(&time::format_description::well_known::Rfc3339).ok()),
             "jobs": cp.jobs.iter().map(|j| serde_json::json!({"object": j.object, "job_id": j.job_id, "rows": j.rows})).collect::<Vec<_>>(),
         }),
-    );
+    )
+    .kept_for(deps.settings.run_retention);
     crate::report::save(store, &report).await;
     Ok(Outcome::Done(Box::new(report)))
 }

@@ -88,6 +88,7 @@ impl Tally {
             input,
             tasks: self.failed_rows.clone(),
             error: None,
+            expires_at: None,
         }
     }
 }

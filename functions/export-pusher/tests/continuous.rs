@@ -122,10 +122,7 @@ async fn permanent_failures_go_to_the_dead_letter_queue_and_replay_once_fixed(ba
     assert_eq!(dlq.depth().await.expect("depth"), 4);
     let failed = ledger::listed(s.deps.store.as_ref(), SITE, State::Failed, 10).await.expect("failed");
     assert_eq!(failed.len(), 2);
-    let reports: Vec<forcelink::domain::RunReport> =
-        forcelink::domain::record::list(s.deps.store.as_ref(), forcelink::ports::Query::prefix(forcelink::domain::keys::runs_pk(SITE), ""))
-            .await
-            .expect("reports");
+    let reports: Vec<forcelink::domain::RunReport> = forcelink::domain::report::list(s.deps.store.as_ref(), SITE).await.expect("reports");
     let rows: Vec<String> =
         reports.iter().flat_map(|r| r.tasks.iter().map(|t| format!("{} {}", t.name, t.error.clone().unwrap_or_default()))).collect();
     assert!(rows.iter().any(|r| r.starts_with("result/bad_1 JSON_PARSER_ERROR")), "{rows:?}");

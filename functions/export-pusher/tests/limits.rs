@@ -59,10 +59,7 @@ async fn an_event_too_large_for_the_ledger_is_dead_lettered_and_reported_once(ba
     let dead = dlq.receive(forcelink::ports::Receive::default()).await.expect("receive");
     assert_eq!(dead.len(), 1);
     assert!(dead[0].body.contains("EVENT_TOO_LARGE") && dead[0].body.contains("big_1"), "dead-lettered intact, with the reason");
-    let reports: Vec<forcelink::domain::RunReport> =
-        forcelink::domain::record::list(s.deps.store.as_ref(), forcelink::ports::Query::prefix(forcelink::domain::keys::runs_pk(SITE), ""))
-            .await
-            .expect("reports");
+    let reports: Vec<forcelink::domain::RunReport> = forcelink::domain::report::list(s.deps.store.as_ref(), SITE).await.expect("reports");
     let rows: Vec<String> =
         reports.iter().flat_map(|r| r.tasks.iter().map(|t| format!("{} {}", t.name, t.error.clone().unwrap_or_default()))).collect();
     assert!(rows.iter().any(|r| r.starts_with("result/big_1 EVENT_TOO_LARGE") && r.contains("409600 bytes")), "{rows:?}");

@@ -12,7 +12,8 @@ use serde_json::Value;
 /// Runs the Lambda event loop over both handlers.
 pub async fn run(deps: &Deps) -> Result<(), lambda_runtime::Error> {
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| async move {
-        forcelink::lambda::metered(deps, dispatch(deps, event.payload)).await
+        let deadline = crate::deadline::Deadline::from_epoch_ms(event.context.deadline);
+        forcelink::lambda::metered(deps, dispatch(deps, event.payload, deadline)).await
     }))
     .await
 }
@@ -26,10 +27,10 @@ pub fn is_sqs(payload: &Value) -> bool {
 }
 
 /// Handles one Lambda event of either shape.
-pub async fn dispatch(deps: &Deps, payload: Value) -> Result<Value, lambda_runtime::Error> {
+pub async fn dispatch(deps: &Deps, payload: Value, deadline: crate::deadline::Deadline) -> Result<Value, lambda_runtime::Error> {
     if is_sqs(&payload) {
         let event: aws_lambda_events::sqs::SqsEvent = serde_json::from_value(payload)?;
-        return Ok(serde_json::to_value(crate::handle_batch(deps, event).await)?);
+        return Ok(serde_json::to_value(crate::handle_batch(deps, event, deadline).await)?);
     }
     let request = lambda_http::request::from_str(&payload.to_string())?;
     let (parts, body) = request.into_parts();

@@ -6,8 +6,10 @@
 //! ([`entry`] tells a Function URL event from an SQS event); in `forcelink dev` the router
 //! calls [`handle`] and a feeder calls [`handle_batch`].
 
+pub mod deadline;
 pub mod endpoint;
 pub mod entry;
+pub mod lease;
 pub mod reply;
 pub mod runner;
 pub mod soap;

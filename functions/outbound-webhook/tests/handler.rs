@@ -9,28 +9,18 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 use forcelink::domain::Counter;
-use forcelink::domain::record::{self, Versioned};
-use forcelink::domain::report::{RunReport, RunStatus};
+use forcelink::domain::record;
+use forcelink::domain::report::RunStatus;
 use forcelink::domain::workflow::endpoint_secret;
-use forcelink::domain::{Connection, ConnectionStatus, Contact, keys};
-use forcelink::ports::{Cond, Email, MailError, Mailer, Query};
+use forcelink::domain::{Contact, keys};
+use forcelink::ports::{Email, MailError, Mailer, Query};
 use forcelink_stack::{Backend, Stack, both_backends};
 use http::StatusCode;
 
-const ORG: &str = "00D5g000000AbCdEAK";
-const ORG15: &str = "00D5g000000AbCd";
+mod support;
+use support::{ORG, ORG15, cid, contact_fields, contact_note, drain, envelope, nid, note, reports};
 
-const SITE: &str = r#"
-[[sites]]
-id = "acme"
-name = "Acme"
-platform_url = "https://acme.platform.example"
-default_connection = "production"
-sender = { from = "Acme <learning@acme.example>" }
-
-[[sites.connections]]
-name = "production"
-
+const WORKFLOWS: &str = r#"
 [[sites.workflows]]
 name = "contacts"
 object = "Contact"
@@ -72,64 +62,9 @@ impl std::ops::DerefMut for World {
 }
 
 async fn stack(backend: Backend) -> World {
-    let stack = Stack::start(backend, SITE).await;
-    let deps = &stack.deps;
-    let Versioned { record: mut conn, .. } = Connection::load(deps.store.as_ref(), "acme", "production").await.unwrap().unwrap();
-    conn.org_id = Some(ORG.into());
-    conn.status = ConnectionStatus::Connected;
-    record::save(deps.store.as_ref(), &conn, Cond::Always).await.unwrap();
-    let url = |name: &str| {
-        let id = forcelink::domain::workflow::workflow_id("acme", name);
-        format!("/outbound/{id}/{}", endpoint_secret(deps.keys.as_ref(), &id))
-    };
+    let stack = support::start(backend, &[], WORKFLOWS).await;
+    let url = |name: &str| support::endpoint(&stack, name);
     World { contacts_url: url("contacts"), leads_url: url("leads"), cases_url: url("cases"), stack }
-}
-
-/// One notification's XML; `prefix` is the sObject namespace prefix, `None` values are nil.
-fn note(nid: &str, object: &str, prefix: &str, fields: &[(&str, Option<&str>)]) -> String {
-    let mut s = format!(
-        "<Notification><Id>{nid}</Id><sObject xsi:type=\"{prefix}:{object}\" xmlns:{prefix}=\"urn:sobject.enterprise.soap.sforce.com\">"
-    );
-    for (k, v) in fields {
-        match v {
-            Some(v) => s.push_str(&format!("<{prefix}:{k}>{v}</{prefix}:{k}>")),
-            None => s.push_str(&format!("<{prefix}:{k} xsi:nil=\"true\"/>")),
-        }
-    }
-    s.push_str("</sObject></Notification>");
-    s
-}
-
-fn envelope(org: &str, notes: &[String]) -> String {
-    format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><soapenv:Envelope xmlns:soapenv=\"http://schemas.xmlsoap.org/soap/envelope/\" xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\"><soapenv:Body><notifications xmlns=\"http://soap.sforce.com/2005/09/outbound\"><OrganizationId>{org}</OrganizationId><ActionId>04k5g000000XyZaAAB</ActionId><SessionId xsi:nil=\"true\"/><EnterpriseUrl>https://x/services/Soap/c/64.0/{ORG15}</EnterpriseUrl><PartnerUrl>https://x/services/Soap/u/64.0/{ORG15}</PartnerUrl>{}</notifications></soapenv:Body></soapenv:Envelope>",
-        notes.concat()
-    )
-}
-
-/// A notification id (18 chars) for `n`.
-fn nid(n: usize) -> String {
-    forcelink::domain::ids::to_18(&format!("04l5g{n:010}")).unwrap()
-}
-fn cid(n: usize) -> String {
-    forcelink::domain::ids::to_18(&format!("0035g{n:010}")).unwrap()
-}
-
-fn contact_fields(n: usize, stamp: &str, name: &str) -> Vec<(String, Option<String>)> {
-    vec![
-        ("Id".into(), Some(cid(n))),
-        ("Email".into(), Some(format!("p{n}@example.com"))),
-        ("FirstName".into(), Some(name.into())),
-        ("MobilePhone".into(), if n.is_multiple_of(2) { Some(format!("+1555000{n:04}")) } else { None }),
-        ("Survey_Opt_In__c".into(), Some("true".into())),
-        ("SystemModstamp".into(), Some(stamp.into())),
-    ]
-}
-
-fn contact_note(n: usize, stamp: &str, name: &str, prefix: &str) -> String {
-    let f = contact_fields(n, stamp, name);
-    let refs: Vec<(&str, Option<&str>)> = f.iter().map(|(k, v)| (k.as_str(), v.as_deref())).collect();
-    note(&nid(n), "Contact", prefix, &refs)
 }
 
 async fn post(s: &World, url: &str, body: String) -> (StatusCode, String) {
@@ -138,28 +73,19 @@ async fn post(s: &World, url: &str, body: String) -> (StatusCode, String) {
     (resp.status(), String::from_utf8_lossy(resp.body()).to_string())
 }
 
-async fn drain(s: &World) {
-    let q = s.deps.workflow_queue.clone().unwrap();
-    for _ in 0..50 {
-        if outbound_webhook::runner::pump(&s.deps, q.as_ref(), Duration::ZERO, Some(Duration::ZERO)).await.unwrap() == 0 {
-            return;
-        }
-    }
-    panic!("the workflow queue does not drain");
-}
-
 async fn contacts(s: &World, list: &str) -> Vec<Contact> {
     record::list(s.deps.store.as_ref(), Query::prefix(keys::directory_pk("acme"), format!("{}{list}#", keys::CONTACT_PREFIX)))
         .await
         .unwrap()
 }
 
-async fn reports(s: &World) -> Vec<RunReport> {
-    record::list(s.deps.store.as_ref(), Query::prefix(keys::runs_pk("acme"), "")).await.unwrap()
-}
-
-async fn stored_count(s: &World) -> usize {
-    record::all_items(s.deps.store.as_ref(), Query::prefix(keys::notification_pk(ORG), "")).await.unwrap().len()
+/// How many of notifications `0..upto` are stored.
+async fn stored_count(s: &World, upto: usize) -> usize {
+    let mut n = 0;
+    for i in 0..upto {
+        n += usize::from(forcelink::intake::load_run(s.deps.store.as_ref(), ORG, &nid(i)).await.unwrap().note.is_some());
+    }
+    n
 }
 
 const ACK: &str = "<notificationsResponse xmlns=\"http://soap.sforce.com/2005/09/outbound\"><Ack>true</Ack></notificationsResponse>";
@@ -205,7 +131,7 @@ async fn a_hundred_notifications_with_mixed_prefixes_and_nils(backend: Backend) 
     let body = envelope(ORG15, &notes); // the 15-char org id is the same org
     let (status, text) = post(&s, &s.contacts_url, body.clone()).await;
     assert_eq!(status, StatusCode::OK, "{text}");
-    assert_eq!(stored_count(&s).await, 100);
+    assert_eq!(stored_count(&s, 120).await, 100);
     // Redelivered at once, then a reordered batch overlapping it: no duplicates anywhere.
     assert_eq!(post(&s, &s.contacts_url, body).await.0, StatusCode::OK);
     let mut again: Vec<String> = (50..120).rev().map(|n| contact_note(n, "2026-03-01T10:00:00.000Z", "P", "x")).collect();
@@ -273,7 +199,7 @@ async fn rejections_store_nothing(backend: Backend) {
     // 101 notifications.
     let many: Vec<String> = (0..101).map(|n| contact_note(n, "x", "A", "sf")).collect();
     assert_eq!(post(&s, &s.contacts_url, envelope(ORG, &many)).await.0, StatusCode::INTERNAL_SERVER_ERROR);
-    assert_eq!(stored_count(&s).await, 0);
+    assert_eq!(stored_count(&s, 101).await, 0);
     assert_eq!(s.deps.workflow_queue.as_ref().unwrap().depth().await.unwrap(), 0);
 }
 
@@ -335,13 +261,10 @@ async fn an_oversized_field_the_workflow_does_not_read_is_left_out_and_the_run_g
     let (status, text) = post(&s, &s.contacts_url, envelope(ORG, &[note(&nid(4), "Contact", "sf", &refs)])).await;
     assert_eq!(status, StatusCode::OK, "acknowledged: Salesforce resending it could never make it fit: {text}");
     assert!(text.contains(ACK));
-    let stored = record::load::<forcelink::intake::StoredNotification>(s.deps.store.as_ref(), &keys::notification_pk(ORG), &nid(4))
-        .await
-        .unwrap()
-        .expect("stored");
-    assert_eq!(stored.record.omitted.get("Description"), Some(&LONG_TEXT), "the left-out field is named with its size");
-    assert!(!stored.record.fields.contains_key("Description"));
-    assert_eq!(stored.record.fields["Email"].as_deref(), Some("p4@example.com"), "the other fields are kept");
+    let stored = forcelink::intake::load_run(s.deps.store.as_ref(), ORG, &nid(4)).await.unwrap().note.expect("stored");
+    assert_eq!(stored.omitted.get("Description"), Some(&LONG_TEXT), "the left-out field is named with its size");
+    assert!(!stored.fields.contains_key("Description"));
+    assert_eq!(stored.fields["Email"].as_deref(), Some("p4@example.com"), "the other fields are kept");
     drain(&s).await;
     let r = reports(&s).await;
     assert_eq!(r.len(), 1);

@@ -191,6 +191,7 @@ async fn run_leased(deps: &Deps, job: &SyncJob, opts: &RunOptions, now: OffsetDa
         input: serde_json::json!({ "job": job, "dry_run": opts.dry_run, "force": opts.force }),
         tasks: Vec::new(),
         error: None,
+        expires_at: forcelink::domain::report::expiry(started_at, deps.settings.run_retention),
     };
     let sf = match SalesforceClient::for_site(deps, &job.site, job.connection.as_deref()).await {
         Ok(sf) => sf,

@@ -193,7 +193,7 @@ async fn full_sync_then_unchanged_then_one_percent(backend: Backend) {
     assert_eq!(users[changed[0]].tags["region"], "moved-0");
 
     // Every run left a report.
-    let reports: Vec<RunReport> = record::list(e.deps.store.as_ref(), Query::prefix(keys::runs_pk("acme"), "")).await.unwrap();
+    let reports: Vec<RunReport> = forcelink::domain::report::list(e.deps.store.as_ref(), "acme").await.unwrap();
     assert_eq!(reports.len(), 4);
     assert_eq!(e.outbox().len(), 4, "on_success mails the admin");
 }
@@ -267,7 +267,7 @@ async fn deactivation_breaker_and_cycles(backend: Backend) {
     assert!(matches!(err, SyncError::Breaker { .. }), "{err}");
     assert!(err.to_string().contains("--force"));
     assert_eq!(e.users().await.values().filter(|u| u.active).count(), 304);
-    let failed: Vec<RunReport> = record::list(e.deps.store.as_ref(), Query::prefix(keys::runs_pk("acme"), "")).await.unwrap();
+    let failed: Vec<RunReport> = forcelink::domain::report::list(e.deps.store.as_ref(), "acme").await.unwrap();
     assert!(failed.iter().any(|r| r.status == RunStatus::Failed && r.error.as_deref().is_some_and(|m| m.contains("breaker"))));
     // A dry run shows the diff and writes nothing.
     e.writes();

@@ -325,7 +325,12 @@ fields = {{ Score__c = "{{score}}", Course__c = "{{course}}", Completed_At__c = 
         let batch = self.receive_runs(N).await?;
         let deps = self.deps(slow);
         Self::timed(deps, N, async {
-            let response = outbound_webhook::runner::handle_batch(deps, queue_feed::sqs_event(&batch)).await;
+            let response = outbound_webhook::runner::handle_batch(
+                deps,
+                queue_feed::sqs_event(&batch),
+                outbound_webhook::deadline::Deadline::after(outbound_webhook::deadline::FUNCTION_TIMEOUT),
+            )
+            .await;
             ensure!(response.batch_item_failures.is_empty(), "{} runs failed", response.batch_item_failures.len());
             Ok(())
         })

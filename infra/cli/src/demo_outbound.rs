@@ -101,7 +101,7 @@ tasks = [
     let queue = d.deps.workflow_queue.clone().context("no workflow queue")?;
     let report = loop {
         outbound_webhook::runner::pump(&d.deps, queue.as_ref(), Duration::from_millis(200), Some(Duration::ZERO)).await?;
-        let reports: Vec<RunReport> = record::list(store, Query::prefix(keys::runs_pk(SITE), "")).await?;
+        let reports: Vec<RunReport> = forcelink::domain::report::list(store, SITE).await?;
         if let Some(r) = reports.into_iter().find(|r| r.status != RunStatus::Running) {
             break r;
         }

@@ -5,10 +5,7 @@ use std::fmt::Write as _;
 use std::process::ExitCode;
 
 use clap::Args;
-use forcelink::domain::keys;
-use forcelink::domain::record;
 use forcelink::domain::report::{RunReport, RunStatus};
-use forcelink::ports::Query;
 use forcelink::{Deps, Settings};
 use time::format_description::well_known::Rfc3339;
 use time::{Date, OffsetDateTime};
@@ -21,7 +18,7 @@ pub struct RunsArgs {
     /// Only failed runs (same as --status failed).
     #[arg(long)]
     pub failed: bool,
-    /// Only runs with this status: running, succeeded, partial, failed, skipped.
+    /// Only runs with this status: running, succeeded, partial, failed, skipped, unknown.
     #[arg(long, value_parser = parse_status)]
     pub status: Option<RunStatus>,
     /// Only runs started on or after this date (YYYY-MM-DD) or instant (RFC 3339).
@@ -37,7 +34,7 @@ pub struct RunsArgs {
 
 fn parse_status(s: &str) -> Result<RunStatus, String> {
     serde_json::from_value(serde_json::Value::String(s.to_ascii_lowercase()))
-        .map_err(|_| format!("{s:?}: expected running, succeeded, partial, failed or skipped"))
+        .map_err(|_| format!("{s:?}: expected running, succeeded, partial, failed, skipped or unknown"))
 }
 
 fn parse_since(s: &str) -> Result<OffsetDateTime, String> {
@@ -53,7 +50,7 @@ fn parse_since(s: &str) -> Result<OffsetDateTime, String> {
 pub async fn run(settings: Settings, args: RunsArgs) -> anyhow::Result<ExitCode> {
     let deps = Deps::from_settings(settings).await?;
     let want = if args.failed { Some(RunStatus::Failed) } else { args.status };
-    let mut reports: Vec<RunReport> = record::list(deps.store.as_ref(), Query::prefix(keys::runs_pk(&args.site), "").reversed()).await?;
+    let mut reports: Vec<RunReport> = forcelink::domain::report::list(deps.store.as_ref(), &args.site).await?;
     reports.retain(|r| want.is_none_or(|s| r.status == s) && args.since.is_none_or(|t| r.started_at >= t));
     reports.truncate(args.limit);
     if args.json {

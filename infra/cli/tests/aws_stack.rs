@@ -17,7 +17,7 @@ use forcelink::domain::record::{self, Versioned};
 use forcelink::domain::report::{RunReport, RunStatus};
 use forcelink::domain::workflow::{endpoint_url, workflow_id};
 use forcelink::domain::{Connection, ConnectionStatus, keys};
-use forcelink::ports::{Cond, Query, Store};
+use forcelink::ports::{Cond, Store};
 use forcelink::{Deps, Settings, config};
 use forcelink_stack::dev::{self, DevServer, free_port};
 use forcelink_stack::fixtures::ACME_CONTACTS as SITE;
@@ -166,7 +166,7 @@ async fn dev_on_aws_runs_an_outbound_messages_workflow_from_sqs() {
 
     let started = Instant::now();
     let report = loop {
-        let reports: Vec<RunReport> = record::list(deps.store.as_ref(), Query::prefix(keys::runs_pk("acme"), "")).await.unwrap();
+        let reports: Vec<RunReport> = forcelink::domain::report::list(deps.store.as_ref(), "acme").await.unwrap();
         if let Some(r) = reports.into_iter().find(|r| r.status != RunStatus::Running) {
             break r;
         }

@@ -47,7 +47,7 @@ async fn wait_until<F: AsyncFnMut() -> bool>(what: &str, deadline: Duration, mut
 }
 
 async fn reports(deps: &Deps) -> Vec<RunReport> {
-    record::list(deps.store.as_ref(), Query::prefix(keys::runs_pk("acme"), "")).await.unwrap()
+    forcelink::domain::report::list(deps.store.as_ref(), "acme").await.unwrap()
 }
 
 async fn contacts(deps: &Deps) -> Vec<Contact> {

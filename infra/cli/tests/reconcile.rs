@@ -93,7 +93,7 @@ impl Env {
     }
 
     async fn workflow_reports(&self) -> Vec<RunReport> {
-        let all: Vec<RunReport> = record::list(self.deps.store.as_ref(), Query::prefix(keys::runs_pk("acme"), "")).await.unwrap();
+        let all: Vec<RunReport> = forcelink::domain::report::list(self.deps.store.as_ref(), "acme").await.unwrap();
         all.into_iter().filter(|r| r.kind == RunKind::Workflow).collect()
     }
 

@@ -1,12 +1,17 @@
 //! The SMTP `Mailer` (lettre): `smtp://host:port` for a plain relay (local test servers),
 //! `smtps://host:port` for implicit TLS. Credentials, when needed, go in the URL's userinfo.
+//!
+//! A failure is definite when the server answered (a 4xx is a temporary refusal, a 5xx a
+//! permanent one), the connection was refused, or the message was never built; any other end
+//! of the conversation (a timeout, a connection lost, possibly after the message was written)
+//! is an unknown outcome: the server may have taken the message.
 
 use async_trait::async_trait;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use url::Url;
 
-use crate::ports::mailer::{Email, MailError, Mailer};
+use crate::ports::mailer::{Email, MailError, Mailer, connection_refused};
 
 /// Sends through an SMTP server.
 pub struct SmtpMailer {
@@ -42,7 +47,34 @@ fn percent_decode(s: &str) -> String {
 impl Mailer for SmtpMailer {
     async fn send(&self, email: &Email) -> Result<String, MailError> {
         let message = email.to_message()?;
-        let response = self.transport.send(message).await.map_err(|e| MailError::Transport(e.to_string()))?;
+        let response = self.transport.send(message).await.map_err(classify)?;
         Ok(response.message().collect::<Vec<_>>().join(" "))
+    }
+}
+
+/// Sorts an SMTP failure into a definite or an unknown outcome (see the module docs).
+fn classify(e: lettre::transport::smtp::Error) -> MailError {
+    let text = format!("SMTP: {e}");
+    if e.is_permanent() {
+        MailError::Invalid(text)
+    } else if e.is_transient() || e.is_client() || connection_refused(&e) {
+        MailError::Transport(text)
+    } else {
+        MailError::Unknown(text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Nothing listening: refused before anything was sent, a definite failure.
+    #[tokio::test]
+    async fn a_refused_connection_is_definite() {
+        let port = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap().port();
+        let mailer = SmtpMailer::new(&Url::parse(&format!("smtp://127.0.0.1:{port}")).unwrap()).unwrap();
+        let email = crate::ports::mailer::tests::email();
+        let e = mailer.send(&email).await.expect_err("nothing listens");
+        assert!(matches!(e, MailError::Transport(_)), "{e:?}");
     }
 }

@@ -1,7 +1,7 @@
 //! The store keys of every record, in one place, so no two records can collide.
 //!
 //! Site configuration lives under `SITE#{site}`; the directory under `DIR#{site}`; run
-//! reports under `RUN#{site}`. The one secondary index (`gsi1`) serves lookups by a
+//! reports under `RUN#{site}#{shard}`. The one secondary index (`gsi1`) serves lookups by a
 //! global id: a workflow's endpoint id, a connection's org.
 
 /// Partition of a site's configuration.
@@ -70,20 +70,34 @@ pub fn group_sk(id: &str) -> String {
     format!("{GROUP_PREFIX}{id}")
 }
 
-/// Partition of a site's run reports; sort keys start with the start time, so they list by date.
-pub fn runs_pk(site: &str) -> String {
-    format!("RUN#{site}")
+/// Run reports of a site are spread over this many partitions, so a burst of runs (a
+/// 100-notification message, a busy export) never writes to one partition alone.
+pub const RUN_SHARDS: u32 = 8;
+/// Partition of one shard of a site's run reports; sort keys start with the start time, so
+/// each lists by date (`report::list` merges the shards, newest first).
+pub fn runs_pk(site: &str, shard: u32) -> String {
+    format!("RUN#{site}#{shard}")
+}
+/// The shard of a run's report: a stable hash of the run's id.
+pub fn run_shard(run_id: &str) -> u32 {
+    run_id.bytes().fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b))) % RUN_SHARDS
 }
 
-/// Partition of the outbound notifications received from one org (18-char id). Sort keys are
-/// the 18-char notification id (the dedupe mark and the persisted payload, with a TTL longer
-/// than Salesforce's 24 h retry window), then `{id}#…` for its per-task completion marks.
-pub fn notification_pk(org_id: &str) -> String {
-    format!("OBN#{org_id}")
+/// Partition of one outbound notification (org 18-char id, notification 18-char id): its own
+/// partition, so a burst from one org spreads over many. It holds the notification
+/// ([`NOTIFICATION_SK`], the dedupe mark and the persisted payload) and its run's state
+/// ([`RUN_STATE_SK`]: attempts, lease, finished tasks); one query reads both.
+pub fn notification_pk(org_id: &str, notification: &str) -> String {
+    format!("OBN#{org_id}#{notification}")
 }
+/// Sort key of a stored notification.
+pub const NOTIFICATION_SK: &str = "NOTE";
+/// Sort key of a notification's run state.
+pub const RUN_STATE_SK: &str = "RUN";
 
-/// Partition of the latest record changes a site's workflow has seen (sort key: record Id),
-/// which the reconciliation poll compares with Salesforce's `SystemModstamp`.
+/// Partition of the record changes a site's workflow has seen (sort key: record Id, then
+/// `#` and the change's time), which the reconciliation poll compares with Salesforce's
+/// `SystemModstamp`.
 pub fn seen_change_pk(site: &str, workflow: &str) -> String {
     format!("OBSEEN#{site}#{workflow}")
 }

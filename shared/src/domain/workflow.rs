@@ -78,7 +78,22 @@ pub enum Task {
         target: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         sms: Option<SmsSettings>,
+        /// What a later attempt does with an email whose send ended with an unknown outcome.
+        #[serde(default)]
+        on_unknown: OnUnknown,
     },
+}
+
+/// What to do with an email that may or may not have gone out (a timeout, a reset after the
+/// request was written, a server error, a run that ended during the send).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnUnknown {
+    /// Record it as `unknown` in the run report and never send it again.
+    #[default]
+    Report,
+    /// Send it again on the next attempt (a recipient may get it twice).
+    Resend,
 }
 
 /// SMS for an invitation.

@@ -13,15 +13,45 @@ pub struct Email {
     pub html: Option<String>,
 }
 
-/// Mail failures.
+/// Mail failures. `Invalid`, `Transport` and `Throttled` are definite: the email was not sent.
+/// `Unknown` is not: it may have gone out, so sending it again may send it twice.
 #[derive(Debug, thiserror::Error)]
 pub enum MailError {
-    /// A bad address or an empty recipient list: retrying will not help.
+    /// A bad address or an empty recipient list, or a message the service refuses: retrying
+    /// will not help.
     #[error("invalid email: {0}")]
     Invalid(String),
-    /// The transport failed; the send may be retried.
+    /// Refused or failed before the message was handed over (no connection, a temporary
+    /// refusal): not sent; the send may be retried.
     #[error("mail transport: {0}")]
     Transport(String),
+    /// Over the service's sending rate or quota: not sent; retry later.
+    #[error("mail throttled: {0}")]
+    Throttled(String),
+    /// The attempt ended without a definite answer (a timeout, a connection lost after the
+    /// message was written, a server error): it may or may not have been sent.
+    #[error("mail outcome unknown: {0}")]
+    Unknown(String),
+}
+
+impl MailError {
+    /// Whether the email certainly did not go out.
+    pub fn is_definite(&self) -> bool {
+        !matches!(self, MailError::Unknown(_))
+    }
+}
+
+/// Whether a transport error comes from a refused connection (anywhere in its chain of
+/// sources): a definite failure, since nothing was sent.
+pub fn connection_refused(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut source = Some(e);
+    while let Some(err) = source {
+        if err.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::ConnectionRefused) {
+            return true;
+        }
+        source = err.source();
+    }
+    false
 }
 
 /// Something that delivers email.
@@ -56,5 +86,22 @@ impl Email {
             None => builder.singlepart(text),
         };
         built.map_err(|e| MailError::Invalid(e.to_string()))
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::Email;
+
+    /// A plain one-recipient email for the mailers' tests.
+    pub fn email() -> Email {
+        Email {
+            from: "a@example.com".into(),
+            reply_to: None,
+            to: vec!["b@example.com".into()],
+            subject: "s".into(),
+            text: "t".into(),
+            html: None,
+        }
     }
 }

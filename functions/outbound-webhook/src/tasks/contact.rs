@@ -1,7 +1,7 @@
 //! `upsert_contact`: creates or updates a directory contact in a list from mapped fields.
 //!
-//! The contact write and the task's completion marker are one store transaction, so the task
-//! happens exactly once. The contact keeps the `SystemModstamp` of the data it holds: an older
+//! The contact write and the task's outcome in the run's state are one store transaction, so
+//! the task happens exactly once. The contact keeps the `SystemModstamp` of the data it holds: an older
 //! notification (delivered late or out of order) never overwrites newer data.
 
 use std::collections::BTreeMap;
@@ -15,13 +15,14 @@ use time::OffsetDateTime;
 /// A notification's fields, exact names kept; `None` for a nil field.
 type Fields = BTreeMap<String, Option<String>>;
 
-use super::{Ctx, TaskError, succeeded};
+use super::{Ctx, TaskError, complete, succeeded};
+use crate::lease::{Held, lost};
 use forcelink::domain::piped::{field, pipe};
 use forcelink::domain::report::TaskOutcome;
 use forcelink::domain::workflow::Task;
 
 /// Runs the task.
-pub async fn run(ctx: &Ctx<'_>, list: &str, mapping: &BTreeMap<String, String>) -> Result<TaskOutcome, TaskError> {
+pub async fn run(ctx: &Ctx<'_>, list: &str, mapping: &BTreeMap<String, String>, held: &mut Held) -> Result<TaskOutcome, TaskError> {
     let task = Task::UpsertContact { list: list.to_string(), fields: mapping.clone() };
     let fields = &ctx.note.fields;
     let email = piped_email(fields, mapping)?;
@@ -44,13 +45,13 @@ pub async fn run(ctx: &Ctx<'_>, list: &str, mapping: &BTreeMap<String, String>) 
             None => (Cond::NotExists, "created"),
             Some(v) => (Cond::Version(v.version), "updated"),
         };
-        let newer = existing.as_ref().and_then(|v| v.record.source_modstamp).filter(|held| incoming.is_some_and(|new| new < *held));
+        let newer = existing.as_ref().and_then(|v| v.record.source_modstamp).filter(|kept| incoming.is_some_and(|new| new < *kept));
         let (ops, outcome) = match newer {
-            Some(held) => {
+            Some(kept) => {
                 let outcome = succeeded(
                     ctx,
                     &task,
-                    format!("kept contact {} in list {list}: it holds newer data (SystemModstamp {held} > {})", contact.id, fmt(incoming)),
+                    format!("kept contact {} in list {list}: it holds newer data (SystemModstamp {kept} > {})", contact.id, fmt(incoming)),
                 );
                 (vec![WriteOp::Check { pk: contact.pk(), sk: contact.sk(), cond }], outcome)
             }
@@ -66,13 +67,14 @@ pub async fn run(ctx: &Ctx<'_>, list: &str, mapping: &BTreeMap<String, String>) 
                 (vec![WriteOp::Put { item, cond }], outcome)
             }
         };
-        let mut ops = ops;
-        ops.push(WriteOp::Put { item: ctx.marker(&outcome)?, cond: Cond::NotExists });
-        match ctx.deps.store.transact(ops).await {
+        let before = held.state.clone();
+        complete(ctx, held, &outcome);
+        match held.transact(ctx.deps.store.as_ref(), ops).await {
             Ok(()) => return Ok(outcome),
             Err(StoreError::ConditionFailed { .. }) => {
-                if let Some(done) = ctx.completed().await? {
-                    return Ok(done);
+                held.state = before;
+                if !held.still_held(ctx.deps.store.as_ref()).await? {
+                    return Err(lost());
                 }
                 // The contact changed under us (another notification for it): read again.
             }

@@ -1,37 +1,35 @@
 //! `send_invitation`: an email from the workflow's template with a signed link, plus an SMS
 //! where the workflow names a phone field and a sender.
 //!
-//! Exactly once, with one honest window. Steps, each recorded under the notification:
-//! 1. a short lease (`…#lease`, written only if absent, expiring after [`LEASE`]) so two
-//!    concurrent runs of the same notification never both send;
-//! 2. the email through the `Mailer` port;
-//! 3. the email mark (`…#email`), written only after the Mailer accepted the email;
-//! 4. the SMS, written to the site's SMS outbox with a "must not exist" condition (there is no
-//!    SMS provider: the outbox is where a provider integration would read from);
-//! 5. the task's completion marker.
+//! Exactly once, or reported. Steps:
+//! 1. the run's state says this email's send may be under way (`sending`), written under the
+//!    lease of the attempt that holds the run (usually with the previous task's own write);
+//! 2. one send attempt through the `Mailer` (the SES client does not retry on its own);
+//! 3. the outcome goes into the run's state with the run's final write.
 //!
-//! A crash (or a store failure) between 2 and 3 is the only way an email goes out twice: the
-//! retry after the lease expires cannot know the Mailer accepted it. Everything else is
-//! idempotent. The link is deterministic per (notification, task), so a resend carries the
-//! same link.
+//! A definite failure (refused, throttled) was not sent: the run is retried and sends again.
+//! An unknown outcome (a timeout, a lost connection, a server error) is recorded as `unknown`
+//! and not sent again, unless the task says `on_unknown = "resend"`; so is a send an earlier
+//! attempt announced but never recorded (it ended during the send: a crash, the Lambda
+//! timeout). The link is deterministic per (notification, task), so a resend carries the same
+//! link.
 
 use std::time::Duration;
 
 use forcelink::domain::keys;
 use forcelink::domain::record::Record;
-use forcelink::domain::report::TaskOutcome;
-use forcelink::domain::workflow::{SmsSettings, Task};
+use forcelink::domain::report::{RunStatus, TaskOutcome};
+use forcelink::domain::workflow::{OnUnknown, SmsSettings, Task};
 use forcelink::links::{LinkClaims, link_url, mint_issued};
-use forcelink::ports::{Cond, Email, Item, MailError, StoreError};
+use forcelink::ports::{Email, MailError, StoreError};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use super::{Ctx, TaskError, succeeded};
+use super::{Ctx, TaskError, complete, succeeded};
+use crate::lease::Held;
 use forcelink::domain::piped::{field, pipe};
 use forcelink::domain::workflow::LINK_PLACEHOLDER;
 
-/// How long one attempt holds the send lease.
-pub const LEASE: Duration = Duration::from_secs(120);
 /// How long an invitation link stays valid.
 pub const LINK_VALIDITY: Duration = Duration::from_secs(30 * 24 * 3600);
 
@@ -42,6 +40,7 @@ pub struct Spec<'a> {
     pub body: &'a str,
     pub target: &'a str,
     pub sms: Option<&'a SmsSettings>,
+    pub on_unknown: OnUnknown,
 }
 
 /// An SMS waiting in the site's outbox (`SMS#{site}`).
@@ -66,20 +65,15 @@ impl Record for SmsMessage {
     }
 }
 
-#[derive(Serialize, Deserialize)]
-struct EmailMark {
-    to: String,
-    message_id: String,
-}
-
 /// Runs the task.
-pub async fn run(ctx: &Ctx<'_>, spec: Spec<'_>) -> Result<TaskOutcome, TaskError> {
+pub async fn run(ctx: &Ctx<'_>, spec: Spec<'_>, held: &mut Held) -> Result<TaskOutcome, TaskError> {
     let task = Task::SendInvitation {
         to: spec.to.into(),
         subject: spec.subject.into(),
         body: spec.body.into(),
         target: spec.target.into(),
         sms: spec.sms.cloned(),
+        on_unknown: spec.on_unknown,
     };
     let fields = &ctx.note.fields;
     let to = pipe(spec.to, fields, &[]).trim().to_string();
@@ -91,76 +85,85 @@ pub async fn run(ctx: &Ctx<'_>, spec: Spec<'_>) -> Result<TaskOutcome, TaskError
     let subject = pipe(spec.subject, fields, &extra);
     let text = pipe(spec.body, fields, &extra);
     let store = ctx.deps.store.as_ref();
-    let pk = keys::notification_pk(&ctx.note.org);
 
-    // 1–3: the email, unless an earlier attempt got it accepted.
-    let message_id = match store.get(&pk, &ctx.sub_sk("email")).await? {
-        Some(item) => serde_json::from_str::<EmailMark>(&item.body).map(|m| m.message_id).unwrap_or_default(),
-        None => {
-            let now = ctx.deps.clock.epoch_secs();
-            let lease = Item::new(pk.clone(), ctx.sub_sk("lease"), "{}").with_expiry(now + LEASE.as_secs() as i64);
-            match store.put(lease, Cond::NotExists).await {
-                Ok(_) => {}
-                Err(StoreError::ConditionFailed { .. }) => {
-                    return Err(TaskError::Transient("another attempt is sending this invitation".into()));
-                }
-                Err(e) => return Err(e.into()),
+    // 1–2: the email, once per lease.
+    let interrupted = held.interrupted_send == Some(ctx.index);
+    let unknown = if interrupted && spec.on_unknown == OnUnknown::Report {
+        Some(format!("attempt {} ended during the send", held.state.attempts.saturating_sub(1)))
+    } else {
+        held.announce_send(store, ctx.index).await?;
+        let (from, reply_to) = match &ctx.site.sender {
+            Some(s) => (s.from.clone(), s.reply_to.clone()),
+            None => (ctx.deps.settings.mail_from.clone(), None),
+        };
+        let email = Email { from, reply_to, to: vec![to.clone()], subject: subject.clone(), text, html: None };
+        match ctx.deps.mailer.send(&email).await {
+            Ok(id) => {
+                held.state.sending = None;
+                let output = format!("email to {to} accepted ({id})");
+                return finish(ctx, &spec, succeeded(ctx, &task, output), &link, &subject, held).await;
             }
-            let (from, reply_to) = match &ctx.site.sender {
-                Some(s) => (s.from.clone(), s.reply_to.clone()),
-                None => (ctx.deps.settings.mail_from.clone(), None),
-            };
-            let email = Email { from, reply_to, to: vec![to.clone()], subject, text, html: None };
-            let id = match ctx.deps.mailer.send(&email).await {
-                Ok(id) => id,
-                Err(e) => {
-                    // Not sent: free the lease so the retry need not wait for it.
-                    let _ = store.delete(&pk, &ctx.sub_sk("lease"), Cond::Always).await;
-                    return Err(match e {
-                        MailError::Invalid(m) => TaskError::Permanent(format!("the email cannot be sent: {m}")),
-                        MailError::Transport(m) => TaskError::Transient(format!("mail transport: {m}")),
-                    });
-                }
-            };
-            let mark = serde_json::to_string(&EmailMark { to: to.clone(), message_id: id.clone() }).unwrap_or_else(|_| "{}".into());
-            let mut item = Item::new(pk.clone(), ctx.sub_sk("email"), mark);
-            item.expires_at = ctx.note.expires_at();
-            // The window: if this write fails, a retry after the lease expires sends again.
-            store.put(item, Cond::Always).await?;
-            id
+            Err(MailError::Unknown(m)) if spec.on_unknown == OnUnknown::Resend => {
+                held.state.sending = None;
+                return Err(TaskError::Unknown(format!("email to {to}: {m}; sent again on the next attempt (on_unknown = \"resend\")")));
+            }
+            Err(MailError::Unknown(m)) => Some(m),
+            Err(e) => {
+                // Not sent: the next attempt sends.
+                held.state.sending = None;
+                return Err(match e {
+                    MailError::Invalid(m) => TaskError::Permanent(format!("the email cannot be sent: {m}")),
+                    MailError::Throttled(m) => TaskError::Throttled(m),
+                    MailError::Transport(m) | MailError::Unknown(m) => TaskError::Transient(format!("mail transport: {m}")),
+                });
+            }
         }
     };
-    let mut output = format!("email to {to} accepted ({message_id})");
+    held.state.sending = None;
+    let why = unknown.unwrap_or_default();
+    let outcome = TaskOutcome {
+        name: super::task_name(ctx.index, &task),
+        status: RunStatus::Unknown,
+        output: Some(format!("email to {to}: outcome unknown ({why}); not sent again (on_unknown = \"report\")")),
+        error: None,
+    };
+    finish(ctx, &spec, outcome, &link, &subject, held).await
+}
 
-    // 4: the SMS.
+/// 3: the SMS, then the task's outcome into the run's state (written with the run's next write).
+async fn finish(
+    ctx: &Ctx<'_>,
+    spec: &Spec<'_>,
+    mut outcome: TaskOutcome,
+    link: &str,
+    subject: &str,
+    held: &mut Held,
+) -> Result<TaskOutcome, TaskError> {
     if let Some(sms) = spec.sms {
-        match field(fields, &sms.phone_field).map(str::trim).filter(|p| !p.is_empty()) {
-            None => output.push_str(&format!("; no SMS: {} is empty", sms.phone_field)),
+        let note = match field(&ctx.note.fields, &sms.phone_field).map(str::trim).filter(|p| !p.is_empty()) {
+            None => format!("; no SMS: {} is empty", sms.phone_field),
             Some(phone) => {
                 let message = SmsMessage {
                     site: ctx.note.site.clone(),
                     key: format!("{}#task{}", ctx.note.id, ctx.index),
                     to: phone.to_string(),
                     sender: sms.sender.clone(),
-                    text: format!("{} {link}", pipe(spec.subject, fields, &extra)),
+                    text: format!("{subject} {link}"),
                     created_at: ctx.deps.clock.now(),
                 };
-                match store.put(message.to_item()?, Cond::NotExists).await {
+                match ctx.deps.store.put(message.to_item()?, forcelink::ports::Cond::NotExists).await {
                     Ok(_) | Err(StoreError::ConditionFailed { .. }) => {}
                     Err(e) => return Err(e.into()),
                 }
-                output.push_str(&format!("; SMS to {phone} queued in the SMS outbox"));
+                format!("; SMS to {phone} queued in the SMS outbox")
             }
+        };
+        if let Some(output) = outcome.output.as_mut() {
+            output.push_str(&note);
         }
     }
-
-    // 5: done.
-    let outcome = succeeded(ctx, &task, output);
-    match store.put(ctx.marker(&outcome)?, Cond::NotExists).await {
-        Ok(_) => Ok(outcome),
-        Err(StoreError::ConditionFailed { .. }) => Ok(ctx.completed().await?.unwrap_or(outcome)),
-        Err(e) => Err(e.into()),
-    }
+    complete(ctx, held, &outcome);
+    Ok(outcome)
 }
 
 /// The signed link for the workflow's contact (the one its last `upsert_contact` before this

@@ -1,23 +1,23 @@
 //! Workflow tasks, each run exactly once per notification.
 //!
-//! A task's completion is a marker item (`OBN#{org}` / `{notification}#task{n}`) written with
-//! a "must not exist" condition, in the same transaction as the task's own store writes where
-//! it has any (so a store-only task is exactly once, full stop). A task whose effect leaves the
-//! store (an email) is marked only after the effect is accepted; see [`invitation`].
+//! A task's completion is its outcome in the run's state ([`forcelink::intake::RunState`]),
+//! written with the version condition of the attempt that holds the run ([`Held`]), in the
+//! same transaction as the task's own store writes where it has any (so a store-only task is
+//! exactly once, full stop). A task whose effect leaves the store (an email) is announced in
+//! the state before the effect and recorded after it; see [`invitation`].
 
 pub mod contact;
 pub mod invitation;
 
 use forcelink::Deps;
-use forcelink::domain::keys;
-use forcelink::domain::record::{self, Record};
+use forcelink::domain::record;
 use forcelink::domain::report::{RunStatus, TaskOutcome};
 use forcelink::domain::site::Site;
 use forcelink::domain::workflow::{Task, Workflow};
-use forcelink::ports::StoreError;
-use serde::{Deserialize, Serialize};
-
 use forcelink::intake::StoredNotification;
+use forcelink::ports::StoreError;
+
+use crate::lease::Held;
 
 /// A task failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -28,6 +28,14 @@ pub enum TaskError {
     /// A backend failed: the run is retried from the queue; finished tasks are not redone.
     #[error("{0} (will be retried)")]
     Transient(String),
+    /// An email's send ended with an unknown outcome and the task says to send it again: the
+    /// run is retried and sends it again.
+    #[error("{0} (will be retried)")]
+    Unknown(String),
+    /// The mail service's sending rate was reached: retried later, and no more sends start
+    /// in this batch.
+    #[error("{0} (will be retried)")]
+    Throttled(String),
 }
 
 impl From<StoreError> for TaskError {
@@ -59,44 +67,6 @@ pub struct Ctx<'a> {
     pub index: usize,
 }
 
-impl Ctx<'_> {
-    /// Sort key of this task's completion marker.
-    pub fn marker_sk(&self) -> String {
-        format!("{}#task{}", self.note.id, self.index)
-    }
-
-    /// A further per-task key (`…#task{n}#{what}`).
-    pub fn sub_sk(&self, what: &str) -> String {
-        format!("{}#task{}#{what}", self.note.id, self.index)
-    }
-
-    /// The marker item to write when the task completes with `outcome`.
-    pub fn marker(&self, outcome: &TaskOutcome) -> Result<forcelink::ports::Item, TaskError> {
-        let mark = Marker { outcome: outcome.clone() };
-        let body = serde_json::to_string(&mark).map_err(|e| TaskError::Permanent(e.to_string()))?;
-        let mut item = forcelink::ports::Item::new(keys::notification_pk(&self.note.org), self.marker_sk(), body);
-        item.expires_at = self.note.expires_at();
-        Ok(item)
-    }
-
-    /// The outcome recorded by an earlier run of this task, if it completed.
-    pub async fn completed(&self) -> Result<Option<TaskOutcome>, TaskError> {
-        match self.deps.store.get(&keys::notification_pk(&self.note.org), &self.marker_sk()).await? {
-            Some(item) => {
-                let mark: Marker =
-                    serde_json::from_str(&item.body).map_err(|e| TaskError::Permanent(format!("task marker does not parse: {e}")))?;
-                Ok(Some(mark.outcome))
-            }
-            None => Ok(None),
-        }
-    }
-}
-
-#[derive(Serialize, Deserialize)]
-struct Marker {
-    outcome: TaskOutcome,
-}
-
 /// The task's name in run reports.
 pub fn task_name(index: usize, task: &Task) -> String {
     match task {
@@ -106,16 +76,24 @@ pub fn task_name(index: usize, task: &Task) -> String {
 }
 
 /// Runs one task (or returns the outcome of its earlier completion).
-pub async fn run(ctx: &Ctx<'_>, task: &Task) -> Result<TaskOutcome, TaskError> {
-    if let Some(done) = ctx.completed().await? {
-        return Ok(done);
+pub async fn run(ctx: &Ctx<'_>, task: &Task, held: &mut Held) -> Result<TaskOutcome, TaskError> {
+    if let Some(done) = held.state.tasks.get(&ctx.index) {
+        return Ok(done.clone());
     }
     match task {
-        Task::UpsertContact { list, fields } => contact::run(ctx, list, fields).await,
-        Task::SendInvitation { to, subject, body, target, sms } => {
-            invitation::run(ctx, invitation::Spec { to, subject, body, target, sms: sms.as_ref() }).await
+        Task::UpsertContact { list, fields } => contact::run(ctx, list, fields, held).await,
+        Task::SendInvitation { to, subject, body, target, sms, on_unknown } => {
+            invitation::run(ctx, invitation::Spec { to, subject, body, target, sms: sms.as_ref(), on_unknown: *on_unknown }, held).await
         }
     }
+}
+
+/// Records `outcome` as task `ctx.index`'s, and announces the send of the next task if it is
+/// an email (so the state write before a send is the one that says it may be under way).
+pub fn complete(ctx: &Ctx<'_>, held: &mut Held, outcome: &TaskOutcome) {
+    held.state.tasks.insert(ctx.index, outcome.clone());
+    let next = ctx.index + 1;
+    held.state.sending = matches!(ctx.workflow.tasks.get(next), Some(Task::SendInvitation { .. })).then_some(next);
 }
 
 /// A succeeded outcome.
