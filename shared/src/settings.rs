@@ -43,6 +43,9 @@ pub struct SalesforceSettings {
     pub sandbox_url: Url,
     /// REST API version, e.g. `64.0`.
     pub api_version: String,
+    /// Days an unused refresh token lives (`FORCELINK_SF_REFRESH_IDLE_DAYS`, default 30: the
+    /// client app's refresh token policy); the scheduled credential check refreshes well before.
+    pub refresh_idle_days: u32,
 }
 
 impl std::fmt::Debug for SalesforceSettings {
@@ -54,6 +57,7 @@ impl std::fmt::Debug for SalesforceSettings {
             .field("login_url", &self.login_url.as_str())
             .field("sandbox_url", &self.sandbox_url.as_str())
             .field("api_version", &self.api_version)
+            .field("refresh_idle_days", &self.refresh_idle_days)
             .finish()
     }
 }
@@ -152,6 +156,7 @@ impl Settings {
                 login_url: env.url("FORCELINK_SF_LOGIN_URL", "https://login.salesforce.com")?,
                 sandbox_url: env.url("FORCELINK_SF_SANDBOX_URL", "https://test.salesforce.com")?,
                 api_version: env.api_version()?,
+                refresh_idle_days: env.number("FORCELINK_SF_REFRESH_IDLE_DAYS", 30, 3..=3650)? as u32,
             },
             json_logs: match env.get("FORCELINK_LOG_FORMAT").as_deref() {
                 None => std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some() && aws,

@@ -158,7 +158,7 @@ async fn revoked_refresh_token_means_needs_reauth_and_reconnect_heals(backend: B
     assert!(err.admin_hint().is_some());
     assert_eq!(w.connection("production").await.status, ConnectionStatus::NeedsReauth);
     let warnings = forcelink::salesforce::check_credentials(&w.deps).await;
-    assert!(warnings.iter().any(|x| x.kind == forcelink::salesforce::WarningKind::NeedsReauth));
+    assert!(warnings.iter().any(|x| x.kind == forcelink::salesforce::WarningKind::TokenRevoked));
     let warned = || {
         std::fs::read_dir(w.dir().join("outbox"))
             .unwrap()

@@ -138,10 +138,10 @@ pub async fn run(ctx: &mut Ctx<'_>, state: &JobState, resume: Option<(Checkpoint
             }
         }
         ctx.progress(ProgressEvent::Done(done));
-        if page.done {
+        next = page.next_page()?;
+        if next.is_none() {
             break;
         }
-        next = page.next_records_url;
         if next.is_some() && ctx.page_done() {
             let mut saved = counts.clone();
             saved.add(Counter::ApiCalls, ctx.calls);

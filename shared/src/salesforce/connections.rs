@@ -129,8 +129,7 @@ pub async fn invite(deps: &Deps, site: &str, connection: Option<&str>, email: Op
 /// (what `forcelink apply` does after writing). Answers `(site/connection, email)` per invitation.
 pub async fn invite_sync_users(deps: &Deps, site: &str) -> Result<Vec<(String, String)>, SfError> {
     let pk = keys::site_pk(site);
-    let conns: Vec<Connection> =
-        record::list(deps.store.as_ref(), Query::prefix(&pk, keys::CONNECTION_PREFIX)).await?;
+    let conns: Vec<Connection> = record::list(deps.store.as_ref(), Query::prefix(&pk, keys::CONNECTION_PREFIX)).await?;
     let mut sent = Vec::new();
     for conn in conns.iter().filter(|c| c.status == ConnectionStatus::Pending) {
         let Some(user) = &conn.sync_user_email else { continue };

@@ -371,6 +371,23 @@ impl Core {
         Ok(())
     }
 
+    /// Uninstalls an app from an org (its refresh tokens then answer "app must be installed into org").
+    pub fn uninstall_app(&self, org: &str, client_id: &str) -> Result<(), SimError> {
+        let mut w = self.lock();
+        let i = w.org_index(org)?;
+        w.orgs[i].installed_apps.remove(client_id);
+        Ok(())
+    }
+
+    /// Moves the org to another instance host (e.g. `acme2.my.salesforce.com`, an instance
+    /// migration): later token answers name it as `instance_url`; the REST API answers there too.
+    pub fn move_instance(&self, org: &str, host: &str) -> Result<(), SimError> {
+        let mut w = self.lock();
+        let i = w.org_index(org)?;
+        w.orgs[i].moved_to = Some(host.into());
+        Ok(())
+    }
+
     /// Creates an org from a spec.
     pub fn create_org(&self, spec: OrgSpec) -> Result<OrgInfo, SimError> {
         let i = {

@@ -91,6 +91,7 @@ pub async fn run(ctx: &mut Ctx<'_>, state: &JobState, resume: Option<(Checkpoint
         if done == 0 {
             ctx.progress(ProgressEvent::Total(page.total_size));
         }
+        let following = page.next_page()?;
         for mut rec in page.records {
             let (Some(stamp), Some(id)) = (soql::text_at(&rec, date_field), soql::text_at(&rec, "Id")) else {
                 errors.push("a record without Id or date field".into());
@@ -124,10 +125,10 @@ pub async fn run(ctx: &mut Ctx<'_>, state: &JobState, resume: Option<(Checkpoint
         }
         w.flush().await?;
         ctx.progress(ProgressEvent::Done(done));
-        if page.done {
+        next = following;
+        if next.is_none() {
             break;
         }
-        next = page.next_records_url;
         if next.is_some() && ctx.page_done() {
             counts.add(Counter::DocumentWrites, w.writes);
             errors.extend(w.conflicts);
