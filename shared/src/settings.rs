@@ -74,6 +74,10 @@ pub struct Settings {
     /// A PEM file of extra root certificates the Salesforce HTTP client trusts.
     pub extra_ca_file: Option<PathBuf>,
     pub http_timeout: Duration,
+    /// Incremental sync reads stop this far before now (`FORCELINK_SYNC_LAG_SECS`, default 300),
+    /// so a record whose transaction commits late with an earlier `SystemModstamp` is read by
+    /// a later run instead of falling behind the watermark.
+    pub sync_lag: Duration,
     /// Receives after which the embedded queue dead-letters a message.
     pub queue_max_receives: u32,
     /// The workflow queue's SQS URL (AWS; `FORCELINK_WORKFLOW_QUEUE_URL`): outbound-webhook
@@ -147,6 +151,7 @@ impl Settings {
             public_url: env.url("FORCELINK_PUBLIC_URL", "http://127.0.0.1:8080")?,
             extra_ca_file: env.get("FORCELINK_EXTRA_CA_FILE").map(PathBuf::from),
             http_timeout: Duration::from_secs(env.number("FORCELINK_HTTP_TIMEOUT_SECS", 30, 1..=900)?),
+            sync_lag: Duration::from_secs(env.number("FORCELINK_SYNC_LAG_SECS", 300, 0..=86_400)?),
             queue_max_receives: env.number("FORCELINK_QUEUE_MAX_RECEIVES", 5, 1..=1000)? as u32,
             workflow_queue_url: env.get("FORCELINK_WORKFLOW_QUEUE_URL"),
             salesforce: SalesforceSettings {

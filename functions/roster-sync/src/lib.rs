@@ -9,12 +9,14 @@
 //!
 //! - [`roster`]: Users → directory users and hierarchy groups.
 //! - [`inbound`]: any SOQL query → documents.
+//! - [`inspect`]: what `forcelink sync status` shows, and `sync reset`.
 //! - [`reconcile`]: a workflow's record changes whose outbound messages Salesforce dropped.
 
 pub mod checkpoint;
 pub mod due;
 pub mod error;
 pub mod inbound;
+pub mod inspect;
 pub mod notify;
 pub mod reconcile;
 pub mod roster;

@@ -72,9 +72,14 @@ impl Record for RunReport {
         keys::runs_pk(&self.site)
     }
     fn sk(&self) -> String {
-        let at = self.started_at.format(&Rfc3339).unwrap_or_default();
-        format!("{at}#{}", self.id)
+        report_sk(self.started_at, &self.id)
     }
+}
+
+/// The sort key of run `id` started at `started_at` (reports sort by time in a site's partition).
+pub fn report_sk(started_at: OffsetDateTime, id: &str) -> String {
+    let at = started_at.format(&Rfc3339).unwrap_or_default();
+    format!("{at}#{id}")
 }
 
 #[cfg(test)]
