@@ -51,10 +51,18 @@ pub struct Wake {
     pub busy: Vec<String>,
 }
 
+impl Wake {
+    /// The wake-up as the invocation's result: [`SyncError::JobsFailed`] when any job failed.
+    pub fn into_result(self) -> Result<Wake, SyncError> {
+        if self.failed.is_empty() { Ok(self) } else { Err(SyncError::JobsFailed(self.failed)) }
+    }
+}
+
 /// Handles one scheduled wake-up: the hourly credential check when its turn has come
-/// (`forcelink::salesforce::warnings::check_when_due`), then the sync jobs that are due.
+/// (`forcelink::salesforce::warnings::check_when_due`), then the sync jobs that are due;
+/// fails when any of them failed.
 pub async fn handle(deps: &Deps, event: EventBridgeEvent) -> Result<(), SyncError> {
-    handle_until(deps, event, Instant::now() + DEFAULT_BUDGET).await.map(|_| ())
+    handle_until(deps, event, Instant::now() + DEFAULT_BUDGET).await?.into_result().map(|_| ())
 }
 
 /// As [`handle`], stopping in time for `deadline` (the Lambda invocation's).

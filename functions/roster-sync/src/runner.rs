@@ -276,6 +276,7 @@ async fn run_leased(deps: &Deps, job: &SyncJob, opts: &RunOptions, now: OffsetDa
     state::save(store, &st).await?;
     checkpoint::clear(store, &job.site, &job.name).await?;
     record::save(store, &report, Cond::Always).await?;
+    forcelink::metrics::run_finished(deps.clock.epoch_secs() * 1000, RunKind::Sync, report.status);
     if job.notify.on_success {
         notify::run_finished(deps, job, &report).await;
     }
@@ -310,6 +311,7 @@ async fn finish_failed(
     st.last_run_started_at = Some(report.started_at);
     state::save(store, st).await?;
     record::save(store, &report, Cond::Always).await?;
+    forcelink::metrics::run_finished(now.unix_timestamp() * 1000, RunKind::Sync, RunStatus::Failed);
     if e.is_credential_expiry() && job.notify.on_credential_expiry {
         notify::credentials_expired(deps, job, &report).await;
     } else if job.notify.on_failure {

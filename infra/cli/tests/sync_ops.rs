@@ -166,4 +166,23 @@ async fn incremental_reads_leave_a_lag_window(backend: Backend) {
     assert_eq!(name().await, "Lagged");
 }
 
-both_backends!(sync_status_reset_and_json, a_changed_or_readded_job_starts_over, incremental_reads_leave_a_lag_window);
+/// A wake-up whose job failed fails (so roster-sync's Errors alarm fires), after the job left its report.
+async fn a_failed_job_fails_the_wake_up(backend: Backend) {
+    let s = stack(backend, &[]).await;
+    s.sim.set_faults("acme", sfsim::Faults { cut_query_pages: true, ..Default::default() }).unwrap();
+    let mut event = aws_lambda_events::eventbridge::EventBridgeEvent::default();
+    event.detail_type = "Scheduled Event".into();
+    let err = roster_sync::handle(&s.deps, event.clone()).await.unwrap_err();
+    assert!(matches!(&err, roster_sync::SyncError::JobsFailed(jobs) if jobs == &["acme/roster"]), "{err:?}");
+    let status = json_of(&s, &["sync", "status", "acme", "roster", "--json"]);
+    assert_eq!(status[0]["last_run"]["status"], "failed", "{status}");
+    // Not due again yet: the next wake-up has nothing to fail.
+    roster_sync::handle(&s.deps, event).await.unwrap();
+}
+
+both_backends!(
+    sync_status_reset_and_json,
+    a_changed_or_readded_job_starts_over,
+    incremental_reads_leave_a_lag_window,
+    a_failed_job_fails_the_wake_up,
+);

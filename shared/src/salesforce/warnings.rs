@@ -226,6 +226,7 @@ pub async fn check_credentials(deps: &Deps) -> Vec<Warning> {
         }
     };
     let mut all = Vec::new();
+    let mut refused = 0u32;
     for site in sites {
         let conns: Vec<Connection> = match record::list(store, Query::prefix(keys::site_pk(&site.id), keys::CONNECTION_PREFIX)).await {
             Ok(c) => c,
@@ -245,6 +246,9 @@ pub async fn check_credentials(deps: &Deps) -> Vec<Warning> {
                 if let Ok(v) = session::load(deps, &site.id, &conn.name).await {
                     conn = v.record;
                 }
+            }
+            if conn.status == ConnectionStatus::NeedsReauth || conn.health.problem.is_some() {
+                refused += 1;
             }
             let warnings = warnings_for(&conn, now, idle);
             let due: Vec<(&Warning, String)> = warnings
@@ -278,6 +282,7 @@ pub async fn check_credentials(deps: &Deps) -> Vec<Warning> {
             all.extend(warnings);
         }
     }
+    crate::metrics::emit(deps.clock.epoch_secs() * 1000, &[], &[("CredentialFailures", f64::from(refused))]);
     all
 }
 
