@@ -166,8 +166,11 @@ pub fn warnings_for(conn: &Connection, now: OffsetDateTime, idle: IdlePolicy) ->
         warn(
             WarningKind::OrgChanged,
             format!(
-                "The org id changed from {} to {} under the same login (a sandbox refresh gives the sandbox a new org id): check the connection still points at the right org, and redo what the refresh overwrote from production: install forcelink's app, its permission set, and the outbound messages' endpoint URLs (they now point at production's workflows).",
-                c.from, c.to
+                "The org id changed from {} to {} under the same login (a sandbox refresh gives the sandbox a new org id), and forcelink keeps refusing the new org until it is accepted. If the refresh was meant: update `expected_org_id` in the site file if it is set, run `forcelink connection remove {site} {name}` and `forcelink apply FILE`, then connect again; and redo what the refresh overwrote from production: install forcelink's app, its permission set, and the outbound messages' endpoint URLs (they now point at production's workflows).",
+                c.from,
+                c.to,
+                site = conn.site,
+                name = conn.name
             ),
         );
     }

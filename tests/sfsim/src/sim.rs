@@ -379,6 +379,20 @@ impl Core {
         Ok(())
     }
 
+    /// Refreshes a sandbox: the org gets a new id under the same My Domain, and every token
+    /// issued for it is gone (refreshes answer `expired access/refresh token`). Answers the new id.
+    pub fn refresh_sandbox(&self, org: &str) -> Result<String, SimError> {
+        let mut w = self.lock();
+        let i = w.org_index(org)?;
+        let id = self.ids.next(prefix::ORG, w.orgs[i].pod);
+        w.orgs[i].id = id.clone();
+        for r in w.refresh.values_mut().filter(|r| r.org == i) {
+            r.revoked = true;
+        }
+        w.tokens.retain(|_, t| t.org != i);
+        Ok(id)
+    }
+
     /// Moves the org to another instance host (e.g. `acme2.my.salesforce.com`, an instance
     /// migration): later token answers name it as `instance_url`; the REST API answers there too.
     pub fn move_instance(&self, org: &str, host: &str) -> Result<(), SimError> {
