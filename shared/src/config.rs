@@ -668,6 +668,13 @@ pub async fn apply(store: &dyn Store, keys: &dyn KeyRing, specs: &[SiteSpec]) ->
             let page_items = record::all_items(store, Query::prefix(&pk, prefix)).await?;
             for old in page_items.into_iter().filter(|i| !wanted_sks.contains(&i.sk)) {
                 summary.deleted += 1;
+                if let Some(job) = old.sk.strip_prefix(keys::SYNC_PREFIX) {
+                    // A deleted job's watermark and interrupted run go with it: re-added, it starts fresh.
+                    let state = keys::sync_state_pk(&spec.site.id);
+                    for sk in [keys::sync_job_sk(job), keys::checkpoint_sk(job)] {
+                        ops.push(WriteOp::Delete { pk: state.clone(), sk, cond: Cond::Always });
+                    }
+                }
                 ops.push(WriteOp::Delete { pk: old.pk, sk: old.sk, cond: Cond::Version(old.version) });
             }
         }

@@ -13,6 +13,7 @@ pub mod jws;
 #[cfg(feature = "lambda")]
 pub mod lambda;
 pub mod links;
+pub mod metrics;
 pub mod ports;
 pub mod queue_feed;
 pub mod salesforce;

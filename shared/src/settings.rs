@@ -43,6 +43,9 @@ pub struct SalesforceSettings {
     pub sandbox_url: Url,
     /// REST API version, e.g. `64.0`.
     pub api_version: String,
+    /// Days an unused refresh token lives (`FORCELINK_SF_REFRESH_IDLE_DAYS`, default 30: the
+    /// client app's refresh token policy); the scheduled credential check refreshes well before.
+    pub refresh_idle_days: u32,
 }
 
 impl std::fmt::Debug for SalesforceSettings {
@@ -54,6 +57,7 @@ impl std::fmt::Debug for SalesforceSettings {
             .field("login_url", &self.login_url.as_str())
             .field("sandbox_url", &self.sandbox_url.as_str())
             .field("api_version", &self.api_version)
+            .field("refresh_idle_days", &self.refresh_idle_days)
             .finish()
     }
 }
@@ -70,6 +74,10 @@ pub struct Settings {
     /// A PEM file of extra root certificates the Salesforce HTTP client trusts.
     pub extra_ca_file: Option<PathBuf>,
     pub http_timeout: Duration,
+    /// Incremental sync reads stop this far before now (`FORCELINK_SYNC_LAG_SECS`, default 300),
+    /// so a record whose transaction commits late with an earlier `SystemModstamp` is read by
+    /// a later run instead of falling behind the watermark.
+    pub sync_lag: Duration,
     /// Receives after which the embedded queue dead-letters a message.
     pub queue_max_receives: u32,
     /// The workflow queue's SQS URL (AWS; `FORCELINK_WORKFLOW_QUEUE_URL`): outbound-webhook
@@ -145,6 +153,7 @@ impl Settings {
             public_url: env.url("FORCELINK_PUBLIC_URL", "http://127.0.0.1:8080")?,
             extra_ca_file: env.get("FORCELINK_EXTRA_CA_FILE").map(PathBuf::from),
             http_timeout: Duration::from_secs(env.number("FORCELINK_HTTP_TIMEOUT_SECS", 30, 1..=900)?),
+            sync_lag: Duration::from_secs(env.number("FORCELINK_SYNC_LAG_SECS", 300, 0..=86_400)?),
             queue_max_receives: env.number("FORCELINK_QUEUE_MAX_RECEIVES", 5, 1..=1000)? as u32,
             workflow_queue_url: env.get("FORCELINK_WORKFLOW_QUEUE_URL"),
             run_retention: Duration::from_secs(env.number("FORCELINK_RUN_RETENTION_DAYS", 90, 1..=3650)? * 24 * 3600),
@@ -155,6 +164,7 @@ impl Settings {
                 login_url: env.url("FORCELINK_SF_LOGIN_URL", "https://login.salesforce.com")?,
                 sandbox_url: env.url("FORCELINK_SF_SANDBOX_URL", "https://test.salesforce.com")?,
                 api_version: env.api_version()?,
+                refresh_idle_days: env.number("FORCELINK_SF_REFRESH_IDLE_DAYS", 30, 3..=3650)? as u32,
             },
             json_logs: match env.get("FORCELINK_LOG_FORMAT").as_deref() {
                 None => std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some() && aws,

@@ -9,7 +9,7 @@
 
 use forcelink::Deps;
 use forcelink::domain::Connection;
-use forcelink::domain::connection::{AuthorizingUser, ConnectionStatus, CredentialHealth};
+use forcelink::domain::connection::{AuthorizingUser, Change, ConnectionStatus, CredentialHealth, Environment};
 use forcelink::domain::record::{Record, Versioned};
 use forcelink::domain::{ids, keys};
 use forcelink::ports::Email;
@@ -33,6 +33,7 @@ pub async fn finish(deps: &Deps, flow: &FlowState, auth: Authorized) -> Result<R
         Ok(previous) => previous,
         Err(problem) => {
             auth.revoke(deps).await;
+            note_org_change(deps, flow, &auth).await;
             return Err(problem);
         }
     };
@@ -48,6 +49,28 @@ pub async fn finish(deps: &Deps, flow: &FlowState, auth: Authorized) -> Result<R
     let who = auth.identity.display_name.clone().filter(|d| !d.is_empty()).unwrap_or_else(|| auth.identity.username.clone());
     let host = url::Url::parse(&auth.instance).ok().and_then(|u| u.host_str().map(str::to_string)).unwrap_or_default();
     Ok(pages::connected(&saved, &who, &auth.identity.username, &host))
+}
+
+/// A sandbox connection whose saved authorization Salesforce refused, authorized again from
+/// another org (a sandbox refresh gives the sandbox a new org id and drops its tokens): refused
+/// like any other org, but recorded so `status` and the admin's warning name it with how to
+/// accept it. Any other refusal leaves the connection as it was.
+async fn note_org_change(deps: &Deps, flow: &FlowState, auth: &Authorized) {
+    let Ok(loaded) = session::load(deps, &flow.site, &flow.connection).await else { return };
+    let conn = &loaded.record;
+    let sandbox = match &conn.environment {
+        Environment::Sandbox => true,
+        Environment::MyDomain(url) => url.contains(".sandbox.my.salesforce.com"),
+        Environment::Production => false,
+    };
+    if !sandbox || conn.status != ConnectionStatus::NeedsReauth {
+        return;
+    }
+    let Some(known) = conn.org_id.clone().filter(|known| !ids::same_id(known, &auth.org_id)) else { return };
+    let change = Change { from: known, to: auth.org_id.clone(), at: deps.clock.now() };
+    if let Err(e) = session::update_connection(deps, &flow.site, &flow.connection, |c| c.health.org_changed = Some(change.clone())).await {
+        tracing::warn!(site = %flow.site, connection = %flow.connection, error = %e, "org change not recorded");
+    }
 }
 
 /// Why this authorization may not bind this connection, if it may not.

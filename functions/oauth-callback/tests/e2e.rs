@@ -158,7 +158,7 @@ async fn revoked_refresh_token_means_needs_reauth_and_reconnect_heals(backend: B
     assert!(err.admin_hint().is_some());
     assert_eq!(w.connection("production").await.status, ConnectionStatus::NeedsReauth);
     let warnings = forcelink::salesforce::check_credentials(&w.deps).await;
-    assert!(warnings.iter().any(|x| x.kind == forcelink::salesforce::WarningKind::NeedsReauth));
+    assert!(warnings.iter().any(|x| x.kind == forcelink::salesforce::WarningKind::TokenRevoked));
     let warned = || {
         std::fs::read_dir(w.dir().join("outbox"))
             .unwrap()
@@ -172,6 +172,30 @@ async fn revoked_refresh_token_means_needs_reauth_and_reconnect_heals(backend: B
     w.connect_production().await;
     assert_eq!(w.connection("production").await.status, ConnectionStatus::Connected);
     let _: serde_json::Value = sf.get_json("limits").await.unwrap();
+}
+
+/// A sandbox refresh: same My Domain, new org id, every token gone. The saved authorization is
+/// refused (`token_revoked`); authorizing again from the refreshed sandbox is refused too (another
+/// org), and recorded: `org_changed`, with how to accept it, in the warnings and the email.
+async fn a_sandbox_refresh_is_named_org_changed(backend: Backend) {
+    let w = world(backend).await;
+    let uat = w.click_through(&w.start_url("uat", "sandbox").await, "admin@acme.example.uat", true).await;
+    assert_eq!(uat.status, StatusCode::OK, "{}", uat.body);
+    let old = w.connection("uat").await.org_id.unwrap();
+    let new = w.sim.refresh_sandbox("acme--uat").unwrap();
+    let sf = SalesforceClient::new(&w.deps, "acme", "uat");
+    assert!(matches!(sf.get_json::<serde_json::Value>("limits").await.unwrap_err(), SfError::NeedsReauth(_)));
+    assert_eq!(w.connection("uat").await.health.problem, Some(forcelink::domain::connection::CredentialProblem::TokenRevoked));
+
+    let again = w.click_through(&w.start_url("uat", "sandbox").await, "admin@acme.example.uat", true).await;
+    assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.body);
+    let conn = w.connection("uat").await;
+    let change = conn.health.org_changed.clone().expect("the org change is recorded");
+    assert_eq!((change.from.as_str(), change.to.as_str(), conn.org_id.as_deref()), (old.as_str(), new.as_str(), Some(old.as_str())));
+    let warnings = forcelink::salesforce::check_credentials(&w.deps).await;
+    let org_changed = warnings.iter().find(|x| x.kind == forcelink::salesforce::WarningKind::OrgChanged).expect("an org_changed warning");
+    assert!(org_changed.message.contains("forcelink connection remove acme uat"), "{}", org_changed.message);
+    assert!(w.outbox().iter().any(|m| m.contains("sandbox refresh") && m.contains("expected_org_id")));
 }
 
 /// `sync_user` in the site file is who `apply` invites: once per address, recorded with the
@@ -346,6 +370,7 @@ both_backends!(
     an_org_mismatch_is_refused,
     rotation_refresh_and_fifty_concurrent_callers_refresh_once,
     revoked_refresh_token_means_needs_reauth_and_reconnect_heals,
+    a_sandbox_refresh_is_named_org_changed,
     invitation_connect_ticket_rename_default_and_remove,
     the_configured_sync_user_is_invited_once,
     login_with_salesforce_hands_the_platform_a_token,

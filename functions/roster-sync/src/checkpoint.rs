@@ -92,7 +92,8 @@ pub async fn save(store: &dyn Store, mut ckpt: Checkpoint, seen: &[String]) -> R
     Ok(())
 }
 
-async fn load_record(store: &dyn Store, site: &str, job: &str) -> Result<Option<Checkpoint>, SyncError> {
+/// The job's checkpoint record alone (without the ids it had seen), if a run was interrupted.
+pub async fn load_record(store: &dyn Store, site: &str, job: &str) -> Result<Option<Checkpoint>, SyncError> {
     Ok(record::load::<Checkpoint>(store, &keys::sync_state_pk(site), &keys::checkpoint_sk(job)).await?.map(|v| v.record))
 }
 

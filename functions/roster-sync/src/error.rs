@@ -40,6 +40,9 @@ pub enum SyncError {
     Busy(String),
     #[error("no sync job {job:?} on site {site:?}")]
     UnknownJob { site: String, job: String },
+    /// A wake-up's jobs failed (each left a report): the invocation fails, so its alarm fires.
+    #[error("{} sync job(s) failed: {}", .0.len(), .0.join(", "))]
+    JobsFailed(Vec<String>),
 }
 
 impl SyncError {

@@ -1,5 +1,5 @@
 //! The roster-sync Lambda: a scheduled function over [`roster_sync::handle_until`], stopping in
-//! time for the invocation's deadline.
+//! time for the invocation's deadline; it fails when any job failed.
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -22,7 +22,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             failed = wake.failed.len(),
             "roster-sync wake-up done"
         );
-        Ok::<(), lambda_runtime::Error>(())
+        // Failed jobs fail the invocation, so the function's Errors alarm fires.
+        wake.into_result().map(|_| ()).map_err(lambda_runtime::Error::from)
     }))
     .await
 }

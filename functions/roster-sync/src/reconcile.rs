@@ -39,9 +39,6 @@ pub const HORIZON: Duration = Duration::from_secs(25 * 3600);
 pub const MAX_LOOKBACK: Duration = Duration::from_secs(6 * 24 * 3600);
 /// The sort field.
 const STAMP: &str = "SystemModstamp";
-/// The lowest record Id, for a cursor at a point in time (an empty Id is a malformed query).
-const LOWEST_ID: &str = "000000000000000AAA";
-
 /// Runs a reconcile job.
 pub async fn run(ctx: &mut Ctx<'_>, state: &JobState, resume: Option<(Checkpoint, Vec<String>)>) -> Result<Pass, SyncError> {
     let SyncKind::Reconcile { workflow, filter, fields: extra } = &ctx.job.kind else {
@@ -75,23 +72,29 @@ pub async fn run(ctx: &mut Ctx<'_>, state: &JobState, resume: Option<(Checkpoint
         None => (state.watermark.clone(), 1, Counts::default(), Vec::new()),
     };
     let mut notes = Vec::new();
-    let start = stamp_of(&horizon);
+    let start = soql::stamp_of(&horizon);
     let mut cursor = match cursor {
         // The first run: from now on.
         None => {
             notes.push(format!("first run: changes after {start} will be reconciled once they are {} h old", HORIZON.as_secs() / 3600));
-            return Ok(Pass { counts, errors, notes, cursor: Some(Cursor { stamp: start, id: LOWEST_ID.into() }), ..Pass::default() });
+            return Ok(Pass {
+                counts,
+                errors,
+                notes,
+                cursor: Some(Cursor { stamp: start, id: soql::LOWEST_ID.into() }),
+                ..Pass::default()
+            });
         }
         Some(c) => c,
     };
     if soql::parse_datetime(&cursor.stamp).is_some_and(|t| t < floor) {
-        let from = stamp_of(&floor);
+        let from = soql::stamp_of(&floor);
         notes.push(format!(
             "changes from {} to {from} were not reconciled: the job had not run for over {} days",
             cursor.stamp,
             MAX_LOOKBACK.as_secs() / 86_400
         ));
-        cursor = Cursor { stamp: from, id: LOWEST_ID.into() };
+        cursor = Cursor { stamp: from, id: soql::LOWEST_ID.into() };
     }
 
     let mut conds: Vec<String> = filter.iter().map(|c| format!("({c})")).collect();
@@ -138,10 +141,10 @@ pub async fn run(ctx: &mut Ctx<'_>, state: &JobState, resume: Option<(Checkpoint
             }
         }
         ctx.progress(ProgressEvent::Done(done));
-        if page.done {
+        next = page.next_page()?;
+        if next.is_none() {
             break;
         }
-        next = page.next_records_url;
         if next.is_some() && ctx.page_done() {
             let mut saved = counts.clone();
             saved.add(Counter::ApiCalls, ctx.calls);
@@ -165,10 +168,6 @@ fn has(names: &[String], name: &str) -> bool {
 }
 
 /// A datetime as Salesforce's REST API writes it, for cursors.
-fn stamp_of(t: &OffsetDateTime) -> String {
-    soql::literal(&t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()).unwrap_or_default()
-}
-
 /// The notification an outbound message would have carried for `rec`: the selected fields by
 /// the names the workflow uses, datetimes in the message's `…000Z` form.
 fn notification(object: &str, select: &[String], datetimes: &[&str], rec: &Value, id: &str, changed: OffsetDateTime) -> Notification {

@@ -174,7 +174,18 @@ pub async fn run_job(deps: &Deps, job: &SyncJob, opts: &RunOptions) -> Result<Ru
 async fn run_leased(deps: &Deps, job: &SyncJob, opts: &RunOptions, now: OffsetDateTime) -> Result<RunOutcome, SyncError> {
     let store = deps.store.as_ref();
     let mut st = state::load(store, &job.site, &job.name, now).await?;
-    let resume = if opts.dry_run { None } else { checkpoint::load(store, &job.site, &job.name).await? };
+    let definition = job.definition_hash();
+    // A state from before definitions were hashed belongs to the job as it is.
+    let redefined = st.definition.as_ref().is_some_and(|d| *d != definition);
+    if redefined {
+        st.watermark = None;
+        st.last_full_at = None;
+        if !opts.dry_run {
+            checkpoint::clear(store, &job.site, &job.name).await?;
+        }
+    }
+    st.definition = Some(definition);
+    let resume = if opts.dry_run || redefined { None } else { checkpoint::load(store, &job.site, &job.name).await? };
     let (run_id, started_at) = match &resume {
         Some((c, _)) => (c.run_id.clone(), c.started_at),
         None => (uuid::Uuid::now_v7().to_string(), now),
@@ -193,6 +204,14 @@ async fn run_leased(deps: &Deps, job: &SyncJob, opts: &RunOptions, now: OffsetDa
         error: None,
         expires_at: forcelink::domain::report::expiry(started_at, deps.settings.run_retention),
     };
+    if redefined {
+        report.tasks.push(TaskOutcome {
+            name: "note".into(),
+            status: RunStatus::Succeeded,
+            output: Some("the job's definition changed: its watermark and checkpoint were reset (a full pass)".into()),
+            error: None,
+        });
+    }
     let sf = match SalesforceClient::for_site(deps, &job.site, job.connection.as_deref()).await {
         Ok(sf) => sf,
         Err(e) => return finish_failed(deps, job, opts, &mut st, report, e.into()).await,
@@ -237,6 +256,7 @@ async fn run_leased(deps: &Deps, job: &SyncJob, opts: &RunOptions, now: OffsetDa
         st.next_due = Some(now);
         st.last_status = Some(RunStatus::Running);
         st.last_run_id = Some(report.id.clone());
+        st.last_run_started_at = Some(report.started_at);
         state::save(store, &st).await?;
         record::save(store, &report, Cond::Always).await?;
         tracing::info!(site = %job.site, job = %job.name, run = %report.id, "sync run checkpointed at its deadline; resumes at the next wake-up");
@@ -253,9 +273,11 @@ async fn run_leased(deps: &Deps, job: &SyncJob, opts: &RunOptions, now: OffsetDa
     st.next_due = next_due(job, now);
     st.last_status = Some(report.status);
     st.last_run_id = Some(report.id.clone());
+    st.last_run_started_at = Some(report.started_at);
     state::save(store, &st).await?;
     checkpoint::clear(store, &job.site, &job.name).await?;
     record::save(store, &report, Cond::Always).await?;
+    forcelink::metrics::run_finished(deps.clock.epoch_secs() * 1000, RunKind::Sync, report.status);
     if job.notify.on_success {
         notify::run_finished(deps, job, &report).await;
     }
@@ -287,8 +309,10 @@ async fn finish_failed(
     st.next_due = next_due(job, now).or(Some(now + Duration::from_secs(3_600)));
     st.last_status = Some(RunStatus::Failed);
     st.last_run_id = Some(report.id.clone());
+    st.last_run_started_at = Some(report.started_at);
     state::save(store, st).await?;
     record::save(store, &report, Cond::Always).await?;
+    forcelink::metrics::run_finished(now.unix_timestamp() * 1000, RunKind::Sync, RunStatus::Failed);
     if e.is_credential_expiry() && job.notify.on_credential_expiry {
         notify::credentials_expired(deps, job, &report).await;
     } else if job.notify.on_failure {

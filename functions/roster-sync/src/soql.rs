@@ -54,6 +54,30 @@ pub fn literal(stamp: &str) -> Option<String> {
     p.format(&fmt).ok()
 }
 
+/// An Id lower than every record's, for a cursor at a point in time (an empty Id is a
+/// malformed query): it starts at that time's first record.
+pub const LOWEST_ID: &str = "000000000000000AAA";
+
+/// `t` as a SOQL datetime literal (UTC, milliseconds).
+pub fn stamp_of(t: &OffsetDateTime) -> String {
+    literal(&t.format(&Rfc3339).unwrap_or_default()).unwrap_or_default()
+}
+
+/// The newest stamp an incremental read takes at `now`: `now − lag`, so a record whose
+/// transaction commits late with an earlier stamp is still ahead of the watermark.
+pub fn lag_point(now: OffsetDateTime, lag: std::time::Duration) -> OffsetDateTime {
+    now - lag
+}
+
+/// `cursor`, or the start of `point` if the cursor is later: a full pass reads everything,
+/// but its watermark stays behind the lag window.
+pub fn no_later_than(cursor: Cursor, point: OffsetDateTime) -> Cursor {
+    match parse_datetime(&cursor.stamp) {
+        Some(t) if t > point => Cursor { stamp: stamp_of(&point), id: LOWEST_ID.into() },
+        _ => cursor,
+    }
+}
+
 /// `(F > w) OR (F = w AND Id > 'id')`: records after the cursor in `ORDER BY F, Id`.
 pub fn after(field: &str, cursor: &Cursor) -> Option<String> {
     let w = literal(&cursor.stamp)?;

@@ -1,5 +1,5 @@
-//! [`JobState`]: a sync job's schedule record — when it is due next, its watermark and when
-//! its last full pass ran.
+//! [`JobState`]: a sync job's schedule record — when it is due next, its watermark (and the
+//! job definition it belongs to), when its last full pass ran, and its last run.
 
 use forcelink::domain::keys;
 use forcelink::domain::record::{self, Record};
@@ -29,6 +29,13 @@ pub struct JobState {
     pub last_status: Option<RunStatus>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_run_id: Option<String>,
+    /// When the last run started (its report's key, with `last_run_id`).
+    #[serde(default, with = "time::serde::rfc3339::option", skip_serializing_if = "Option::is_none")]
+    pub last_run_started_at: Option<OffsetDateTime>,
+    /// The hash of the job's definition the watermark belongs to
+    /// ([`forcelink::domain::SyncJob::definition_hash`]): a changed definition starts over.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub definition: Option<String>,
 }
 
 impl JobState {
@@ -42,6 +49,8 @@ impl JobState {
             last_full_at: None,
             last_status: None,
             last_run_id: None,
+            last_run_started_at: None,
+            definition: None,
         }
     }
 }
@@ -61,6 +70,12 @@ pub async fn load(store: &dyn Store, site: &str, job: &str, now: OffsetDateTime)
         .await?
         .map(|v| v.record)
         .unwrap_or_else(|| JobState::new(site, job, now)))
+}
+
+/// Deletes a job's state: its next run starts over (due now, no watermark).
+pub async fn clear(store: &dyn Store, site: &str, job: &str) -> Result<(), SyncError> {
+    store.delete(&keys::sync_state_pk(site), &keys::sync_job_sk(job), Cond::Always).await?;
+    Ok(())
 }
 
 /// Saves a job's state (the lease holder is its only writer).

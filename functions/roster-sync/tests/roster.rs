@@ -391,10 +391,39 @@ async fn soql_job_loads_documents(backend: Backend) {
     assert!(err.contains("GROUP BY"), "{err}");
 }
 
+/// A query answer cut short (`done: false`, no `nextRecordsUrl`) fails the run: it never counts
+/// as a complete read, so a full pass deactivates nobody on partial data.
+async fn a_cut_short_read_never_deactivates(backend: Backend) {
+    let e = env(backend, SOQL_JOB).await;
+    e.sim.set_page_size(200);
+    e.sim.generate_users("acme", spec(300, 1.0, 0.0)).unwrap();
+    e.run("roster", RunOptions::default()).await.unwrap();
+    let users = e.users().await;
+    let active = users.values().filter(|u| u.active).count();
+    let manages = |id: &str| users.values().any(|o| o.manager_id.as_deref() == Some(id));
+    let leaver = users.values().find(|u| u.email.ends_with("gen.example") && !manages(&u.id)).unwrap().id.clone();
+    let mut m = Map::new();
+    m.insert("isQstreamUser__c".into(), json!(false));
+    e.sim.update_record("acme", "User", &leaver, m).unwrap();
+
+    e.sim.set_faults("acme", sfsim::Faults { cut_query_pages: true, ..Default::default() }).unwrap();
+    for job in ["roster", "surveys"] {
+        let err = e.run(job, RunOptions { full: true, ..RunOptions::default() }).await.unwrap_err();
+        assert!(err.to_string().contains("without `done: true`"), "{job}: {err}");
+    }
+    assert_eq!(e.users().await.values().filter(|u| u.active).count(), active, "nobody deactivated on a partial read");
+
+    e.sim.set_faults("acme", sfsim::Faults::default()).unwrap();
+    let full = e.run("roster", RunOptions { full: true, ..RunOptions::default() }).await.unwrap().report;
+    assert_eq!(full.counts.count(Counter::Deactivated), 1, "{:?}", full.counts);
+    assert!(!e.users().await[&leaver].active);
+}
+
 both_backends!(
     full_sync_then_unchanged_then_one_percent,
     ties_and_interrupted_runs_lose_nothing,
     deactivation_breaker_and_cycles,
     schedule_and_lease,
     soql_job_loads_documents,
+    a_cut_short_read_never_deactivates,
 );

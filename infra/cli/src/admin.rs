@@ -1,4 +1,4 @@
-//! Admin verbs over the store: `apply`, `status`, `rotate-keys`.
+//! Admin verbs over the store: `apply`, `status` (read-only), `rotate-keys`.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -12,6 +12,7 @@ use forcelink::domain::record::{self, Versioned};
 use forcelink::domain::workflow::endpoint_url;
 use forcelink::domain::{Connection, ExportMapping, Site, SyncJob, Workflow, keys};
 use forcelink::ports::Query;
+use forcelink::salesforce::warnings::{IdlePolicy, warnings_for};
 use forcelink::settings::Backend;
 use forcelink::{Deps, Settings};
 
@@ -57,7 +58,8 @@ struct SiteStatus {
     sync: Vec<SyncJob>,
     /// Held and failed export events, org pauses, API budget (`export_pusher::status`).
     export: Option<export_pusher::status::ExportStatus>,
-    /// Credential warnings (`forcelink::salesforce::check_credentials`).
+    /// Credential warnings, read from the stored connections (no Salesforce call, no email;
+    /// the scheduled check sends them).
     warnings: Vec<forcelink::salesforce::Warning>,
 }
 
@@ -68,7 +70,7 @@ struct WorkflowStatus {
     endpoint: String,
 }
 
-/// `forcelink status [SITE]`.
+/// `forcelink status [SITE]`: reads only (the scheduled credential check refreshes and emails).
 pub async fn status(settings: Settings, only: Option<&str>, json: bool) -> anyhow::Result<ExitCode> {
     let deps = Deps::from_settings(settings).await?;
     let store = deps.store.as_ref();
@@ -79,13 +81,16 @@ pub async fn status(settings: Settings, only: Option<&str>, json: bool) -> anyho
         },
         None => record::list(store, Query::prefix(keys::SITES_PK, "").on_gsi1()).await?,
     };
-    let warnings = forcelink::salesforce::check_credentials(&deps).await;
+    let idle = IdlePolicy::of(&deps);
+    let now = deps.clock.now();
     let mut out = Vec::with_capacity(sites.len());
     for site in sites {
         let pk = keys::site_pk(&site.id);
         let workflows: Vec<Workflow> = record::list(store, Query::prefix(&pk, keys::WORKFLOW_PREFIX)).await?;
+        let connections: Vec<Connection> = record::list(store, Query::prefix(&pk, keys::CONNECTION_PREFIX)).await?;
         out.push(SiteStatus {
-            connections: record::list(store, Query::prefix(&pk, keys::CONNECTION_PREFIX)).await?,
+            warnings: connections.iter().flat_map(|c| warnings_for(c, now, idle)).collect(),
+            connections,
             workflows: workflows
                 .into_iter()
                 .map(|w| WorkflowStatus { endpoint: endpoint_url(&deps.settings.public_url, deps.keys.as_ref(), &w.id), workflow: w })
@@ -93,7 +98,6 @@ pub async fn status(settings: Settings, only: Option<&str>, json: bool) -> anyho
             exports: record::list(store, Query::prefix(&pk, keys::EXPORT_PREFIX)).await?,
             sync: record::list(store, Query::prefix(&pk, keys::SYNC_PREFIX)).await?,
             export: export_pusher::status::of_site(&deps, &site.id).await.ok(),
-            warnings: warnings.iter().filter(|w| w.site == site.id).cloned().collect(),
             site,
         });
     }
@@ -174,7 +178,8 @@ fn render(s: &SiteStatus) -> String {
             let _ = writeln!(t, "      last refreshed {at}");
         }
         for w in s.warnings.iter().filter(|w| w.connection == c.name) {
-            let _ = writeln!(t, "      WARNING {}", w.message);
+            let kind = serde_json::to_value(w.kind).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+            let _ = writeln!(t, "      WARNING [{kind}] {}", w.message);
         }
     }
     let _ = writeln!(t, "  workflows ({}):", s.workflows.len());

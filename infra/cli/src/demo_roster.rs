@@ -34,7 +34,9 @@ pub async fn flow(d: &Demo) -> anyhow::Result<()> {
     sim.generate_users("acme", spec)?;
     d.step(format!("simulated org {} with {USERS} generated users: 6-level manager tree, Region__c, 90% flagged isQstreamUser__c", org.id));
 
-    let deps = Deps::from_settings(d.settings("roster", &[("FORCELINK_EXTRA_CA_FILE", sim.ca_pem_path().display().to_string())])?).await?;
+    // The demo changes users and syncs at once: no lag window (production keeps 5 minutes).
+    let vars = [("FORCELINK_EXTRA_CA_FILE", sim.ca_pem_path().display().to_string()), ("FORCELINK_SYNC_LAG_SECS", "0".into())];
+    let deps = Deps::from_settings(d.settings("roster", &vars)?).await?;
     let toml = format!(
         r#"[[sites]]
 id = "{SITE}"

@@ -62,7 +62,7 @@ enum Command {
     Link(links::LinkArgs),
     /// Email the site's Salesforce admin a one-question test invitation; report the click.
     Verify(links::VerifyArgs),
-    /// Run sync jobs now: `sync run SITE [JOB] [--dry-run] [--force] [--full]`.
+    /// Sync jobs: `sync run SITE [JOB] [--dry-run] [--force] [--full] [--json]`, `status SITE [JOB]`, `reset SITE JOB`.
     #[command(subcommand)]
     Sync(sync::SyncCommand),
     /// Export platform events: `export send FILE`, `historical SITE [--since D]`, `replay SITE`, `flush SITE`.

@@ -136,9 +136,32 @@ pub struct CredentialHealth {
     /// The instance URL changed (an org migration or a sandbox refresh), most recent change.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instance_changed: Option<Change>,
+    /// Why Salesforce last refused the credential, named (cleared by a good refresh or a new
+    /// authorization).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub problem: Option<CredentialProblem>,
     /// When each kind of warning was last emailed, so the admin is told once a week, not hourly.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub warned: std::collections::BTreeMap<String, i64>,
+}
+
+/// Why Salesforce refuses a connection's credential; each has its own fix for the customer's
+/// admin (`forcelink::salesforce::health`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CredentialProblem {
+    /// The client app is not installed in the org (`OAUTH_EC_APP_NOT_FOUND`).
+    AppNotInstalled,
+    /// The org's IP restrictions refuse forcelink's addresses.
+    IpRestricted,
+    /// The authorizing user is deactivated or frozen.
+    UserInactive,
+    /// The refresh token was revoked (by an admin, by reuse under rotation) or expired idle.
+    TokenRevoked,
+    /// The API is not enabled for the user or the org's edition.
+    ApiDisabled,
+    /// Refused for a reason Salesforce does not name.
+    Refused,
 }
 
 impl CredentialHealth {

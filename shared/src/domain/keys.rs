@@ -162,6 +162,11 @@ pub fn org_budget_pk(org_id: &str) -> String {
     format!("ORGBUDGET#{org_id}")
 }
 
+/// The scheduled credential check's turn (`forcelink::salesforce::warnings::check_when_due`).
+pub const CREDENTIAL_CHECK_PK: &str = "CREDCHECK";
+/// Sort key of [`CREDENTIAL_CHECK_PK`]'s one item: when the check is due next.
+pub const CREDENTIAL_CHECK_SK: &str = "NEXT";
+
 /// Partition of a site's sync job state: `JOB#{job}` (schedule, watermark, last full pass),
 /// `LEASE#{job}` (the run lease, with a TTL), `CKPT#{job}` (an interrupted run's checkpoint)
 /// and `CKPT#{job}#{n}` (its chunks of ids).

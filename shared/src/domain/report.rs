@@ -94,8 +94,7 @@ impl Record for RunReport {
         keys::runs_pk(&self.site, keys::run_shard(&self.id))
     }
     fn sk(&self) -> String {
-        let at = self.started_at.format(&Rfc3339).unwrap_or_default();
-        format!("{at}#{}", self.id)
+        report_sk(self.started_at, &self.id)
     }
     fn expires_at(&self) -> Option<i64> {
         self.expires_at
@@ -110,6 +109,12 @@ pub async fn list(store: &dyn Store, site: &str) -> Result<Vec<RunReport>, Recor
     }
     items.sort_by(|a, b| b.sk.cmp(&a.sk));
     items.iter().map(record::decode).collect()
+}
+
+/// The sort key of run `id` started at `started_at` (reports sort by time in a site's partition).
+pub fn report_sk(started_at: OffsetDateTime, id: &str) -> String {
+    let at = started_at.format(&Rfc3339).unwrap_or_default();
+    format!("{at}#{id}")
 }
 
 #[cfg(test)]

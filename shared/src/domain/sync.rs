@@ -25,6 +25,31 @@ pub struct SyncJob {
     pub notify: Notify,
 }
 
+impl SyncJob {
+    /// A hash of what decides which records the job reads and what it makes of them: the
+    /// connection, the object and query, filter, date field, fields and mapping; not its
+    /// schedule, notifications or breaker. A job whose hash changed starts over.
+    pub fn definition_hash(&self) -> String {
+        use base64::Engine as _;
+        use sha2::Digest as _;
+        let shape = match &self.kind {
+            SyncKind::Roster { filter, tag_fields, hierarchy, .. } => {
+                serde_json::json!({ "roster": { "filter": filter, "tag_fields": tag_fields, "hierarchy": hierarchy } })
+            }
+            SyncKind::Soql { query, date_field, api_version, mapping, filter, redact, substitute, .. } => serde_json::json!({ "soql": {
+                "query": query, "date_field": date_field, "api_version": api_version, "mapping": mapping,
+                "filter": filter, "redact": redact, "substitute": substitute,
+            } }),
+            SyncKind::Reconcile { workflow, filter, fields } => {
+                serde_json::json!({ "reconcile": { "workflow": workflow, "filter": filter, "fields": fields } })
+            }
+        };
+        let text = serde_json::json!({ "connection": self.connection, "kind": shape }).to_string();
+        let digest = sha2::Sha256::digest(text.as_bytes());
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&digest[..12])
+    }
+}
+
 /// When a sync job emails the site's admin.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]

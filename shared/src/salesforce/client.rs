@@ -28,6 +28,7 @@ use super::error::SfError;
 use super::oauth::{self, Identity};
 use super::session::{self, Cached, Session};
 use crate::deps::Deps;
+use crate::domain::connection::CredentialProblem;
 use crate::domain::site::Site;
 
 /// The REST API of one connection. Cheap to clone; share it freely.
@@ -58,6 +59,21 @@ pub struct QueryPage {
     pub next_records_url: Option<String>,
     #[serde(default)]
     pub records: Vec<serde_json::Value>,
+}
+
+impl QueryPage {
+    /// The next page's URL; `None` when this page is the last (`done`). A page that is neither
+    /// done nor points further means the read is partial: [`SfError::IncompleteQuery`], never
+    /// a complete read.
+    pub fn next_page(&self) -> Result<Option<String>, SfError> {
+        match (&self.next_records_url, self.done) {
+            (_, true) => Ok(None),
+            (Some(next), false) => Ok(Some(next.clone())),
+            (None, false) => {
+                Err(SfError::IncompleteQuery(format!("{} of {} records on the last page", self.records.len(), self.total_size)))
+            }
+        }
+    }
 }
 
 impl SalesforceClient {
@@ -182,7 +198,16 @@ impl SalesforceClient {
     /// Sends a request and maps any non-2xx answer to an [`SfError`].
     pub async fn send_ok(&self, method: Method, path: &str, body: Option<&serde_json::Value>) -> Result<SfResponse, SfError> {
         let resp = self.send(method, path, body).await?;
-        if resp.status.is_success() { Ok(resp) } else { Err(SfError::from_response(resp.status.as_u16(), &resp.body)) }
+        if resp.status.is_success() {
+            return Ok(resp);
+        }
+        let error = SfError::from_response(resp.status.as_u16(), &resp.body);
+        if matches!(error, SfError::ApiDisabled(_))
+            && let Err(e) = super::health::note(&self.deps, &self.site, &self.connection, CredentialProblem::ApiDisabled).await
+        {
+            tracing::warn!(site = %self.site, connection = %self.connection, error = %e, "API disabled, but not recorded");
+        }
+        Err(error)
     }
 
     /// `GET` a JSON answer.
@@ -199,7 +224,8 @@ impl SalesforceClient {
         if resp.body.is_empty() { parse(b"null") } else { parse(&resp.body) }
     }
 
-    /// Runs a SOQL query and streams its pages, following `nextRecordsUrl` until `done`.
+    /// Runs a SOQL query and streams its pages, following `nextRecordsUrl` until `done`; a
+    /// page with neither ends the stream with [`SfError::IncompleteQuery`].
     pub fn query(&self, soql: &str) -> impl Stream<Item = Result<QueryPage, SfError>> + Send + 'static {
         self.pages(format!("query?q={}", urlencode(soql)))
     }
@@ -216,10 +242,10 @@ impl SalesforceClient {
             async move {
                 let path = next?;
                 match client.get_json::<QueryPage>(&path).await {
-                    Ok(page) => {
-                        let following = if page.done { None } else { page.next_records_url.clone() };
-                        Some((Ok(page), following))
-                    }
+                    Ok(page) => match page.next_page() {
+                        Ok(following) => Some((Ok(page), following)),
+                        Err(e) => Some((Err(e), None)),
+                    },
                     Err(e) => Some((Err(e), None)),
                 }
             }

@@ -52,6 +52,9 @@ pub enum SfError {
     /// The connection is not connected yet (pending, revoked or unknown).
     #[error("{0}")]
     NotConnected(String),
+    /// A query answer that is not `done` and has no `nextRecordsUrl`: the read is partial.
+    #[error("the query answer ended without `done: true` or a next page ({0}): the read is incomplete")]
+    IncompleteQuery(String),
     /// 5xx, timeouts, connection resets: retry with backoff.
     #[error("Salesforce is unavailable: {0}")]
     Transient(String),
@@ -132,6 +135,7 @@ impl SfError {
         matches!(
             self,
             Self::Transient(_)
+                | Self::IncompleteQuery(_)
                 | Self::Unreachable(_)
                 | Self::Token(TokenError::Transport(_))
                 | Self::UnableToLockRow(_)

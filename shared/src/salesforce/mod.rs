@@ -11,12 +11,14 @@
 //! - [`oauth`] — the `oauth2` crate over forcelink's HTTP client, the token `signature` check,
 //!   the identity call, revoke.
 //! - [`connections`] — rename, remove (revoking), default, invitations, connect URLs.
+//! - [`health`] — named credential problems and each one's fix for the admin.
 //! - [`warnings`] — [`check_credentials`]: warnings before a credential breaks, emailed to admins.
 //! - [`sso`] — the platform's login token and the `next` check.
 
 pub mod client;
 pub mod connections;
 pub mod error;
+pub mod health;
 pub mod hosts;
 pub mod oauth;
 pub mod secret;

@@ -297,6 +297,8 @@ pub async fn connect_with_tokens(
         c.org_id = Some(org_id.to_string());
         c.instance_url = Some(instance_url.to_string());
         c.tokens_sealed = Some(sealed.clone());
+        c.health.problem = None;
+        c.health.invalid_grants = 0;
     })
     .await?;
     deps.salesforce.forget(site, connection);
@@ -495,6 +497,7 @@ impl Holder<'_> {
         tracing::warn!(site, connection, reason = %reason, "refresh refused: connection needs a new authorization");
         record.status = ConnectionStatus::NeedsReauth;
         record.health.invalid_grants += 1;
+        record.health.problem = Some(super::health::classify(&reason));
         match self.fenced_save(&record, version).await {
             Ok(()) => {
                 deps.salesforce.forget(site, connection);
@@ -573,6 +576,7 @@ fn apply_refresh(c: &mut Connection, sealed: &str, instance: &str, org: Option<&
     c.tokens_sealed = Some(sealed.to_string());
     c.last_refreshed_at = Some(now);
     c.health.invalid_grants = 0;
+    c.health.problem = None;
     if c.instance_url.as_deref() != Some(instance) {
         if let Some(from) = c.instance_url.clone() {
             c.health.instance_changed = Some(Change { from, to: instance.to_string(), at: now });
@@ -586,11 +590,13 @@ fn apply_refresh(c: &mut Connection, sealed: &str, instance: &str, org: Option<&
     }
 }
 
-/// Marks a connection `needs_reauth` after Salesforce refused its refresh token.
-pub async fn mark_needs_reauth(deps: &Deps, site: &str, connection: &str, _reason: &str) -> Result<(), SfError> {
+/// Marks a connection `needs_reauth` after Salesforce refused its refresh token for `reason`.
+pub async fn mark_needs_reauth(deps: &Deps, site: &str, connection: &str, reason: &str) -> Result<(), SfError> {
+    let problem = super::health::classify(reason);
     update_connection(deps, site, connection, |c| {
         c.status = ConnectionStatus::NeedsReauth;
         c.health.invalid_grants += 1;
+        c.health.problem = Some(problem);
     })
     .await?;
     deps.salesforce.forget(site, connection);

@@ -25,6 +25,14 @@ pub struct Faults {
     pub query_timeout_rate: f64,
     /// Share of calls failing with `403 REQUEST_LIMIT_EXCEEDED` `ConcurrentPerOrgLongTxn`.
     pub concurrent_limit_rate: f64,
+    /// The org's API is off (an edition without it, or the user lost "API Enabled"): every
+    /// REST call answers `403 API_DISABLED_FOR_ORG`.
+    pub api_disabled: bool,
+    /// The org's IP restrictions refuse the caller: refreshes answer `invalid_grant` `ip restricted`.
+    pub ip_restricted: bool,
+    /// Query pages end cut short: `done: false` and no `nextRecordsUrl` (an answer truncated
+    /// in transit or by a proxy).
+    pub cut_query_pages: bool,
 }
 
 /// What the fault layer decided for a request.
@@ -46,6 +54,9 @@ pub fn roll(rng: &mut impl Rng, rate: f64) -> bool {
 impl Faults {
     /// Decides the fate of one API call before it runs.
     pub fn decide(&self, rng: &mut impl Rng) -> Decision {
+        if self.api_disabled {
+            return Decision::Fail(ApiError::new(403, "API_DISABLED_FOR_ORG", "The REST API is not enabled for this Organization."));
+        }
         if roll(rng, self.timeout_rate) {
             let ms = if self.timeout_ms == 0 { 30_000 } else { self.timeout_ms };
             return Decision::Hang(std::time::Duration::from_millis(ms));

@@ -273,13 +273,17 @@ fn token_body(
     let access = w.issue_access(oi, user, Some(client_id.into()), family, scope, now_ms);
     let org = &w.orgs[oi];
     let id = id_url(core, &org.id, org.sandbox, user);
+    let instance_url = match &org.moved_to {
+        Some(host) => format!("{}/{host}", core.instance_url()),
+        None => core.instance_url(),
+    };
     let issued_at = now_ms.to_string();
     let secret = w.apps.get(client_id).map(|a| a.client_secret.clone()).unwrap_or_default();
     let mut v = json!({
         "access_token": access,
         "signature": sign(&secret, &format!("{id}{issued_at}")),
         "scope": scope,
-        "instance_url": core.instance_url(),
+        "instance_url": instance_url,
         "id": id,
         "token_type": "Bearer",
         "issued_at": issued_at,
@@ -396,6 +400,9 @@ fn token(core: &Core, r: &Req) -> Result<Response<Body>, OAuthError> {
             }
             if !w.orgs[t.org].installed_apps.contains(&client_id) {
                 return Err(OAuthError::new("invalid_grant", "app must be installed into org"));
+            }
+            if w.orgs[t.org].faults.ip_restricted {
+                return Err(OAuthError::new("invalid_grant", "ip restricted"));
             }
             let new_rt = if app.rotate_refresh_tokens {
                 let n = format!("5Aep861{}", w.random_token(80));

@@ -175,6 +175,9 @@ pub struct Org {
     pub faults: Faults,
     /// Outbound rules, queue and delivery log.
     pub outbound: OutboundState,
+    /// The host the org moved to (an instance migration): token answers then carry
+    /// `{base}/{host}` as `instance_url`, which serves the same REST API.
+    pub moved_to: Option<String>,
     next_custom: u32,
 }
 
@@ -207,6 +210,7 @@ impl Org {
             calls: BTreeMap::new(),
             faults: spec.faults.clone(),
             outbound: OutboundState::default(),
+            moved_to: None,
             next_custom: 2,
         };
         for obj in standard_objects() {

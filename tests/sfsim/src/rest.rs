@@ -344,6 +344,7 @@ fn query(core: &Core, c: &Call, r: &Req, q: &str, all: bool) -> Result<Response<
     }
     let page = batch.map(|b| b.clamp(200, 2000)).unwrap_or(w.page_size);
     let org = &w.orgs[c.org];
+    let cut = org.faults.cut_query_pages;
     let compiled = soql::compile(org, &parsed, now)?;
     let rows = compiled.run(org, all);
     let total = rows.len();
@@ -365,11 +366,24 @@ fn query(core: &Core, c: &Call, r: &Req, q: &str, all: bool) -> Result<Response<
         w.cursors.retain(|_, cur| now - cur.created < time::Duration::minutes(15));
         cursor_id = Some(id);
     }
-    let body = page_body(total, &rendered[..page.min(total)], cursor_id.as_deref().map(|id| (id, page)), &c.version, all);
+    let mut body = page_body(total, &rendered[..page.min(total)], cursor_id.as_deref().map(|id| (id, page)), &c.version, all);
+    if cut {
+        body = cut_short(&body);
+    }
     if let Some(id) = cursor_id {
         w.cursors.insert(id, Cursor { org: c.org, rows: rendered, created: now, page, all });
     }
     Ok(json_bytes(200, body))
+}
+
+/// A page as a truncating proxy leaves it: `done: false`, no `nextRecordsUrl`.
+fn cut_short(body: &[u8]) -> Vec<u8> {
+    let Ok(mut page) = serde_json::from_slice::<Value>(body) else { return body.to_vec() };
+    if let Some(map) = page.as_object_mut() {
+        map.insert("done".into(), Value::Bool(false));
+        map.remove("nextRecordsUrl");
+    }
+    serde_json::to_vec(&page).unwrap_or_else(|_| body.to_vec())
 }
 
 fn page_body(total: usize, rows: &[Box<[u8]>], next: Option<(&str, usize)>, version: &str, all: bool) -> Vec<u8> {

@@ -371,6 +371,37 @@ impl Core {
         Ok(())
     }
 
+    /// Uninstalls an app from an org (its refresh tokens then answer "app must be installed into org").
+    pub fn uninstall_app(&self, org: &str, client_id: &str) -> Result<(), SimError> {
+        let mut w = self.lock();
+        let i = w.org_index(org)?;
+        w.orgs[i].installed_apps.remove(client_id);
+        Ok(())
+    }
+
+    /// Refreshes a sandbox: the org gets a new id under the same My Domain, and every token
+    /// issued for it is gone (refreshes answer `expired access/refresh token`). Answers the new id.
+    pub fn refresh_sandbox(&self, org: &str) -> Result<String, SimError> {
+        let mut w = self.lock();
+        let i = w.org_index(org)?;
+        let id = self.ids.next(prefix::ORG, w.orgs[i].pod);
+        w.orgs[i].id = id.clone();
+        for r in w.refresh.values_mut().filter(|r| r.org == i) {
+            r.revoked = true;
+        }
+        w.tokens.retain(|_, t| t.org != i);
+        Ok(id)
+    }
+
+    /// Moves the org to another instance host (e.g. `acme2.my.salesforce.com`, an instance
+    /// migration): later token answers name it as `instance_url`; the REST API answers there too.
+    pub fn move_instance(&self, org: &str, host: &str) -> Result<(), SimError> {
+        let mut w = self.lock();
+        let i = w.org_index(org)?;
+        w.orgs[i].moved_to = Some(host.into());
+        Ok(())
+    }
+
     /// Creates an org from a spec.
     pub fn create_org(&self, spec: OrgSpec) -> Result<OrgInfo, SimError> {
         let i = {

@@ -71,6 +71,8 @@ impl Stack {
             ("FORCELINK_SF_CLIENT_SECRET", CLIENT_SECRET.into()),
             ("FORCELINK_SF_LOGIN_URL", sim.https_url()),
             ("FORCELINK_SF_SANDBOX_URL", format!("{}/test.salesforce.com", sim.https_url())),
+            // Suites read what they just changed in the simulator; the lag window has its own test.
+            ("FORCELINK_SYNC_LAG_SECS", "0".into()),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))

@@ -53,7 +53,7 @@ pub async fn run(ctx: &mut Ctx<'_>, state: &JobState, resume: Option<(Checkpoint
     ctx.progress(ProgressEvent::Phase(format!("checking {} fields", parsed.object)));
     let describe = ctx.sf.get_json::<validate::Describe>(&path(version, &format!("sobjects/{}/describe", parsed.object))).await;
     ctx.called();
-    validate::check_fields(&describe?, &parsed.object, &parsed.fields, date_field)?;
+    let date_type = validate::check_fields(&describe?, &parsed.object, &parsed.fields, date_field)?;
 
     let (mut cursor, invocations, mut counts, mut errors) = match resume {
         Some((c, _)) => (c.cursor, c.invocations + 1, c.counts, c.errors),
@@ -63,6 +63,10 @@ pub async fn run(ctx: &mut Ctx<'_>, state: &JobState, resume: Option<(Checkpoint
     conds.push(format!("{date_field} != null"));
     if let Some(c) = &cursor {
         conds.push(soql::after(date_field, c).ok_or_else(|| SyncError::Invalid(format!("bad watermark {:?}", c.stamp)))?);
+    }
+    // A datetime field stops at the lag point (see `soql::lag_point`); a date has no time to lag.
+    if date_type == "datetime" {
+        conds.push(format!("{date_field} <= {}", soql::stamp_of(&soql::lag_point(ctx.now, ctx.deps.settings.sync_lag))));
     }
     let mut soql =
         format!("SELECT {} FROM {} WHERE {} ORDER BY {date_field}, Id", parsed.fields.join(", "), parsed.object, conds.join(" AND "));
@@ -91,6 +95,7 @@ pub async fn run(ctx: &mut Ctx<'_>, state: &JobState, resume: Option<(Checkpoint
         if done == 0 {
             ctx.progress(ProgressEvent::Total(page.total_size));
         }
+        let following = page.next_page()?;
         for mut rec in page.records {
             let (Some(stamp), Some(id)) = (soql::text_at(&rec, date_field), soql::text_at(&rec, "Id")) else {
                 errors.push("a record without Id or date field".into());
@@ -124,10 +129,10 @@ pub async fn run(ctx: &mut Ctx<'_>, state: &JobState, resume: Option<(Checkpoint
         }
         w.flush().await?;
         ctx.progress(ProgressEvent::Done(done));
-        if page.done {
+        next = following;
+        if next.is_none() {
             break;
         }
-        next = page.next_records_url;
         if next.is_some() && ctx.page_done() {
             counts.add(Counter::DocumentWrites, w.writes);
             errors.extend(w.conflicts);

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use serde_json::Value;
+use time::OffsetDateTime;
 
 use crate::error::SyncError;
 use crate::soql::{self, Cursor};
@@ -61,10 +62,13 @@ pub fn check_field(path: &str) -> Result<(), SyncError> {
 }
 
 /// The page query: users matching `filter` after `cursor`, in `(SystemModstamp, Id)` order.
-pub fn page_query(fields: &[String], filter: &str, cursor: Option<&Cursor>) -> Result<String, SyncError> {
+pub fn page_query(fields: &[String], filter: &str, cursor: Option<&Cursor>, upto: Option<OffsetDateTime>) -> Result<String, SyncError> {
     let mut conds = vec![format!("({filter})")];
     if let Some(c) = cursor {
         conds.push(soql::after("SystemModstamp", c).ok_or_else(|| SyncError::Invalid(format!("bad watermark {:?}", c.stamp)))?);
+    }
+    if let Some(t) = upto {
+        conds.push(format!("SystemModstamp <= {}", soql::stamp_of(&t)));
     }
     Ok(format!("SELECT {} FROM User WHERE {} ORDER BY SystemModstamp, Id", fields.join(", "), conds.join(" AND ")))
 }
@@ -104,10 +108,10 @@ mod tests {
         let tags = BTreeMap::from([("region".to_string(), "Region__c".to_string()), ("dup".to_string(), "email".to_string())]);
         let f = fields(&tags);
         assert_eq!(f.len(), 10);
-        let q = page_query(&f, "isQstreamUser__c = true", None).unwrap();
+        let q = page_query(&f, "isQstreamUser__c = true", None, None).unwrap();
         assert!(q.ends_with("FROM User WHERE (isQstreamUser__c = true) ORDER BY SystemModstamp, Id"), "{q}");
         let c = Cursor { stamp: "2026-01-01T00:00:00.000+0000".into(), id: "005A".into() };
-        let q = page_query(&f, "IsActive = true", Some(&c)).unwrap();
+        let q = page_query(&f, "IsActive = true", Some(&c), None).unwrap();
         assert!(q.contains("AND (SystemModstamp > 2026-01-01T00:00:00.000Z OR"), "{q}");
         assert!(lookup_query(&f, &["a".into(), "b".into()]).ends_with("WHERE Id IN ('a', 'b')"));
         assert!(check_field("Manager.Region__c").is_ok());

@@ -28,7 +28,7 @@ use self::fetch::SfUser;
 use crate::checkpoint::Checkpoint;
 use crate::error::SyncError;
 use crate::runner::{Ctx, Pass, ProgressEvent};
-use crate::soql::Cursor;
+use crate::soql::{self, Cursor};
 use crate::state::JobState;
 
 /// Rounds of manager lookups up the chain, at most.
@@ -155,8 +155,11 @@ pub async fn run(ctx: &mut Ctx<'_>, state: &JobState, resume: Option<(Checkpoint
 
     // 1. The filtered users, page by page.
     ctx.progress(ProgressEvent::Phase(if full { "full pass".into() } else { "incremental pass".into() }));
-    let soql = fetch::page_query(&fields, filter, cursor.as_ref())?;
-    let mut pages = pin!(ctx.sf.query(&soql));
+    // Incremental reads stop at the lag point; a full pass reads all (it must see every
+    // selected user) and keeps its watermark behind the lag point instead.
+    let lag_point = soql::lag_point(ctx.now, ctx.deps.settings.sync_lag);
+    let query = fetch::page_query(&fields, filter, cursor.as_ref(), (!full).then_some(lag_point))?;
+    let mut pages = pin!(ctx.sf.query(&query));
     let mut done = r.seen.len() as u64;
     let mut first = true;
     loop {
@@ -324,5 +327,6 @@ pub async fn run(ctx: &mut Ctx<'_>, state: &JobState, resume: Option<(Checkpoint
     r.count(Counter::DirectoryWrites, w.writes);
     errors.extend(w.conflicts);
     r.count(Counter::Errors, errors.len() as u64);
+    let cursor = cursor.map(|c| soql::no_later_than(c, lag_point));
     Ok(Pass { counts: r.counts, errors, notes, cursor, full, interrupted: false, diff: r.diff })
 }
