@@ -55,6 +55,7 @@ pub fn run_dimensions(kind: RunKind, status: RunStatus) -> [(&'static str, &'sta
         RunStatus::Partial => "partial",
         RunStatus::Failed => "failed",
         RunStatus::Skipped => "skipped",
+        RunStatus::Unknown => "unknown",
     };
     [("Kind", kind), ("Status", status)]
 }

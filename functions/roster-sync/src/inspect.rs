@@ -39,7 +39,9 @@ pub async fn status(deps: &Deps, site: &str, job: Option<&str>) -> Result<Vec<Jo
         let state = state::load(store, site, &job.name, now).await?;
         let checkpoint = checkpoint::load_record(store, site, &job.name).await?;
         let last_run = match (&state.last_run_id, state.last_run_started_at) {
-            (Some(id), Some(at)) => record::load::<RunReport>(store, &keys::runs_pk(site), &report_sk(at, id)).await?.map(|v| v.record),
+            (Some(id), Some(at)) => {
+                record::load::<RunReport>(store, &keys::runs_pk(site, keys::run_shard(id)), &report_sk(at, id)).await?.map(|v| v.record)
+            }
             _ => None,
         };
         out.push(JobStatus { job, state, checkpoint, last_run });
