@@ -11,6 +11,10 @@ It also sets moto's DynamoDB item size limit to DynamoDB's documented 400 KB (40
 moto refuses above 405,000 bytes), so an item of exactly 400 KB passes on moto as on AWS
 (forcelink's store contract writes one; see shared/src/ports/item_size.rs).
 
+`GET /forcelink-test/ses-raw/{message id}` answers the raw message moto's SES recorded under that
+id (the mailer contract reads back what SES "sent"). moto's own `/moto-api/data.json` serializes
+every model of every service, which takes minutes once a test run has filled DynamoDB.
+
     python moto_serial_dynamodb.py HOST PORT
 """
 
@@ -57,12 +61,37 @@ class SerialDynamoDB:
         return self.app(environ, start_response)
 
 
+class SesRawMessages:
+    """WSGI middleware: `GET /forcelink-test/ses-raw/{id}` → the raw message SES recorded, or 404."""
+
+    PREFIX = "/forcelink-test/ses-raw/"
+
+    def __init__(self, app):
+        self.app = app
+
+    def __call__(self, environ, start_response):
+        path = environ.get("PATH_INFO", "")
+        if not path.startswith(self.PREFIX):
+            return self.app(environ, start_response)
+        from moto.ses.models import ses_backends
+
+        wanted = path[len(self.PREFIX):]
+        for account in list(ses_backends.values()):
+            for backend in list(account.values()):
+                for message in list(backend.sent_messages):
+                    if getattr(message, "id", None) == wanted and hasattr(message, "raw_data"):
+                        start_response("200 OK", [("Content-Type", "message/rfc822")])
+                        return [message.raw_data.encode()]
+        start_response("404 Not Found", [("Content-Type", "text/plain")])
+        return [b"no such SES message"]
+
+
 def main() -> None:
     host, port = sys.argv[1], int(sys.argv[2])
     # As `moto_server` does: moto builds SQS queue URLs from it.
     os.environ.setdefault("MOTO_PORT", str(port))
     app = DomainDispatcherApplication(create_backend_app)
-    run_simple(host, port, SerialDynamoDB(app), threaded=True, request_handler=MotoRequestHandler)
+    run_simple(host, port, SesRawMessages(SerialDynamoDB(app)), threaded=True, request_handler=MotoRequestHandler)
 
 
 if __name__ == "__main__":

@@ -61,12 +61,12 @@ async fn smtp_mailer_meets_the_contract() {
     mailer::mailer_contract(&smtp, SENDER, read_back).await;
 }
 
-/// The raw message moto's SES recorded under `id` (from `GET /moto-api/data.json`).
+/// The raw message moto's SES recorded under `id` (from the test launcher's
+/// `GET /forcelink-test/ses-raw/{id}`, see infra/testing/moto_serial_dynamodb.py).
 async fn ses_sent_message(moto: &str, id: &str) -> String {
-    let data: serde_json::Value = reqwest::get(format!("{moto}/moto-api/data.json")).await.expect("moto data").json().await.expect("JSON");
-    let messages = data.pointer("/ses/RawMessage").and_then(|m| m.as_array()).expect("moto lists SES raw messages");
-    let message = messages.iter().find(|m| m.get("id").and_then(|v| v.as_str()) == Some(id)).expect("SES recorded the message by its id");
-    message.get("raw_data").and_then(|v| v.as_str()).expect("raw_data").to_string()
+    let resp = reqwest::get(format!("{moto}/forcelink-test/ses-raw/{id}")).await.expect("moto answers");
+    assert_eq!(resp.status(), reqwest::StatusCode::OK, "SES recorded the message by its id {id}");
+    resp.text().await.expect("the raw message")
 }
 
 #[tokio::test]

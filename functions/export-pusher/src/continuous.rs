@@ -67,7 +67,7 @@ pub async fn handle(deps: &Deps, tuning: &Tuning, batch: SqsEvent) -> SqsBatchRe
         let body = m.body.unwrap_or_default();
         match event::parse_body(&body) {
             Err(e) => {
-                tracing::warn!(message_id = %msgs[idx].id, error = %e, "message refused; dead-lettered as received");
+                tracing::warn!(message_id = %msgs[idx].id, error = %forcelink::ports::Chain(&e), "message refused; dead-lettered as received");
                 if !dead_letter(deps, body).await {
                     msgs[idx].retry = Some(tuning.retry_delay(receive_count));
                 }

@@ -40,13 +40,17 @@ pub struct Invalid {
 }
 
 /// A body that is not JSON at all, or not an event, array or known envelope.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("message body is not an export event: {0}")]
-pub struct BodyError(pub String);
+#[derive(Debug, thiserror::Error)]
+pub enum BodyError {
+    #[error("message body is not an export event: not JSON")]
+    NotJson(#[from] serde_json::Error),
+    #[error("message body is not an export event: {0}")]
+    Shape(&'static str),
+}
 
 /// Parses a message body.
 pub fn parse_body(text: &str) -> Result<Body, BodyError> {
-    let value: Value = serde_json::from_str(text).map_err(|e| BodyError(format!("not JSON: {e}")))?;
+    let value: Value = serde_json::from_str(text)?;
     match value {
         Value::Array(items) => Ok(Body::Events(items.into_iter().map(parse_event).collect())),
         Value::Object(ref m) => match m.get("schema").and_then(Value::as_str) {
@@ -55,16 +59,16 @@ pub fn parse_body(text: &str) -> Result<Body, BodyError> {
                 let site = m.get("site").and_then(Value::as_str);
                 match (action, site) {
                     (Some("flush"), Some(site)) => Ok(Body::Flush { site: site.to_string() }),
-                    _ => Err(BodyError("control message: expected action \"flush\" and a site".into())),
+                    _ => Err(BodyError::Shape("control message: expected action \"flush\" and a site")),
                 }
             }
             Some(DEAD_LETTER_SCHEMA) => match m.get("event") {
                 Some(event) => Ok(Body::Events(vec![parse_event(event.clone())])),
-                None => Err(BodyError("dead-letter envelope without its event".into())),
+                None => Err(BodyError::Shape("dead-letter envelope without its event")),
             },
             _ => Ok(Body::Events(vec![parse_event(value)])),
         },
-        _ => Err(BodyError("expected an event object or an array of events".into())),
+        _ => Err(BodyError::Shape("expected an event object or an array of events")),
     }
 }
 
@@ -137,7 +141,8 @@ mod tests {
         assert!(back[0].as_ref().is_ok_and(|e| e.id == "z"));
         let flush = forcelink::domain::export::flush_message("acme");
         assert!(matches!(parse_body(&flush), Ok(Body::Flush { site }) if site == "acme"));
-        assert!(parse_body("nope").is_err());
+        let not_json = parse_body("nope").unwrap_err();
+        assert!(std::error::Error::source(&not_json).is_some(), "the parse error is kept");
         assert!(parse_body("3").is_err());
     }
 
