@@ -45,7 +45,7 @@ pub async fn finish(deps: &Deps, flow: &FlowState, auth: Authorized) -> Result<R
     let site = crate::load_site(deps, &flow.site).await?;
     let conn = session::load(deps, &site.id, &flow.connection).await.map_err(|e| Problem::internal(&e.to_string()))?.record;
     let trusted =
-        site.sso_connection() == Some(flow.connection.as_str()) && site.sso_org(Some(&conn)).is_some_and(|o| ids::same_id(o, &auth.org_id));
+        site.sso_connection() == Some(flow.connection.as_str()) && site.sso_org(&conn).is_some_and(|o| ids::same_id(o, &auth.org_id));
     if !trusted {
         tracing::warn!(site = %site.id, org = %auth.org_id, "SSO from an org that is not the site's SSO org: refused");
         return Err(forbidden(

@@ -135,7 +135,7 @@ pub async fn sso(deps: &Deps, site: Option<&str>, next: Option<&str>) -> Result<
     }
     let name = site.sso_connection().ok_or_else(|| not_set_up("This site has no Salesforce connection."))?.to_string();
     let conn = session::load(deps, &site.id, &name).await.map_err(|_| not_set_up("This site's Salesforce connection is missing."))?.record;
-    if site.sso_org(Some(&conn)).is_none() {
+    if site.sso_org(&conn).is_none() {
         return Err(not_set_up(
             "This site's Salesforce org is not known yet: its administrator pins it (org_id) or connects it. Ask your administrator.",
         ));

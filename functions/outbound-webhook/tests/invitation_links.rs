@@ -10,30 +10,21 @@ use std::time::Duration;
 use bytes::Bytes;
 use forcelink::contact_ref;
 use forcelink::domain::record::{self, Versioned};
-use forcelink::domain::workflow::endpoint_secret;
-use forcelink::domain::{Connection, ConnectionStatus, keys};
+use forcelink::domain::{Site, keys};
 use forcelink::jws;
 use forcelink::ports::{Clock, Cond, ManualClock, Query};
 use forcelink_stack::{Backend, Stack, both_backends};
 use http::{StatusCode, header};
 use link_redirect::clicks::{Click, Outcome};
 
-const ORG: &str = "00D5g000000AbCdEAK";
+mod support;
+use support::{ORG, cid, envelope, nid, note};
+
 const PLATFORM: &str = "https://acme.platform.example";
 const BROWSER: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36";
 const DAY: u64 = 24 * 3600;
 
-const SITE: &str = r#"
-[[sites]]
-id = "acme"
-name = "Acme"
-platform_url = "https://acme.platform.example"
-default_connection = "production"
-force_sso = true
-
-[[sites.connections]]
-name = "production"
-
+const WORKFLOW: &str = r#"
 [[sites.workflows]]
 name = "contacts"
 object = "Contact"
@@ -50,37 +41,27 @@ struct World {
     http: reqwest::Client,
 }
 
-/// A connected site whose workflow endpoint takes messages, link-redirect served over HTTP on
-/// the public URL, and a clock the test moves.
+/// A connected site with Force SSO on (which contacts bypass), whose workflow endpoint takes
+/// messages, link-redirect served over HTTP on the public URL, and a clock the test moves.
 async fn world(backend: Backend) -> World {
-    let mut stack = Stack::start(backend, SITE).await;
+    let mut stack = support::start(backend, &[], WORKFLOW).await;
     let clock = Arc::new(ManualClock::at(time::OffsetDateTime::now_utc()));
     stack.deps.clock = clock.clone();
     let store = stack.deps.store.as_ref();
-    let Versioned { record: mut conn, .. } = Connection::load(store, "acme", "production").await.unwrap().unwrap();
-    conn.org_id = Some(ORG.into());
-    conn.status = ConnectionStatus::Connected;
-    record::save(store, &conn, Cond::Always).await.unwrap();
-    let id = forcelink::domain::workflow::workflow_id("acme", "contacts");
-    let endpoint = format!("/outbound/{id}/{}", endpoint_secret(stack.deps.keys.as_ref(), &id));
+    let Versioned { record: mut site, version } = Site::load(store, "acme").await.unwrap().unwrap();
+    site.force_sso = true;
+    record::save(store, &site, Cond::Version(version)).await.unwrap();
+    let endpoint = support::endpoint(&stack, "contacts");
     stack.serve(|deps, req| async move { link_redirect::handle(&deps, req).await });
     let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).user_agent(BROWSER).build().unwrap();
     World { stack, clock, endpoint, http }
 }
 
-/// Notification `note` about Contact `n` (18-char ids derived from both).
-fn message(note: u32, n: u32, email: &str, stamp: &str) -> String {
-    let id = forcelink::domain::ids::to_18(&format!("0035g{n:010}")).unwrap();
-    let nid = forcelink::domain::ids::to_18(&format!("04l5g{note:010}")).unwrap();
-    format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><soapenv:Envelope xmlns:soapenv=\"http://schemas.xmlsoap.org/soap/envelope/\" \
-         xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\"><soapenv:Body><notifications xmlns=\"http://soap.sforce.com/2005/09/outbound\">\
-         <OrganizationId>{ORG}</OrganizationId><ActionId>04k5g000000XyZaAAB</ActionId><SessionId xsi:nil=\"true\"/>\
-         <EnterpriseUrl>https://x/services/Soap/c/64.0/00D5g000000AbCd</EnterpriseUrl><PartnerUrl>https://x/services/Soap/u/64.0/00D5g000000AbCd</PartnerUrl>\
-         <Notification><Id>{nid}</Id><sObject xsi:type=\"sf:Contact\" xmlns:sf=\"urn:sobject.enterprise.soap.sforce.com\">\
-         <sf:Id>{id}</sf:Id><sf:Email>{email}</sf:Email><sf:FirstName>Ana</sf:FirstName><sf:SystemModstamp>{stamp}</sf:SystemModstamp>\
-         </sObject></Notification></notifications></soapenv:Body></soapenv:Envelope>"
-    )
+/// Notification `n_note` about Contact `n`, in a message of its own.
+fn message(n_note: usize, n: usize, email: &str, stamp: &str) -> String {
+    let id = cid(n);
+    let fields = [("Id", Some(id.as_str())), ("Email", Some(email)), ("FirstName", Some("Ana")), ("SystemModstamp", Some(stamp))];
+    envelope(ORG, &[note(&nid(n_note), "Contact", "sf", &fields)])
 }
 
 impl World {
@@ -88,8 +69,7 @@ impl World {
     async fn deliver(&self, body: String) {
         let req = http::Request::post(&self.endpoint).header("content-type", "text/xml; charset=utf-8").body(Bytes::from(body)).unwrap();
         assert_eq!(outbound_webhook::handle(&self.stack.deps, req).await.status(), StatusCode::OK);
-        let queue = self.stack.deps.workflow_queue.clone().unwrap();
-        while outbound_webhook::runner::pump(&self.stack.deps, queue.as_ref(), Duration::ZERO, Some(Duration::ZERO)).await.unwrap() > 0 {}
+        support::drain(&self.stack).await;
     }
 
     /// The emails so far, and the link in the newest one.
@@ -135,7 +115,7 @@ async fn an_invitation_link_lands_on_the_platform_as_its_contact(backend: Backen
     assert_eq!(status, StatusCode::FOUND, "{page}");
     assert!(location.starts_with(&format!("{PLATFORM}/surveys/1?src=mail&{}=", contact_ref::PARAM)), "{location}");
     let who = w.reference(&location);
-    let contact = forcelink::domain::ids::to_18("0035g0000000007").unwrap();
+    let contact = cid(7);
     assert_eq!(
         (who.sub.as_str(), who.list.as_str(), who.email.as_str(), who.site.as_str()),
         (contact.as_str(), "sf", "ana@example.com", "acme")
@@ -188,7 +168,7 @@ async fn a_link_for_a_contact_that_is_gone_is_unknown(backend: Backend) {
     w.deliver(message(4, 9, "cy@example.com", "2026-03-01T10:00:00.000Z")).await;
     let (_, link) = w.newest_link();
     let store = w.stack.deps.store.as_ref();
-    let contact = forcelink::domain::ids::to_18("0035g0000000009").unwrap();
+    let contact = cid(9);
     store.delete(&keys::directory_pk("acme"), &keys::contact_sk("sf", &contact), Cond::Always).await.unwrap();
     let (status, location, _) = w.click(&link).await;
     assert_eq!((status, location.as_str()), (StatusCode::NOT_FOUND, ""));

@@ -57,11 +57,9 @@ impl Site {
 
     /// The one org SSO signs people in from: the pinned `org_id`, else the org the SSO
     /// connection is authorized for (`None` until then).
-    pub fn sso_org<'a>(&'a self, conn: Option<&'a Connection>) -> Option<&'a str> {
-        self.org_id.as_deref().or_else(|| {
-            conn.filter(|c| c.status == ConnectionStatus::Connected && Some(c.name.as_str()) == self.sso_connection())
-                .and_then(|c| c.org_id.as_deref())
-        })
+    pub fn sso_org<'a>(&'a self, conn: &'a Connection) -> Option<&'a str> {
+        let authorized = conn.status == ConnectionStatus::Connected && Some(conn.name.as_str()) == self.sso_connection();
+        self.org_id.as_deref().or(conn.org_id.as_deref().filter(|_| authorized))
     }
 }
 
